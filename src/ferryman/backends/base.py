@@ -1,0 +1,212 @@
+"""The small interface every storage backend implements.
+
+A backend holds I/O only; policy (retries, verification, temporary names, overwrite rules)
+lives in ``ferryman.transfer``. Paths are POSIX-style strings as the server spells them.
+Optional abilities are declared as data in :class:`Capabilities`, so the operations layer can
+ask instead of guessing (the rclone way).
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from ..errors import FerrymanError
+
+__all__ = [
+    "Backend",
+    "Capabilities",
+    "Entry",
+    "EntryType",
+    "NotSupportedError",
+    "ReadStream",
+    "WriteStream",
+]
+
+
+class NotSupportedError(FerrymanError):
+    """The backend (or this server) does not offer the operation; check ``capabilities``."""
+
+
+class EntryType(enum.StrEnum):
+    FILE = "file"
+    DIR = "dir"
+    LINK = "link"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One directory entry, as a listing or ``stat`` reports it.
+
+    ``mtime`` is timezone-aware UTC when known. ``mtime_precision`` is how many seconds the
+    timestamp may be off by the listing's resolution: 1 for MLSD/MDTM/SFTP, 60 for a UNIX
+    ``ls -l`` time of day, 86400 for a listing that shows only the date.
+    """
+
+    name: str
+    type: EntryType
+    size: int | None = None
+    mtime: datetime | None = None
+    mtime_precision: int | None = None
+    permissions: str | None = None
+    link_target: str | None = None
+    facts: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_dir(self) -> bool:
+        return self.type is EntryType.DIR
+
+    @property
+    def is_file(self) -> bool:
+        return self.type is EntryType.FILE
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "type": str(self.type),
+            "size": self.size,
+            "modified": self.mtime.isoformat() if self.mtime else None,
+            "mtime_precision": self.mtime_precision,
+            "permissions": self.permissions,
+            "link_target": self.link_target,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend (on the server it is connected to) can do beyond the basic interface."""
+
+    #: server-side hash algorithms, lower-case names as hashlib spells them ("sha256", "md5")
+    hashes: tuple[str, ...] = ()
+    #: reading can start at an offset (FTP REST, SFTP offsets)
+    resume_read: bool = True
+    #: writing can continue at an offset (FTP REST+STOR / APPE, SFTP offsets)
+    resume_write: bool = True
+    #: modification times can be set (FTP MFMT / SITE UTIME, SFTP setstat)
+    set_mtime: bool = False
+    #: best timestamp resolution in seconds that listings or stat give
+    mtime_precision: int = 1
+    #: most simultaneous connections advisable to one server (None: no known limit)
+    max_connections: int | None = None
+    #: rename replaces an existing target atomically
+    atomic_rename_replace: bool = False
+
+
+class _Stream(abc.ABC):
+    """Common life cycle: ``close()`` finishes and checks, ``abort()`` gives up quietly."""
+
+    bytes_transferred: int = 0
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Finish the transfer and check that it succeeded; raises a FerrymanError if not."""
+
+    @abc.abstractmethod
+    def abort(self) -> None:
+        """Give up on the transfer, release its resources, never raise."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class ReadStream(_Stream):
+    """A file being read from a backend, from the offset it was opened at."""
+
+    @abc.abstractmethod
+    def readinto(self, buffer: memoryview) -> int:
+        """Fill ``buffer`` (or part of it); return the byte count, 0 at the end of the file."""
+
+    def read(self, size: int = 1 << 20) -> bytes:
+        buf = bytearray(size)
+        n = self.readinto(memoryview(buf))
+        del buf[n:]
+        return bytes(buf)
+
+
+class WriteStream(_Stream):
+    """A file being written to a backend."""
+
+    @abc.abstractmethod
+    def write(self, data: bytes | memoryview) -> None:
+        """Write all of ``data``."""
+
+
+class Backend(abc.ABC):
+    """A place files live: an FTP/FTPS server, an SFTP server, the local disk, memory."""
+
+    #: what this backend can do; may be refined after connecting (e.g. from FEAT)
+    capabilities: Capabilities = Capabilities()
+
+    @abc.abstractmethod
+    def list(self, path: str) -> list[Entry]:
+        """The entries of directory ``path`` (without ``.`` and ``..``)."""
+
+    @abc.abstractmethod
+    def stat(self, path: str) -> Entry:
+        """The entry for ``path``; raises NotFoundError when it does not exist."""
+
+    @abc.abstractmethod
+    def open_read(self, path: str, offset: int = 0) -> ReadStream:
+        """Open ``path`` for reading, starting at byte ``offset``."""
+
+    @abc.abstractmethod
+    def open_write(self, path: str, offset: int = 0) -> WriteStream:
+        """Open ``path`` for writing; ``offset`` > 0 continues a partial file at that byte."""
+
+    @abc.abstractmethod
+    def mkdir(self, path: str) -> None:
+        """Create directory ``path`` (its parent must exist)."""
+
+    @abc.abstractmethod
+    def rmdir(self, path: str) -> None:
+        """Remove the empty directory ``path``."""
+
+    @abc.abstractmethod
+    def remove(self, path: str) -> None:
+        """Remove file ``path``."""
+
+    @abc.abstractmethod
+    def rename(self, source: str, target: str) -> None:
+        """Rename ``source`` to ``target``."""
+
+    def hash(self, path: str, algorithm: str) -> str:
+        """Hex digest of ``path`` computed by the server; see ``capabilities.hashes``."""
+        raise NotSupportedError(f"{self.describe()} cannot compute {algorithm} hashes")
+
+    def set_mtime(self, path: str, mtime: datetime) -> None:
+        """Set the modification time of ``path``; see ``capabilities.set_mtime``."""
+        raise NotSupportedError(f"{self.describe()} cannot set modification times")
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends have something to close
+        """Release the connection; safe to call twice."""
+
+    def describe(self) -> str:
+        """A short, secret-free name for messages, e.g. ``ftpes://orders@host:21``."""
+        return type(self).__name__
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

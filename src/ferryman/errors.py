@@ -1,0 +1,178 @@
+"""The one exception tree of ferryman.
+
+Every failure that leaves a backend is one of these. Wire errors (ftplib, socket, ssl, later
+asyncssh) are translated at the backend boundary, so the layers above only ever see this tree.
+
+Each error carries:
+
+- ``retriable`` -- whether trying again may succeed (4xx replies, 421/425/426, time-outs,
+  resets) or not (5xx replies, bad credentials, not found, refused certificates);
+- ``exit_code`` -- the stable process exit code of the CLI (see :class:`ExitCode`);
+- ``reply_code`` / ``reply_text`` -- the server's reply, when one caused the error;
+- ``hint`` -- one sentence that says what to do about it.
+
+Messages never contain a secret: code that builds them only ever names hosts, users, paths and
+server replies (and the FTP layer masks ``PASS`` before anything is logged).
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "AuthenticationError",
+    "CertificateError",
+    "ConfigError",
+    "ConnectError",
+    "ExitCode",
+    "FerrymanError",
+    "HostKeyError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "RemoteError",
+    "TLSError",
+    "TimeoutError",
+    "TransferError",
+    "VerificationError",
+]
+
+
+class ExitCode(enum.IntEnum):
+    """Stable, documented process exit codes of the ``ferryman`` command."""
+
+    OK = 0
+    FAILURE = 1  #: anything not classified below
+    USAGE = 2  #: bad command line, bad URL, invalid settings or job file
+    CONNECTION = 3  #: host unreachable, connection refused or dropped, time-outs
+    AUTHENTICATION = 4  #: login refused (530), bad key or password
+    TLS = 5  #: TLS handshake failed, certificate or host key not trusted
+    NOT_FOUND = 6  #: remote or local file or directory does not exist
+    TRANSFER = 7  #: a transfer failed or was refused by the server (permission, 4xx/5xx)
+    VERIFICATION = 8  #: a copy arrived but did not verify (size or hash mismatch)
+
+
+class FerrymanError(Exception):
+    """Base class of every error ferryman raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.FAILURE
+    default_retriable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        retriable: bool | None = None,
+        reply_code: int | None = None,
+        reply_text: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.retriable = self.default_retriable if retriable is None else retriable
+        self.reply_code = reply_code
+        self.reply_text = reply_text
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} -- {self.hint}"
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, retriable={self.retriable})"
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready description, for ``--json`` output and run summaries."""
+        return {
+            "error": type(self).__name__,
+            "message": self.message,
+            "hint": self.hint,
+            "retriable": self.retriable,
+            "reply_code": self.reply_code,
+            "reply_text": self.reply_text,
+            "exit_code": int(self.exit_code),
+        }
+
+
+class ConfigError(FerrymanError):
+    """Invalid settings, URL, connections file or command line; fix the input and retry."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConnectError(FerrymanError):
+    """The server could not be reached, or the connection dropped."""
+
+    exit_code = ExitCode.CONNECTION
+    default_retriable = True
+
+
+class TimeoutError(ConnectError):  # noqa: A001 - deliberately the project's own time-out
+    """A connect, reply or data wait ran past its time-out."""
+
+
+class AuthenticationError(FerrymanError):
+    """The server refused the credentials."""
+
+    exit_code = ExitCode.AUTHENTICATION
+
+
+class TLSError(FerrymanError):
+    """TLS could not be established, or the server refused to secure the session."""
+
+    exit_code = ExitCode.TLS
+
+
+class CertificateError(TLSError):
+    """The server's certificate is not trusted (unknown CA, wrong host name, pin mismatch).
+
+    ``fingerprint`` is the SHA-256 fingerprint of the certificate the server presented, when
+    it could be read, so that the message can say exactly what to pin.
+    """
+
+    def __init__(self, message: str, *, fingerprint: str | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.fingerprint = fingerprint
+
+
+class HostKeyError(TLSError):
+    """An SSH host key is unknown or has changed."""
+
+    def __init__(self, message: str, *, fingerprint: str | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.fingerprint = fingerprint
+
+
+class RemoteError(FerrymanError):
+    """The server refused a command; ``reply_code`` says how (4xx temporary, 5xx permanent)."""
+
+    exit_code = ExitCode.TRANSFER
+
+
+class NotFoundError(RemoteError):
+    """A file or directory does not exist."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class PermissionDeniedError(RemoteError):
+    """The server or the local system denied access."""
+
+
+class ProtocolError(RemoteError):
+    """The server replied in a way the protocol does not allow (hostile or broken server)."""
+
+
+class TransferError(FerrymanError):
+    """A data transfer failed part-way (data connection dropped, short read, 426)."""
+
+    exit_code = ExitCode.TRANSFER
+    default_retriable = True
+
+
+class VerificationError(FerrymanError):
+    """A copy completed but did not match its source (size or hash)."""
+
+    exit_code = ExitCode.VERIFICATION
+    default_retriable = True
