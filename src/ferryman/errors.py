@@ -31,6 +31,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProtocolError",
     "RemoteError",
+    "TargetExistsError",
     "TLSError",
     "TimeoutError",
     "TransferError",
@@ -154,6 +155,10 @@ class NotFoundError(RemoteError):
     """A file or directory does not exist."""
 
     exit_code = ExitCode.NOT_FOUND
+
+
+class TargetExistsError(RemoteError):
+    """The destination exists and the overwrite policy forbids replacing it."""
 
 
 class PermissionDeniedError(RemoteError):

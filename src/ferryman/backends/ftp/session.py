@@ -1,0 +1,377 @@
+"""One FTP/FTPS control connection: stdlib ftplib, subclassed where it falls short.
+
+What this adds to ``ftplib.FTP_TLS`` (each with its reason):
+
+- implicit TLS (handshake before the banner, port 990), which ftplib lacks;
+- fail-closed explicit TLS: a refused ``AUTH TLS`` or failed handshake ends the session; USER
+  and PASS are sent only after the handshake; ``PBSZ 0`` + ``PROT P`` always (curl
+  CVE-2021-22946); bytes buffered before the handshake are discarded (CVE-2021-22947);
+- every data connection resumes the control connection's TLS session (vsftpd
+  ``require_ssl_reuse``, ProFTPD, FileZilla Server; CPython issue 63699 is still open);
+- EPSV first, PASV fallback remembered per server, and the PASV address is never trusted over
+  the control connection's peer (CVE-2021-4189, curl CVE-2020-8284);
+- active mode bound to the control connection's local address, with a port range, accepting
+  the data connection only from the server's address;
+- a transcript with ``PASS ****``; reply lines and multi-line replies bounded; names that do
+  not decode kept as surrogate escapes rather than crashing.
+"""
+
+from __future__ import annotations
+
+import ftplib
+import random
+import re
+import socket
+import ssl
+from typing import Any
+
+from ...connection import FtpConnection, TLSMode
+from ...errors import CertificateError, ConfigError, ProtocolError, TLSError
+from ...wirelog import WireLog
+from .tls import build_context, check_pin, describe_tls
+from .translate import reply_code, translate_reply
+
+__all__ = ["FtpSession", "parse_epsv", "parse_feat", "parse_pasv"]
+
+MAX_REPLY_LINES = 2000  # a hostile server must not make a multi-line reply endless
+_EPSV_REFUSED: set[tuple[str, int]] = set()  # servers known to refuse EPSV, per process
+_PASV_RE = re.compile(r"(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})")
+_EPSV_RE = re.compile(r"\((.)\1\1(\d{1,5})\1\)")
+_ENCRYPTION_WORDS = re.compile(r"encrypt|tls|ssl|secure", re.I)
+
+
+def parse_pasv(reply: str) -> tuple[str, int]:
+    """Host and port of a ``227`` reply; tolerant of the text around the numbers."""
+    match = _PASV_RE.search(reply)
+    if not match or not reply.startswith("227"):
+        raise ProtocolError(f"malformed PASV reply {reply!r}", reply_text=reply)
+    nums = [int(n) for n in match.groups()]
+    if any(n > 255 for n in nums):
+        raise ProtocolError(f"malformed PASV reply {reply!r}", reply_text=reply)
+    return ".".join(map(str, nums[:4])), (nums[4] << 8) + nums[5]
+
+
+def parse_epsv(reply: str) -> int:
+    """Port of a ``229 ... (|||port|)`` reply (RFC 2428)."""
+    match = _EPSV_RE.search(reply)
+    if not match or not reply.startswith("229") or not 0 < int(match.group(2)) < 65536:
+        raise ProtocolError(f"malformed EPSV reply {reply!r}", reply_text=reply)
+    return int(match.group(2))
+
+
+def parse_feat(reply: str) -> dict[str, str]:
+    """Features of a FEAT reply, upper-case names to their parameters (RFC 2389).
+
+    Tolerant: feature lines should start with a space, but some servers omit it.
+    """
+    lines = reply.splitlines()[1:-1] if "\n" in reply else []
+    features: dict[str, str] = {}
+    for line in lines:
+        text = line.strip()
+        if not text or (text[:3].isdigit() and text[3:4] in (" ", "-")):
+            continue
+        name, _, params = text.partition(" ")
+        features[name.upper()] = params.strip()
+    return features
+
+
+class FtpSession(ftplib.FTP_TLS):
+    """A logged-in FTP or FTPS control connection; see the module docstring."""
+
+    def __init__(self, conn: FtpConnection, wire: WireLog) -> None:
+        context = build_context(conn) if conn.tls is not TLSMode.NONE else None
+        super().__init__(
+            context=context or ssl.create_default_context(),
+            timeout=conn.timeout,
+            encoding=conn.encoding,
+        )
+        self.conn = conn
+        self.wire = wire
+        self.features: dict[str, str] = {}
+        self.certificate_fingerprint: str | None = None
+        self.data_sessions_resumed: list[bool] = []
+        self._tls = conn.tls is not TLSMode.NONE
+        self._type: str | None = None
+
+    # -- wire primitives -------------------------------------------------------------------
+
+    def putline(self, line: str) -> None:
+        if any(c in line for c in "\r\n\0"):
+            raise ConfigError(
+                "refusing to send a command containing CR, LF or NUL",
+                hint="a path or name contains a line break; fix its source",
+            )
+        self.wire.sent(line)
+        self.sock.sendall((line + "\r\n").encode(self.encoding, "surrogateescape"))
+
+    def getline(self) -> str:
+        line = self.file.readline(self.maxline + 1)
+        if len(line) > self.maxline:
+            raise ProtocolError(f"reply line longer than {self.maxline} characters")
+        if not line:
+            raise EOFError("connection closed by the server")
+        line = line.rstrip("\r\n")
+        self.wire.received(line)
+        return line
+
+    def getmultiline(self) -> str:
+        line = self.getline()
+        if line[3:4] == "-":
+            code, lines = line[:3], [line]
+            while True:
+                if len(lines) >= MAX_REPLY_LINES:
+                    raise ProtocolError(f"multi-line reply longer than {MAX_REPLY_LINES} lines")
+                nextline = self.getline()
+                lines.append(nextline)
+                if nextline[:3] == code and nextline[3:4] != "-":
+                    break
+            line = "\n".join(lines)
+        return line
+
+    def _makefile(self) -> None:
+        self.file = self.sock.makefile("r", encoding=self.encoding, errors="surrogateescape")
+
+    def command(self, line: str) -> str:
+        """Send a command and return its reply, raising the project's error for 4xx/5xx."""
+        try:
+            return self.sendcmd(line)
+        except (ftplib.error_temp, ftplib.error_perm) as err:
+            shown = "PASS ****" if line[:5].upper() == "PASS " else line
+            raise translate_reply(str(err), shown) from None
+
+    # -- connecting ------------------------------------------------------------------------
+
+    def open(self) -> str:
+        """Connect, secure, log in and learn the server's features; return the banner."""
+        conn = self.conn
+        self.host, self.port = conn.host, conn.port
+        timeout = conn.effective_connect_timeout
+        sock = socket.create_connection((conn.host, conn.port), timeout=timeout)
+        self.sock, self.af = sock, sock.family
+        local, peer = sock.getsockname(), sock.getpeername()
+        self.wire.note("connected %s:%s -> %s:%s", local[0], local[1], peer[0], peer[1])
+        if conn.tls is TLSMode.IMPLICIT:
+            self.sock = self._handshake(sock)
+        self._makefile()
+        self.welcome = self.getresp()
+        if conn.tls is TLSMode.EXPLICIT:
+            self._auth_tls()
+        self.sock.settimeout(conn.timeout)
+        return self.welcome
+
+    def _handshake(self, sock: socket.socket) -> ssl.SSLSocket:
+        if not self.conn.verify and self.conn.fingerprint is None:
+            self.wire.warning(
+                "certificate verification is OFF (insecure): anyone can intercept this session"
+            )
+        tls = self.context.wrap_socket(sock, server_hostname=self.conn.host)
+        self.certificate_fingerprint = check_pin(tls, self.conn.fingerprint)
+        if self.wire.enabled:
+            self.wire.note("TLS %s", describe_tls(tls).summary())
+        return tls
+
+    def _auth_tls(self) -> None:
+        try:
+            reply = self.sendcmd("AUTH TLS")
+        except (ftplib.error_perm, ftplib.error_temp) as err:
+            raise TLSError(
+                f"the server refused AUTH TLS ({str(err).strip()!r}): it offers no explicit FTPS",
+                hint="ferryman never falls back to plain text; use ftps:// if it offers "
+                "implicit TLS (port 990), or ftp:// if you accept an unencrypted session",
+                reply_code=reply_code(str(err)),
+                reply_text=str(err),
+            ) from None
+        if not reply.startswith("234"):
+            raise TLSError(f"unexpected reply to AUTH TLS: {reply!r}", reply_text=reply)
+        # Anything the server sent before the handshake is dropped with the old reader
+        # (curl CVE-2021-22947); stray bytes still in flight make the handshake fail (closed).
+        self.sock = self._handshake(self.sock)
+        self._makefile()
+
+    def login_with(self, user: str, password: str) -> None:
+        """USER/PASS, then the protection level, FEAT, UTF-8 and binary type."""
+        try:
+            reply = self.sendcmd(f"USER {user}")
+            if reply.startswith("3"):
+                reply = self.sendcmd(f"PASS {password}")
+            if reply.startswith("3"):
+                raise translate_reply("530 server asks for an account (ACCT): unsupported", "login")
+        except (ftplib.error_perm, ftplib.error_temp) as err:
+            text = str(err)
+            if text.startswith("530") and not self._tls and _ENCRYPTION_WORDS.search(text):
+                raise TLSError(
+                    f"login as {user} refused: {text!r}",
+                    hint="the server requires TLS: use ftpes:// (explicit) or ftps:// (implicit)",
+                    reply_code=530,
+                    reply_text=text,
+                ) from None
+            raise translate_reply(text, f"login as {user} on {self.conn.describe(user)}") from None
+        if self._tls:
+            try:
+                self.sendcmd("PBSZ 0")
+                self.sendcmd("PROT P")
+            except (ftplib.error_perm, ftplib.error_temp) as err:
+                raise TLSError(
+                    f"the server refused to protect data connections ({str(err).strip()!r})",
+                    hint="ferryman never transfers data in clear over FTPS",
+                ) from None
+            self._prot_p = True
+        self.features = self._feat()
+        if "UTF8" in self.features and self.encoding.lower().replace("-", "") == "utf8":
+            try:
+                self.sendcmd("OPTS UTF8 ON")
+            except ftplib.Error:
+                self.wire.note("OPTS UTF8 ON refused; names are sent as UTF-8 anyway")
+        self.set_type("I")
+
+    def _feat(self) -> dict[str, str]:
+        try:
+            return parse_feat(self.sendcmd("FEAT"))
+        except ftplib.Error:
+            return {}
+
+    def set_type(self, kind: str) -> None:
+        if self._type != kind:
+            self.command(f"TYPE {kind}")
+            self._type = kind
+
+    def quit_quietly(self) -> None:
+        """QUIT within a short time-out, then close; never raises."""
+        try:
+            if self.sock is not None:
+                self.sock.settimeout(min(5.0, self.conn.timeout))
+                self.putline("QUIT")
+                self.getresp()
+        except (OSError, EOFError, ftplib.Error, ConfigError, ProtocolError):
+            pass
+        finally:
+            self.close()
+
+    # -- data connections ------------------------------------------------------------------
+
+    def transfer(self, cmd: str, rest: int | None = None) -> tuple[socket.socket, int | None]:
+        """Open a data connection for ``cmd``; returns the socket and the size the 150 gave."""
+        if self.conn.passive:
+            data = self._connect_passive()
+            try:
+                reply = self.start_transfer(cmd, rest)
+            except BaseException:
+                data.close()
+                raise
+        else:
+            with self._listen_active() as listener:
+                reply = self.start_transfer(cmd, rest)
+                data = self._accept_active(listener)
+        size = ftplib.parse150(reply) if reply.startswith("150") else None
+        data.settimeout(self.conn.effective_data_timeout)
+        if self._tls:
+            data = self.wrap_data(data)
+        return data, size
+
+    def start_transfer(self, cmd: str, rest: int | None) -> str:
+        if rest:
+            self.command(f"REST {rest}")
+        reply = self.command(cmd)
+        if reply.startswith("2"):  # some servers send 2xx before 150 (ftplib's note)
+            reply = self.getresp()
+        if not reply.startswith("1"):
+            raise translate_reply(reply, cmd)
+        return reply
+
+    def dial(self, host: str, port: int) -> socket.socket:
+        sock = socket.create_connection((host, port), timeout=self.conn.effective_connect_timeout)
+        local, peer = sock.getsockname(), sock.getpeername()
+        self.wire.note("data %s:%s -> %s:%s", local[0], local[1], peer[0], peer[1])
+        return sock
+
+    def _connect_passive(self) -> socket.socket:
+        peer = self.sock.getpeername()[0]
+        key = (self.conn.host, self.conn.port)
+        if self.conn.use_epsv and key not in _EPSV_REFUSED:
+            try:
+                reply = self.sendcmd("EPSV")
+            except ftplib.error_perm as err:
+                if reply_code(str(err)) not in (500, 501, 502, 504, 522):
+                    raise translate_reply(str(err), "EPSV") from None
+                _EPSV_REFUSED.add(key)
+                self.wire.note("EPSV refused; using PASV with this server from now on")
+            else:
+                port = parse_epsv(reply)
+                try:
+                    return self.dial(peer, port)
+                except OSError as err:
+                    if self.af == socket.AF_INET6:
+                        raise
+                    _EPSV_REFUSED.add(key)
+                    self.wire.note("EPSV port %d unreachable (%s); trying PASV", port, err)
+        if self.af == socket.AF_INET6:
+            raise ProtocolError("the server refused EPSV, and PASV cannot work over IPv6")
+        host, port = parse_pasv(self.command("PASV"))
+        if host != peer:
+            self.wire.warning(
+                "PASV address %s ignored; connecting to the server's address %s instead "
+                "(CVE-2021-4189)",
+                host,
+                peer,
+            )
+        return self.dial(peer, port)
+
+    def _listen_active(self) -> socket.socket:
+        local_host = self.sock.getsockname()[0]
+        ports = [0]
+        if self.conn.active_port_range:
+            low, high = self.conn.active_port_range
+            ports = random.sample(range(low, high + 1), k=min(high - low + 1, 200))
+        listener = socket.socket(self.af, socket.SOCK_STREAM)
+        for port in ports:
+            try:
+                listener.bind((local_host, port))
+                break
+            except OSError:
+                continue
+        else:
+            listener.close()
+            raise ConfigError(
+                f"no free port in active_port_range {self.conn.active_port_range}",
+                hint="widen the range or use passive mode",
+            )
+        listener.listen(1)
+        listener.settimeout(self.conn.effective_connect_timeout)
+        host, port = listener.getsockname()[:2]
+        if self.af == socket.AF_INET:
+            self.command("PORT " + ",".join([*host.split("."), str(port >> 8), str(port & 255)]))
+        else:
+            self.command(f"EPRT |2|{host}|{port}|")
+        return listener
+
+    def _accept_active(self, listener: socket.socket) -> socket.socket:
+        data, address = listener.accept()
+        expected = self.sock.getpeername()[0]
+        if address[0] != expected:
+            data.close()
+            raise ProtocolError(
+                f"active-mode data connection came from {address[0]}, not the server "
+                f"{expected}; refused"
+            )
+        self.wire.note("data (active) %s:%s <- %s:%s", *listener.getsockname()[:2], *address[:2])
+        return data
+
+    def wrap_data(self, sock: socket.socket) -> ssl.SSLSocket:
+        control: Any = self.sock
+        try:
+            data = self.context.wrap_socket(
+                sock, server_hostname=self.conn.host, session=control.session
+            )
+        except BaseException:
+            sock.close()
+            raise
+        resumed = data.session_reused
+        self.data_sessions_resumed.append(resumed)
+        self.wire.note("data TLS %s, session %s", data.version(), "resumed" if resumed else "NEW")
+        if self.conn.fingerprint is not None and not resumed:
+            try:
+                check_pin(data, self.conn.fingerprint)
+            except CertificateError:
+                data.close()
+                raise
+        return data

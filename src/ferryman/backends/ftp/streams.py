@@ -1,0 +1,153 @@
+"""Data-connection streams of the FTP backend: large blocks, tolerant TLS shutdown.
+
+Success is judged by the server's final 2xx reply plus the byte count, never by a clean EOF
+alone: Python reports a truncated TLS stream as an ordinary EOF (ragged EOFs are suppressed,
+because IIS and others close data connections without a close_notify).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ...errors import FerrymanError, TransferError
+from ..base import ReadStream, WriteStream
+
+if TYPE_CHECKING:
+    from .backend import FtpBackend
+
+__all__ = ["FtpReadStream", "FtpWriteStream"]
+
+
+def _send_close_notify(sock: socket.socket) -> None:
+    """Send our TLS close_notify without waiting for the peer's (IIS never sends one)."""
+    if isinstance(sock, ssl.SSLSocket):
+        try:
+            sock.settimeout(0.0)
+            sock.unwrap()
+        except (ssl.SSLError, OSError, ValueError):
+            pass  # SSLWantReadError: ours is sent, theirs not awaited
+
+
+class _FtpStream:
+    def __init__(self, backend: FtpBackend, sock: socket.socket, what: str) -> None:
+        self.backend = backend
+        self.sock: socket.socket | None = sock
+        self.what = what
+        self.bytes_transferred = 0
+        self.started = time.monotonic()
+        self.reply: str | None = None
+
+    def _fail(self, err: BaseException) -> FerrymanError:
+        self._drop_data()
+        self.backend.invalidate()
+        return self.backend.translate(err, self.what)
+
+    def _drop_data(self) -> None:
+        if self.sock is not None:
+            sock, self.sock = self.sock, None
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _finish(self, before_reply: Callable[[], None]) -> None:
+        try:
+            before_reply()
+            self.reply = self.backend.session_or_raise().voidresp()
+            # closed only after the reply: an early close with unread bytes sends an RST that
+            # can discard the end of an upload still queued in the kernel
+            self._drop_data()
+        except Exception as err:
+            raise self._fail(err) from err
+        finally:
+            self.backend.busy = False
+        seconds = max(time.monotonic() - self.started, 1e-6)
+        self.backend.wire.note(
+            "%s: %d bytes in %.3f s (%.1f MB/s)",
+            self.what,
+            self.bytes_transferred,
+            seconds,
+            self.bytes_transferred / seconds / 1e6,
+        )
+
+    def abort(self) -> None:
+        """Drop the data connection; keep the session if the server answers promptly."""
+        if self.sock is None and not self.backend.busy:
+            return
+        self._drop_data()
+        session = self.backend.session
+        self.backend.busy = False
+        if session is None:
+            return
+        try:
+            session.sock.settimeout(min(5.0, self.backend.conn.timeout))
+            session.getresp()
+            session.sock.settimeout(self.backend.conn.timeout)
+        except Exception:  # noqa: BLE001 - any failure here means: start a fresh session
+            self.backend.invalidate()
+
+
+class FtpReadStream(_FtpStream, ReadStream):
+    def __init__(
+        self,
+        backend: FtpBackend,
+        sock: socket.socket,
+        what: str,
+        expected_size: int | None,
+    ) -> None:
+        super().__init__(backend, sock, what)
+        self.expected_size = expected_size
+        self.eof = False
+
+    def readinto(self, buffer: memoryview) -> int:
+        if self.sock is None:
+            return 0
+        try:
+            n = self.sock.recv_into(buffer)
+        except Exception as err:
+            raise self._fail(err) from err
+        if n == 0:
+            self.eof = True
+        self.bytes_transferred += n
+        return n
+
+    def close(self) -> None:
+        if not self.eof:
+            self.abort()  # the reader stopped early on purpose: nothing to check
+            return
+        self._finish(lambda: None)
+        if self.expected_size is not None and self.bytes_transferred != self.expected_size:
+            raise TransferError(
+                f"{self.what}: received {self.bytes_transferred} bytes, but the server "
+                f"announced {self.expected_size}",
+                hint="the data connection ended early; it can be retried",
+            )
+
+
+class FtpWriteStream(_FtpStream, WriteStream):
+    def write(self, data: bytes | memoryview) -> None:
+        if self.sock is None:
+            raise TransferError(f"{self.what}: the data connection is closed")
+        try:
+            self.sock.sendall(data)
+        except Exception as err:
+            raise self._fail(err) from err
+        self.bytes_transferred += len(data)
+
+    def close(self) -> None:
+        if self.sock is None:
+            return
+
+        def end_of_data() -> None:
+            assert self.sock is not None
+            _send_close_notify(self.sock)
+            try:
+                self.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+        self._finish(end_of_data)

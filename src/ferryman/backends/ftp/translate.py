@@ -1,0 +1,130 @@
+"""Translate ftplib, socket and ssl errors into ferryman's error tree, at the backend boundary.
+
+FTP reply classes (RFC 959): 4xx is transient (retry), 5xx is permanent (don't), with the
+special cases the field learned: 421 closes the session (retry, maybe with fewer
+connections), 425/426 are data-connection failures (retry), 530 is a login refusal, 550 is
+"not found" or "denied" depending on the text, 552 is a full disk or quota (don't retry).
+"""
+
+from __future__ import annotations
+
+import ftplib
+import re
+import socket
+import ssl
+
+from ...errors import (
+    AuthenticationError,
+    CertificateError,
+    ConnectError,
+    FerrymanError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProtocolError,
+    RemoteError,
+    TimeoutError,
+    TLSError,
+    TransferError,
+)
+
+__all__ = ["reply_code", "translate", "translate_reply"]
+
+_DENIED = re.compile(r"permission|denied|access|not allowed|forbidden|read-only", re.I)
+_REUSE = re.compile(r"session reuse|not resumed|resum", re.I)
+
+
+def reply_code(reply: str) -> int | None:
+    head = reply[:3]
+    return int(head) if head.isdigit() else None
+
+
+def translate_reply(reply: str, what: str) -> FerrymanError:
+    """The error for a refusing reply to ``what`` (e.g. "RETR /a.csv")."""
+    reply = reply.strip()
+    code = reply_code(reply)
+    if code is None:
+        return ProtocolError(f"{what}: unexpected reply {reply!r}", reply_text=reply)
+    msg = f"{what}: server replied {reply!r}"
+
+    def make(
+        cls: type[FerrymanError], hint: str | None = None, retriable: bool | None = None
+    ) -> FerrymanError:
+        return cls(msg, hint=hint, retriable=retriable, reply_code=code, reply_text=reply)
+
+    if code in (522, 425, 534) and _REUSE.search(reply):
+        return make(
+            TLSError,
+            "the server demands TLS session reuse on data connections and refused ours; "
+            "check tls_max_version and report the transcript (-v)",
+        )
+    if code in (522, 534):
+        return make(TLSError, "the server refused the TLS settings on the data channel")
+    if code == 421:
+        return make(ConnectError, "the server closed the session (busy or too many connections)")
+    if code in (425, 426):
+        return make(TransferError, "the data connection failed; it can be retried")
+    if code == 530:
+        return make(
+            AuthenticationError,
+            "check the user name and password (and whether this user may log in)",
+        )
+    if code == 552:
+        return make(TransferError, "the server's disk or quota is full", retriable=False)
+    if code in (550, 553, 450) and _DENIED.search(reply):
+        return make(PermissionDeniedError, "the server denies this user access to that path")
+    if code == 550:
+        return make(NotFoundError, "check the path (names are case-sensitive)")
+    if code in (500, 501, 502, 504):
+        return make(ProtocolError, "the server does not support this command")
+    return make(RemoteError, retriable=400 <= code < 500)
+
+
+def translate(err: BaseException, what: str, where: str) -> FerrymanError:
+    """The project error for any exception raised while doing ``what`` against ``where``."""
+    if isinstance(err, FerrymanError):
+        return err
+    if isinstance(err, ftplib.error_temp | ftplib.error_perm | ftplib.error_reply):
+        return translate_reply(str(err), what)
+    if isinstance(err, ftplib.error_proto):
+        return ProtocolError(f"{what}: malformed reply from {where}: {str(err)[:200]!r}")
+    if isinstance(err, socket.timeout | TimeoutError):
+        return TimeoutError(
+            f"{what}: {where} did not answer in time",
+            hint="the server or network is slow or stuck; raise --timeout if this is expected",
+        )
+    if isinstance(err, ssl.SSLCertVerificationError):
+        return CertificateError(
+            f"{what}: the certificate of {where} is not trusted: {err.verify_message}",
+            hint="give the CA with --ca-file, or pin the certificate with --fingerprint",
+        )
+    if isinstance(err, ssl.SSLError):
+        reason = err.reason or str(err)
+        hint = "check the TLS mode and port"
+        if reason in ("WRONG_VERSION_NUMBER", "UNSUPPORTED_PROTOCOL", "RECORD_LAYER_FAILURE"):
+            hint = (
+                "the server does not speak TLS here: use ftpes:// (explicit, port 21) or "
+                "ftp://, or check the port (implicit ftps:// is usually 990)"
+            )
+        elif reason == "TLSV1_ALERT_PROTOCOL_VERSION":
+            hint = "the server and ferryman share no TLS version; see tls_min_version"
+        return TLSError(f"{what}: TLS with {where} failed ({reason})", hint=hint, retriable=False)
+    if isinstance(err, ConnectionRefusedError):
+        return ConnectError(
+            f"{what}: {where} refused the connection",
+            hint="check the host and port; is the server running? (explicit FTPS uses 21, "
+            "implicit 990)",
+        )
+    if isinstance(err, socket.gaierror):
+        return ConnectError(
+            f"{what}: cannot resolve the host name of {where} ({err.strerror})",
+            hint="check the host name",
+            retriable=err.errno == socket.EAI_AGAIN,
+        )
+    if isinstance(err, EOFError | ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return ConnectError(
+            f"{what}: {where} closed the connection",
+            hint="the server dropped the session; it is retried",
+        )
+    if isinstance(err, OSError):
+        return ConnectError(f"{what}: network error with {where}: {err.strerror or err}")
+    return ProtocolError(f"{what}: unexpected {type(err).__name__} talking to {where}: {err}")

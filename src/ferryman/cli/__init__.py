@@ -1,0 +1,62 @@
+"""The ``ferryman`` command: stable exit codes, one readable line per error."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import ExitCode, FerrymanError
+from .commands import COMMANDS
+from .diagnose import test_command
+from .output import print_error
+
+__all__ = ["cli", "main"]
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0 ok               4 authentication      7 transfer failed
+  1 other failure    5 TLS/certificate     8 verification failed
+  2 usage/config     6 not found
+  3 connection/time-out
+"""
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FerrymanError as err:
+            as_json = "--json" in sys.argv[1:]
+            print_error(err, as_json)
+            ctx.exit(int(err.exit_code))
+        except KeyboardInterrupt:
+            click.echo("ferryman: interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ferryman")
+def cli() -> None:
+    """Move files between FTP, FTPS, SFTP servers and the local disk, unattended.
+
+    URLs: ftp:// (plain), ftpes:// (explicit TLS, port 21), ftps:// (implicit TLS, port 990),
+    or NAME:PATH for a connection from the connections file.
+    """
+
+
+for _command in [*COMMANDS, test_command]:
+    cli.add_command(_command)
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        cli.main(prog_name="ferryman", standalone_mode=True)
+    except SystemExit as done:
+        code = done.code
+        if code is not None and not isinstance(code, int):
+            code = int(ExitCode.USAGE)
+        sys.exit(code)

@@ -1,0 +1,169 @@
+"""``ferryman test``: the SSIS "Test Connection", grown into a diagnosis.
+
+Each step is a :class:`Check` with what was seen and, on failure, a hint that says what to do.
+The steps stop at the first failure that makes the next ones meaningless.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from dataclasses import asdict, dataclass, field
+
+import click
+
+from ..backends.ftp.session import FtpSession, parse_epsv, parse_pasv
+from ..backends.ftp.tls import describe_tls, probe_fingerprint
+from ..backends.ftp.translate import translate
+from ..connection import FtpConnection, TLSMode
+from ..errors import CertificateError, ExitCode, FerrymanError, TimeoutError
+from ..secrets import resolve_credentials
+from ..wirelog import WireLog, register_secret
+from .options import CommonOptions, common_options
+from .output import emit_json
+
+__all__ = ["Check", "diagnose", "test_command"]
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+    hint: str | None = None
+    exit_code: int = 0
+    data: dict[str, object] = field(default_factory=dict)
+
+
+def _failed(name: str, err: FerrymanError, hint: str | None = None) -> Check:
+    return Check(name, False, err.message, hint or err.hint, int(err.exit_code))
+
+
+def _tcp(conn: FtpConnection) -> Check:
+    started = time.monotonic()
+    try:
+        with socket.create_connection(
+            (conn.host, conn.port), timeout=conn.effective_connect_timeout
+        ) as sock:
+            peer = sock.getpeername()
+    except OSError as err:
+        return _failed("tcp", translate(err, "connect", conn.describe()))
+    ms = (time.monotonic() - started) * 1000
+    return Check("tcp", True, f"connected to {peer[0]}:{peer[1]} in {ms:.1f} ms")
+
+
+def _open_hint(conn: FtpConnection, err: BaseException, error: FerrymanError) -> str | None:
+    if conn.tls is TLSMode.IMPLICIT and isinstance(err, ssl.SSLError):
+        return (
+            "this port does not start with TLS; if it sends a plain 220 banner, use "
+            "ftpes:// (explicit TLS) or ftp:// instead of ftps://"
+        )
+    if conn.tls is not TLSMode.IMPLICIT and isinstance(error, TimeoutError):
+        return (
+            "no banner arrived; the port may expect implicit TLS: try ftps:// (usually port 990)"
+        )
+    if isinstance(error, CertificateError):
+        fingerprint = probe_fingerprint(conn)
+        if fingerprint:
+            return (
+                f"the server's certificate has SHA-256 fingerprint {fingerprint}; if you "
+                f"trust it, pass --fingerprint {fingerprint}, or its CA with --ca-file"
+            )
+    return error.hint
+
+
+def _data_check(session: FtpSession, mode: str) -> Check:
+    """One LIST over a data connection opened with EPSV or PASV (forced)."""
+    name = f"data-{mode.lower()}"
+    peer = session.sock.getpeername()[0]
+    note = ""
+    try:
+        reply = session.command(mode)
+        if mode == "EPSV":
+            port = parse_epsv(reply)
+        else:
+            advertised, port = parse_pasv(reply)
+            if advertised != peer:
+                note = f"; the server advertised {advertised}, ignored for {peer}"
+        sock = session.dial(peer, port)
+        try:
+            session.start_transfer("LIST", None)
+            if session.conn.tls is not TLSMode.NONE:
+                sock = session.wrap_data(sock)
+            size = 0
+            while chunk := sock.recv(65536):
+                size += len(chunk)
+            session.voidresp()
+        finally:
+            sock.close()
+    except Exception as err:  # noqa: BLE001 - every failure becomes a reported check
+        error = translate(err, f"LIST via {mode}", session.conn.describe())
+        hint = error.hint
+        if isinstance(err, OSError) and mode == "PASV":
+            hint = "the PASV port is unreachable: a firewall or NAT blocks it; try --active"
+        return _failed(name, error, hint)
+    detail = f"LIST over {mode} ok ({size} bytes){note}"
+    data: dict[str, object] = {}
+    if session.data_sessions_resumed:
+        resumed = session.data_sessions_resumed[-1]
+        data["tls_session_resumed"] = resumed
+        detail += ", TLS session " + ("resumed" if resumed else "NOT resumed")
+    return Check(name, True, detail, data=data)
+
+
+def diagnose(conn: FtpConnection) -> list[Check]:
+    checks = [_tcp(conn)]
+    if not checks[0].ok:
+        return checks
+    session = FtpSession(conn, WireLog(conn.describe()))
+    try:
+        try:
+            banner = session.open()
+        except Exception as err:  # noqa: BLE001
+            error = translate(err, "greeting and TLS", conn.describe())
+            checks.append(_failed("greeting", error, _open_hint(conn, err, error)))
+            return checks
+        checks.append(Check("greeting", True, banner.replace("\n", " | ")))
+        if isinstance(session.sock, ssl.SSLSocket):
+            info = describe_tls(session.sock)
+            checks.append(Check("tls", True, info.summary(), data=asdict(info)))
+        creds = resolve_credentials(conn)
+        if not creds.anonymous:
+            register_secret(creds.password)
+        try:
+            session.login_with(creds.user, creds.password)
+        except FerrymanError as err:
+            checks.append(_failed("login", err))
+            return checks
+        checks.append(Check("login", True, f"logged in as {creds.user} ({creds.source})"))
+        feats = ", ".join(f"{k} {v}".strip() for k, v in session.features.items()) or "(none)"
+        checks.append(Check("features", True, feats, data={"features": session.features}))
+        if conn.use_epsv:
+            checks.append(_data_check(session, "EPSV"))
+        checks.append(_data_check(session, "PASV"))
+    finally:
+        session.quit_quietly()
+    return checks
+
+
+@click.command("test")
+@click.argument("target")
+@common_options
+def test_command(target: str, opts: CommonOptions) -> None:
+    """Test a connection and diagnose what fails (TARGET: URL or connection NAME)."""
+    spec = target if "://" in target or ":" in target else target + ":"
+    conn = opts.target(spec).connection
+    checks = diagnose(conn)
+    failed = next((c for c in checks if not c.ok), None)
+    if opts.json:
+        emit_json({"ok": failed is None, "target": conn.describe(), "checks": [asdict(c) for c in checks]})
+    else:
+        click.echo(f"Testing {conn.describe()}")
+        for check in checks:
+            mark = "ok  " if check.ok else "FAIL"
+            click.echo(f"  {mark} {check.name:<10} {check.detail}")
+            if check.hint and not check.ok:
+                click.echo(f"       hint: {check.hint}")
+    if failed is not None:
+        raise SystemExit(failed.exit_code or int(ExitCode.FAILURE))

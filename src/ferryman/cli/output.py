@@ -1,0 +1,67 @@
+"""What the CLI prints: errors in one readable line, JSON for scripts, progress on terminals."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from ..backends.base import Entry
+from ..errors import FerrymanError
+
+__all__ = ["emit_json", "format_entry", "print_error", "progress_for"]
+
+
+def emit_json(payload: Any) -> None:
+    click.echo(json.dumps(payload, indent=2, default=str))
+
+
+def print_error(err: FerrymanError, as_json: bool) -> None:
+    """One line saying what failed, one saying what to do; JSON on stdout with --json."""
+    click.echo(f"ferryman: error: {err.message}", err=True)
+    if err.hint:
+        click.echo(f"ferryman: hint: {err.hint}", err=True)
+    if as_json:
+        emit_json({"ok": False, **err.to_dict()})
+
+
+def format_entry(entry: Entry) -> str:
+    kind = {"dir": "d", "file": "-", "link": "l"}.get(str(entry.type), "?")
+    size = "-" if entry.size is None or entry.is_dir else str(entry.size)
+    when = entry.mtime.strftime("%Y-%m-%d %H:%M") if entry.mtime else "-"
+    name = entry.name.encode("utf-8", "backslashreplace").decode("utf-8")
+    if entry.link_target:
+        name += f" -> {entry.link_target}"
+    return f"{kind} {size:>12}  {when:16}  {name}"
+
+
+@contextmanager
+def progress_for(
+    label: str, total: int | None, enabled: bool
+) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on a terminal (stderr); nothing otherwise."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)

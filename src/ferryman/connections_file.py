@@ -1,0 +1,126 @@
+"""Named connections in a YAML file, and ``NAME:PATH`` targets that refer to them.
+
+```yaml
+partner:
+  url: ftpes://orders@ftp.partner.example/
+  password_env: PARTNER_FTP_PASSWORD
+  ca_file: certs/partner.pem          # relative paths are relative to this file
+```
+
+The file is ``--connections PATH``, else ``$FERRYMAN_CONNECTIONS``, else
+``$XDG_CONFIG_HOME/ferryman/connections.yaml`` (``~/.config/ferryman/connections.yaml``).
+Fields given next to ``url`` override what the URL says.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .connection import (
+    FtpConnection,
+    RemoteTarget,
+    format_validation_error,
+    parse_url,
+    url_fields,
+)
+from .errors import ConfigError
+from .paths import check_remote_path
+from .yamlfile import load_yaml, position
+
+__all__ = [
+    "default_connections_path",
+    "load_connections",
+    "resolve_target",
+]
+
+_PATH_FIELDS = ("ca_file", "password_file", "client_cert", "client_key", "netrc_file")
+_NAME_TARGET = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)(?::(?P<path>.*))?$", re.S)
+
+
+def default_connections_path() -> Path:
+    env = os.environ.get("FERRYMAN_CONNECTIONS")
+    if env:
+        return Path(env).expanduser()
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return config / "ferryman" / "connections.yaml"
+
+
+def _entry_fields(name: str, entry: Any, base: Path, where: str) -> dict[str, object]:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: connection {name!r} must be a mapping of settings")
+    fields: dict[str, object] = {}
+    if "url" in entry:
+        url_part, path = url_fields(str(entry["url"]))
+        if path not in ("", "/"):
+            raise ConfigError(f"{where}: connection {name!r}: its url may not name a path")
+        fields.update(url_part)
+    for key, value in entry.items():
+        if key == "url":
+            continue
+        if key in _PATH_FIELDS and isinstance(value, str):
+            value = str((base / Path(value).expanduser()).resolve())
+        fields[str(key)] = value
+    return fields
+
+
+def load_connections(path: Path) -> dict[str, FtpConnection]:
+    """All connections of a connections file; errors say file:line:column."""
+    data = load_yaml(path)
+    if data is None:
+        return {}
+    if isinstance(data, dict) and isinstance(data.get("connections"), dict):
+        data = data["connections"]
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of connection names to settings")
+    result: dict[str, FtpConnection] = {}
+    for name, entry in data.items():
+        line_col = position(data, [name])
+        where = f"{path}:{line_col[0]}:{line_col[1]}" if line_col else str(path)
+        fields = _entry_fields(str(name), entry, path.parent, where)
+        try:
+            result[str(name)] = FtpConnection.model_validate(fields)
+        except ValidationError as err:
+            first = err.errors()[0]["loc"]
+            line_col = position(data, [name, *[str(p) for p in first[:1]]])
+            where = f"{path}:{line_col[0]}:{line_col[1]}" if line_col else str(path)
+            raise ConfigError(
+                f"{where}: " + format_validation_error(err, f"connection {name!r}")
+            ) from None
+    return result
+
+
+def resolve_target(
+    spec: str, connections: Path | None = None, **overrides: object
+) -> RemoteTarget:
+    """A URL (``ftpes://u@h/p``) or ``NAME:PATH`` naming a connection from the file."""
+    if "://" in spec:
+        return parse_url(spec, **overrides)
+    match = _NAME_TARGET.match(spec)
+    if not match:
+        raise ConfigError(
+            f"{spec!r} is neither a URL nor NAME:PATH",
+            hint="write e.g. ftpes://user@host/dir/ or partner:/dir/ (a named connection)",
+        )
+    file = connections or default_connections_path()
+    if not file.is_file():
+        raise ConfigError(
+            f"{spec!r} names connection {match['name']!r}, but there is no connections file "
+            f"{file}",
+            hint="write a URL instead, or create the file (see docs/connections.md)",
+        )
+    known = load_connections(file)
+    conn = known.get(match["name"])
+    if conn is None:
+        raise ConfigError(
+            f"no connection named {match['name']!r} in {file}",
+            hint=f"known: {', '.join(sorted(known)) or '(none)'}",
+        )
+    extra = {k: v for k, v in overrides.items() if v is not None}
+    if extra:
+        conn = FtpConnection.model_validate({**conn.model_dump(exclude_unset=True), **extra})
+    return RemoteTarget(conn, check_remote_path(match["path"] or ""))

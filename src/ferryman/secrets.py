@@ -1,0 +1,122 @@
+"""Where passwords come from: the settings, an environment variable, a file, ~/.netrc, keyring.
+
+Resolved at connect time, never stored in a model's repr, never passed on a command line.
+"""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .connection import FtpConnection
+from .errors import ConfigError
+
+__all__ = ["Credentials", "resolve_credentials"]
+
+log = logging.getLogger("ferryman.secrets")
+
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A user and its password; the password is hidden from repr."""
+
+    user: str
+    password: str = field(repr=False)
+    source: str  #: where the password came from, for diagnostics ("password_env X", "netrc")
+
+    @property
+    def anonymous(self) -> bool:
+        return self.user.lower() in (ANONYMOUS, "ftp")
+
+
+def _from_env(name: str) -> str:
+    value = os.environ.get(name)
+    if value is None:
+        raise ConfigError(
+            f"environment variable {name} (password_env) is not set",
+            hint=f"export {name}=... before running, or choose another password source",
+        )
+    return value
+
+
+def _from_file(path: Path) -> str:
+    try:
+        text = path.expanduser().read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(
+            f"cannot read password_file {path}: {err.strerror}",
+            hint="check the path and that this user may read it",
+        ) from None
+    lines = text.splitlines()
+    return lines[0] if lines else ""
+
+
+def _from_netrc(conn: FtpConnection) -> tuple[str | None, str | None]:
+    """(login, password) of the host's ~/.netrc entry, when its login fits ``conn.user``."""
+    path = (conn.netrc_file or Path("~/.netrc")).expanduser()
+    if not path.is_file():
+        return None, None
+    try:
+        entries = netrc.netrc(str(path))
+    except (netrc.NetrcParseError, OSError) as err:
+        raise ConfigError(
+            f"cannot read netrc file {path}: {err}", hint="fix the file or set use_netrc: false"
+        ) from None
+    found = entries.authenticators(conn.host)
+    if found is None:
+        return None, None
+    login, _account, password = found
+    if conn.user is not None and login and login != conn.user:
+        return None, None
+    return login or None, password or None
+
+
+def _from_keyring(user: str, host: str) -> str | None:
+    try:
+        import keyring  # noqa: PLC0415 - optional dependency, imported only when asked
+    except ImportError:
+        return None
+    try:
+        value = keyring.get_password("ferryman", f"{user}@{host}")
+    except Exception as err:  # noqa: BLE001 - any keyring backend failure means "not there"
+        log.debug("keyring lookup failed: %s", type(err).__name__)
+        return None
+    return value if isinstance(value, str) else None
+
+
+def resolve_credentials(conn: FtpConnection) -> Credentials:
+    """The user and password to log in with, from the first source that has them.
+
+    Order: ``password`` (settings or URL), ``password_env``, ``password_file``, ~/.netrc,
+    keyring; an anonymous user gets ``anonymous_password``. A named user without any password
+    gets an empty one (some servers accept that); the server's 530 then says so.
+    """
+    if conn.password is not None:
+        return Credentials(conn.user or ANONYMOUS, conn.password.get_secret_value(), "password")
+    if conn.password_env is not None:
+        return Credentials(
+            conn.user or ANONYMOUS, _from_env(conn.password_env), f"env {conn.password_env}"
+        )
+    if conn.password_file is not None:
+        return Credentials(
+            conn.user or ANONYMOUS, _from_file(conn.password_file), f"file {conn.password_file}"
+        )
+    user = conn.user
+    if conn.use_netrc:
+        login, password = _from_netrc(conn)
+        user = user or login
+        if password is not None and user is not None:
+            return Credentials(user, password, "netrc")
+    user = user or ANONYMOUS
+    if user.lower() in (ANONYMOUS, "ftp"):
+        return Credentials(user, conn.anonymous_password, "anonymous")
+    if conn.use_keyring:
+        password = _from_keyring(user, conn.host)
+        if password is not None:
+            return Credentials(user, password, "keyring")
+    return Credentials(user, "", "none")
