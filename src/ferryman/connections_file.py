@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from .connection import (
     FtpConnection,
+    build_connection,
     RemoteTarget,
     format_validation_error,
     parse_url,
@@ -122,5 +123,6 @@ def resolve_target(
         )
     extra = {k: v for k, v in overrides.items() if v is not None}
     if extra:
-        conn = FtpConnection.model_validate({**conn.model_dump(exclude_unset=True), **extra})
+        merged = {**conn.model_dump(exclude_unset=True), **extra}
+        conn = build_connection(merged, f"connection {match['name']!r} with options")
     return RemoteTarget(conn, check_remote_path(match["path"] or ""))

@@ -206,3 +206,38 @@ COMMANDS = [
     _simple("mkdir", "Create a remote directory.", "mkdir"),
     _simple("rmdir", "Remove an empty remote directory.", "rmdir"),
 ]
+
+
+@click.command("demo")
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(".ferryman-demo"),
+    show_default=True,
+    help="Where the demo keeps its server files, downloads and transcript.",
+)
+@click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout.")
+def demo(workdir: Path, json_output: bool) -> None:
+    """Start an embedded FTPS server on loopback and run a sample transfer against it."""
+    from ..demo import run_demo  # noqa: PLC0415 - the embedded server loads only when asked
+    from ..wirelog import configure_logging  # noqa: PLC0415
+
+    workdir = workdir.resolve()
+    transcript = workdir / "transcript.log"
+    transcript.unlink(missing_ok=True)
+    configure_logging(0, transcript)
+    report = run_demo(workdir)
+    if json_output:
+        emit_json({"ok": True, **report.to_dict(), "transcript": str(transcript)})
+        return
+    click.echo(f"Embedded FTPS server: {report.server} (explicit TLS, certificate verified)")
+    click.echo(f"Listed /outbound: {', '.join(report.listed)}")
+    for r in [*report.downloaded, *report.uploaded]:
+        click.echo(f"  {r.source} -> {r.target}  {r.bytes} bytes, verified by {r.verified}")
+    click.echo(f"Rows downloaded: {report.rows}; report uploaded to /inbound/report.csv")
+    resumed = "yes" if report.sessions_resumed else "NO"
+    click.echo(f"TLS session resumed on every data connection: {resumed}")
+    click.echo(f"Protocol transcript (password masked): {transcript}")
+
+
+COMMANDS.append(demo)

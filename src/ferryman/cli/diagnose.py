@@ -94,9 +94,10 @@ def _data_check(session: FtpSession, mode: str) -> Check:
             size = 0
             while chunk := sock.recv(65536):
                 size += len(chunk)
-            session.voidresp()
-        finally:
+        except BaseException:
             sock.close()
+            raise
+        session.finish_data(sock, upload=False)
     except Exception as err:  # noqa: BLE001 - every failure becomes a reported check
         error = translate(err, f"LIST via {mode}", session.conn.describe())
         hint = error.hint

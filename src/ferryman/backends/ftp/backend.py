@@ -144,9 +144,10 @@ class FtpBackend(Backend):
                 total += len(chunk)
                 if total > MAX_LISTING_BYTES:
                     raise ProtocolError(f"{cmd}: listing larger than {MAX_LISTING_BYTES} bytes")
-            session.voidresp()
-        finally:
+        except BaseException:
             sock.close()
+            raise
+        session.finish_data(sock, upload=False)
         text = b"".join(chunks).decode(self.conn.encoding, "surrogateescape")
         return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
 

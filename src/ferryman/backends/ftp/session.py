@@ -165,7 +165,11 @@ class FtpSession(ftplib.FTP_TLS):
                 "certificate verification is OFF (insecure): anyone can intercept this session"
             )
         tls = self.context.wrap_socket(sock, server_hostname=self.conn.host)
-        self.certificate_fingerprint = check_pin(tls, self.conn.fingerprint)
+        try:
+            self.certificate_fingerprint = check_pin(tls, self.conn.fingerprint)
+        except CertificateError:
+            tls.close()
+            raise
         if self.wire.enabled:
             self.wire.note("TLS %s", describe_tls(tls).summary())
         return tls
@@ -267,6 +271,31 @@ class FtpSession(ftplib.FTP_TLS):
         if self._tls:
             data = self.wrap_data(data)
         return data, size
+
+    def finish_data(self, sock: socket.socket, *, upload: bool) -> str:
+        """End a data connection and return the server's final 2xx reply.
+
+        We always send our TLS close_notify, without waiting for the peer's (IIS never sends
+        one); vsftpd withholds its 226 until it has ours, even after a download. An upload
+        also half-closes TCP so the server sees the end of the file. The socket is closed only
+        after the reply: an early close with unread bytes sends an RST that can discard the
+        end of an upload still queued in the kernel.
+        """
+        try:
+            if isinstance(sock, ssl.SSLSocket):
+                try:
+                    sock.settimeout(0.0)
+                    sock.unwrap()
+                except (ssl.SSLError, OSError, ValueError):
+                    pass  # SSLWantReadError: ours is sent, theirs not awaited
+            if upload:
+                try:
+                    sock.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+            return self.voidresp()
+        finally:
+            sock.close()
 
     def start_transfer(self, cmd: str, rest: int | None) -> str:
         if rest:

@@ -8,9 +8,7 @@ because IIS and others close data connections without a close_notify).
 from __future__ import annotations
 
 import socket
-import ssl
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ...errors import FerrymanError, TransferError
@@ -20,16 +18,6 @@ if TYPE_CHECKING:
     from .backend import FtpBackend
 
 __all__ = ["FtpReadStream", "FtpWriteStream"]
-
-
-def _send_close_notify(sock: socket.socket) -> None:
-    """Send our TLS close_notify without waiting for the peer's (IIS never sends one)."""
-    if isinstance(sock, ssl.SSLSocket):
-        try:
-            sock.settimeout(0.0)
-            sock.unwrap()
-        except (ssl.SSLError, OSError, ValueError):
-            pass  # SSLWantReadError: ours is sent, theirs not awaited
 
 
 class _FtpStream:
@@ -54,13 +42,12 @@ class _FtpStream:
             except OSError:
                 pass
 
-    def _finish(self, before_reply: Callable[[], None]) -> None:
+    def _finish(self, upload: bool) -> None:
+        sock, self.sock = self.sock, None
+        if sock is None:
+            return
         try:
-            before_reply()
-            self.reply = self.backend.session_or_raise().voidresp()
-            # closed only after the reply: an early close with unread bytes sends an RST that
-            # can discard the end of an upload still queued in the kernel
-            self._drop_data()
+            self.reply = self.backend.session_or_raise().finish_data(sock, upload=upload)
         except Exception as err:
             raise self._fail(err) from err
         finally:
@@ -119,7 +106,7 @@ class FtpReadStream(_FtpStream, ReadStream):
         if not self.eof:
             self.abort()  # the reader stopped early on purpose: nothing to check
             return
-        self._finish(lambda: None)
+        self._finish(upload=False)
         if self.expected_size is not None and self.bytes_transferred != self.expected_size:
             raise TransferError(
                 f"{self.what}: received {self.bytes_transferred} bytes, but the server "
@@ -139,15 +126,4 @@ class FtpWriteStream(_FtpStream, WriteStream):
         self.bytes_transferred += len(data)
 
     def close(self) -> None:
-        if self.sock is None:
-            return
-
-        def end_of_data() -> None:
-            assert self.sock is not None
-            _send_close_notify(self.sock)
-            try:
-                self.sock.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-
-        self._finish(end_of_data)
+        self._finish(upload=True)

@@ -1,0 +1,94 @@
+"""Shared fixtures: in-process pyftpdlib servers in every TLS mode, connections to them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from ferryman.connection import FtpConnection, TLSMode
+from ferryman.embedded import EmbeddedServer
+
+PASSWORD = "Pw-for-tests-0nly"
+
+
+@dataclass
+class Served:
+    """A running embedded server and how to reach it."""
+
+    server: EmbeddedServer
+    root: Path
+
+    def connection(self, **overrides: object) -> FtpConnection:
+        fields: dict[str, object] = {
+            "host": self.server.host,
+            "port": self.server.port,
+            "user": self.server.user,
+            "password": SecretStr(PASSWORD),
+            "tls": TLSMode(self.server.tls),
+            "timeout": 10,
+            "retries": 0,
+            "use_netrc": False,
+            "use_keyring": False,
+        }
+        if self.server.pki is not None:
+            fields["ca_file"] = self.server.pki.ca_cert
+        fields.update(overrides)
+        return FtpConnection.model_validate(fields)
+
+    def url(self, path: str = "/") -> str:
+        return self.server.url().rstrip("/") + path
+
+
+ServerFactory = Callable[..., Served]
+
+
+@pytest.fixture
+def ftp_server(tmp_path: Path) -> Iterator[ServerFactory]:
+    """Start embedded servers with any options; all are stopped after the test."""
+    started: list[EmbeddedServer] = []
+
+    def start(tls: str = "explicit", **options: object) -> Served:
+        root = tmp_path / f"root{len(started)}"
+        root.mkdir()
+        server = EmbeddedServer(root, tls=tls, password=PASSWORD, **options).start()  # type: ignore[arg-type]
+        started.append(server)
+        return Served(server, root)
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(params=["none", "explicit", "implicit"])
+def served(request: pytest.FixtureRequest, ftp_server: ServerFactory) -> Served:
+    """One embedded server per TLS mode (plain, explicit, implicit)."""
+    return ftp_server(request.param)
+
+
+# Real vsftpd servers (require_ssl_reuse=YES, forced TLS); see tests/servers/vsftpd.py.
+from tests.servers.vsftpd import (  # noqa: E402
+    vsftpd_explicit,
+    vsftpd_explicit_tls12,
+    vsftpd_implicit,
+    vsftpd_pki,
+    vsftpd_plain,
+    vsftpd_root,
+    vsftpd_workdir,
+)
+
+__all__ = [
+    "PASSWORD",
+    "Served",
+    "ServerFactory",
+    "vsftpd_explicit",
+    "vsftpd_explicit_tls12",
+    "vsftpd_implicit",
+    "vsftpd_pki",
+    "vsftpd_plain",
+    "vsftpd_root",
+    "vsftpd_workdir",
+]
