@@ -4,8 +4,6 @@ The clients here are the standard library only (ftplib, ssl, socket), so these t
 server, not ferryman's own FTP backend.
 """
 
-# ruff: noqa: S321  -- FTP clients against a loopback test server are the point of this file.
-
 from __future__ import annotations
 
 import ftplib

@@ -174,7 +174,9 @@ def test_line_breaks_in_paths_never_reach_the_wire(ftp_server: ServerFactory, pa
 @pytest.mark.parametrize(
     "overrides", [{"passive": False}, {"use_epsv": False}, {"use_mlsd": False}]
 )
-def test_active_mode_pasv_only_and_list_only(ftp_server: ServerFactory, overrides: dict[str, object]) -> None:
+def test_active_mode_pasv_only_and_list_only(
+    ftp_server: ServerFactory, overrides: dict[str, object]
+) -> None:
     served = ftp_server("explicit")
     (served.root / "dir").mkdir()
     (served.root / "file name with spaces.csv").write_bytes(b"x" * 10)

@@ -11,11 +11,11 @@ from pydantic import SecretStr
 
 from ferryman.backends.base import EntryType
 from ferryman.backends.ftp import FtpBackend
+from ferryman.backends.local import LocalBackend
 from ferryman.cli import cli
 from ferryman.connection import FtpConnection, TLSMode
 from ferryman.errors import AuthenticationError, ExitCode, TLSError
 from ferryman.transfer.copy import copy_file
-from ferryman.backends.local import LocalBackend
 from tests.servers.vsftpd import Vsftpd, Workdir
 
 pytestmark = pytest.mark.vsftpd
@@ -45,7 +45,9 @@ def vsftpd(request: pytest.FixtureRequest) -> Vsftpd:
     return server
 
 
-def test_every_operation_round_trips(vsftpd: Vsftpd, vsftpd_workdir: Workdir, tmp_path: Path) -> None:
+def test_every_operation_round_trips(
+    vsftpd: Vsftpd, vsftpd_workdir: Workdir, tmp_path: Path
+) -> None:
     payload = os.urandom(5 * 1024 * 1024 + 3)
     source = tmp_path / "up.bin"
     source.write_bytes(payload)
@@ -102,7 +104,9 @@ def test_untrusted_certificate_shows_the_fingerprint(vsftpd_implicit: Vsftpd) ->
     assert vsftpd_implicit.pki.server_fingerprint in str(info.value)
 
 
-def test_cli_against_vsftpd(vsftpd_explicit: Vsftpd, vsftpd_workdir: Workdir, tmp_path: Path) -> None:
+def test_cli_against_vsftpd(
+    vsftpd_explicit: Vsftpd, vsftpd_workdir: Workdir, tmp_path: Path
+) -> None:
     assert vsftpd_explicit.pki is not None
     vsftpd_workdir.write("orders_1.csv", b"id\n1\n")
     vsftpd_workdir.write("orders_2.csv", b"id\n2\n")
@@ -123,6 +127,9 @@ def test_cli_against_vsftpd(vsftpd_explicit: Vsftpd, vsftpd_workdir: Workdir, tm
     assert result.exit_code == 0, result.output
     assert "vsFTPd" in result.output and "session resumed" in result.output
     assert vsftpd_explicit.password not in result.output
-    result = runner.invoke(cli, ["ls", f"{url}/", "--ca-file", str(vsftpd_explicit.pki.ca_cert)],
-                           env={"FERRYMAN_CONNECTIONS": str(tmp_path / "none.yaml")})
+    result = runner.invoke(
+        cli,
+        ["ls", f"{url}/", "--ca-file", str(vsftpd_explicit.pki.ca_cert)],
+        env={"FERRYMAN_CONNECTIONS": str(tmp_path / "none.yaml")},
+    )
     assert result.exit_code == ExitCode.AUTHENTICATION

@@ -33,14 +33,14 @@ from .paths import check_remote_path
 
 __all__ = [
     "FtpConnection",
-    "build_connection",
-    "url_fields",
     "RemoteTarget",
     "TLSMode",
+    "build_connection",
     "connection_from_url",
     "format_validation_error",
     "parse_url",
     "redact_url",
+    "url_fields",
 ]
 
 
@@ -70,8 +70,8 @@ class FtpConnection(BaseModel):
 
     protocol: Literal["ftp"] = Field("ftp", description="Protocol family: always 'ftp' here.")
     host: str = Field(description="Server host name or IP address.")
-    port: PortNumber | None = Field(
-        None, description="Server port; default 21, or 990 for implicit TLS (ftps://)."
+    port: PortNumber = Field(
+        21, description="Server port; default 21, or 990 for implicit TLS (ftps://)."
     )
     user: str | None = Field(
         None,
@@ -140,8 +140,7 @@ class FtpConnection(BaseModel):
     )
     insecure: bool = Field(
         False,
-        description="Accept any certificate. Logs a warning on every connection; "
-        "for tests only.",
+        description="Accept any certificate. Logs a warning on every connection; for tests only.",
     )
     tls_min_version: Literal["1.2", "1.3"] = Field("1.2", description="Lowest TLS version.")
     tls_max_version: Literal["1.2", "1.3"] | None = Field(

@@ -23,8 +23,8 @@ from pydantic import ValidationError
 
 from .connection import (
     FtpConnection,
-    build_connection,
     RemoteTarget,
+    build_connection,
     format_validation_error,
     parse_url,
     url_fields,
@@ -64,8 +64,9 @@ def _entry_fields(name: str, entry: Any, base: Path, where: str) -> dict[str, ob
         if key == "url":
             continue
         if key in _PATH_FIELDS and isinstance(value, str):
-            value = str((base / Path(value).expanduser()).resolve())
-        fields[str(key)] = value
+            fields[str(key)] = str((base / Path(value).expanduser()).resolve())
+        else:
+            fields[str(key)] = value
     return fields
 
 
@@ -95,9 +96,7 @@ def load_connections(path: Path) -> dict[str, FtpConnection]:
     return result
 
 
-def resolve_target(
-    spec: str, connections: Path | None = None, **overrides: object
-) -> RemoteTarget:
+def resolve_target(spec: str, connections: Path | None = None, **overrides: object) -> RemoteTarget:
     """A URL (``ftpes://u@h/p``) or ``NAME:PATH`` naming a connection from the file."""
     if "://" in spec:
         return parse_url(spec, **overrides)
@@ -110,8 +109,7 @@ def resolve_target(
     file = connections or default_connections_path()
     if not file.is_file():
         raise ConfigError(
-            f"{spec!r} names connection {match['name']!r}, but there is no connections file "
-            f"{file}",
+            f"{spec!r} names connection {match['name']!r}, but there is no connections file {file}",
             hint="write a URL instead, or create the file (see docs/connections.md)",
         )
     known = load_connections(file)

@@ -31,8 +31,8 @@ __all__ = [
     "PermissionDeniedError",
     "ProtocolError",
     "RemoteError",
-    "TargetExistsError",
     "TLSError",
+    "TargetExistsError",
     "TimeoutError",
     "TransferError",
     "VerificationError",
@@ -109,7 +109,7 @@ class ConnectError(FerrymanError):
     default_retriable = True
 
 
-class TimeoutError(ConnectError):  # noqa: A001 - deliberately the project's own time-out
+class TimeoutError(ConnectError):
     """A connect, reply or data wait ran past its time-out."""
 
 

@@ -31,7 +31,7 @@ class RetryPolicy:
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based): full-ish jitter."""
         ceiling = min(self.max_delay, self.delay * (2 ** (attempt - 1)))
-        return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+        return float(ceiling * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not cryptography
 
 
 def with_retries(

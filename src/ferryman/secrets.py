@@ -83,7 +83,7 @@ def _from_keyring(user: str, host: str) -> str | None:
         return None
     try:
         value = keyring.get_password("ferryman", f"{user}@{host}")
-    except Exception as err:  # noqa: BLE001 - any keyring backend failure means "not there"
+    except Exception as err:
         log.debug("keyring lookup failed: %s", type(err).__name__)
         return None
     return value if isinstance(value, str) else None

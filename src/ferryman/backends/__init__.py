@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from ..connection import FtpConnection
-from .base import Backend, Capabilities, Entry, EntryType, NotSupportedError, ReadStream, WriteStream
+from .base import (
+    Backend,
+    Capabilities,
+    Entry,
+    EntryType,
+    NotSupportedError,
+    ReadStream,
+    WriteStream,
+)
 
 __all__ = [
     "Backend",

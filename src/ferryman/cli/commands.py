@@ -67,16 +67,28 @@ def ls(url: str, opts: CommonOptions) -> None:
 
 
 def _copy(
-    src: Backend, src_path: str, dst: Backend, dst_path: str, entry: Entry, opts: CommonOptions,
-    target: RemoteTarget, overwrite: bool,
+    src: Backend,
+    src_path: str,
+    dst: Backend,
+    dst_path: str,
+    entry: Entry,
+    opts: CommonOptions,
+    target: RemoteTarget,
+    overwrite: bool,
 ) -> CopyResult:
     conn = target.connection
 
     def attempt() -> CopyResult:
         with progress_for(posixpath.basename(src_path), entry.size, not opts.json) as tick:
             return copy_file(
-                src, src_path, dst, dst_path, overwrite=overwrite, chunk_size=conn.chunk_size,
-                progress=tick, source_entry=entry,
+                src,
+                src_path,
+                dst,
+                dst_path,
+                overwrite=overwrite,
+                chunk_size=conn.chunk_size,
+                progress=tick,
+                source_entry=entry,
             )
 
     return retrying(conn, f"copying {src_path}", attempt)
@@ -94,8 +106,9 @@ def _report(results: list[CopyResult], errors: list[FerrymanError], opts: Common
     else:
         for r in results:
             rate = r.bytes / max(r.seconds, 1e-6) / 1e6
-            click.echo(f"{r.source} -> {r.target}  {r.bytes} bytes  {r.seconds:.2f} s  "
-                       f"{rate:.1f} MB/s")
+            click.echo(
+                f"{r.source} -> {r.target}  {r.bytes} bytes  {r.seconds:.2f} s  {rate:.1f} MB/s"
+            )
     for err in errors[1:]:  # the first one is raised and printed by the group
         click.echo(f"ferryman: error: {err}", err=True)
     if errors:
@@ -130,7 +143,9 @@ def get(url: str, local: Path | None, overwrite: bool, opts: CommonOptions) -> N
             jobs = []
             for e in matched:
                 try:
-                    jobs.append((posixpath.join(directory, e.name), safe_local_child(local, e.name), e))
+                    jobs.append(
+                        (posixpath.join(directory, e.name), safe_local_child(local, e.name), e)
+                    )
                 except FerrymanError as err:
                     errors.append(err)
         for src_path, dest, entry in jobs:
@@ -188,7 +203,7 @@ def _simple(name: str, doc: str, action: str) -> click.Command:
 @click.argument("new_path")
 @common_options
 def mv(url: str, new_path: str, opts: CommonOptions) -> None:
-    """Rename a remote file or directory; NEW_PATH is relative to URL's directory unless absolute."""
+    """Rename a remote file or directory (NEW_PATH: relative to URL's directory, or absolute)."""
     target = opts.target(url)
     dest = posixpath.join(posixpath.dirname(target.path.rstrip("/")), new_path)
     with open_remote(target) as remote:

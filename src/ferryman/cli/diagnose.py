@@ -60,9 +60,7 @@ def _open_hint(conn: FtpConnection, err: BaseException, error: FerrymanError) ->
             "ftpes:// (explicit TLS) or ftp:// instead of ftps://"
         )
     if conn.tls is not TLSMode.IMPLICIT and isinstance(error, TimeoutError):
-        return (
-            "no banner arrived; the port may expect implicit TLS: try ftps:// (usually port 990)"
-        )
+        return "no banner arrived; the port may expect implicit TLS: try ftps:// (usually port 990)"
     if isinstance(error, CertificateError):
         fingerprint = probe_fingerprint(conn)
         if fingerprint:
@@ -76,7 +74,7 @@ def _open_hint(conn: FtpConnection, err: BaseException, error: FerrymanError) ->
 def _data_check(session: FtpSession, mode: str) -> Check:
     """One LIST over a data connection opened with EPSV or PASV (forced)."""
     name = f"data-{mode.lower()}"
-    peer = session.sock.getpeername()[0]
+    peer = session.control.getpeername()[0]
     note = ""
     try:
         reply = session.command(mode)
@@ -98,7 +96,7 @@ def _data_check(session: FtpSession, mode: str) -> Check:
             sock.close()
             raise
         session.finish_data(sock, upload=False)
-    except Exception as err:  # noqa: BLE001 - every failure becomes a reported check
+    except Exception as err:
         error = translate(err, f"LIST via {mode}", session.conn.describe())
         hint = error.hint
         if isinstance(err, OSError) and mode == "PASV":
@@ -121,7 +119,7 @@ def diagnose(conn: FtpConnection) -> list[Check]:
     try:
         try:
             banner = session.open()
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             error = translate(err, "greeting and TLS", conn.describe())
             checks.append(_failed("greeting", error, _open_hint(conn, err, error)))
             return checks
@@ -158,7 +156,9 @@ def test_command(target: str, opts: CommonOptions) -> None:
     checks = diagnose(conn)
     failed = next((c for c in checks if not c.ok), None)
     if opts.json:
-        emit_json({"ok": failed is None, "target": conn.describe(), "checks": [asdict(c) for c in checks]})
+        emit_json(
+            {"ok": failed is None, "target": conn.describe(), "checks": [asdict(c) for c in checks]}
+        )
     else:
         click.echo(f"Testing {conn.describe()}")
         for check in checks:

@@ -76,7 +76,9 @@ _OPTIONS: list[Callable[[F], F]] = [
         help="Connections file (YAML) for NAME:PATH targets.",
     ),
     click.option("--timeout", type=click.FloatRange(min=0.1), help="Time-out in seconds [60]."),
-    click.option("--retries", type=click.IntRange(0, 100), help="Retries of retriable failures [5]."),
+    click.option(
+        "--retries", type=click.IntRange(0, 100), help="Retries of retriable failures [5]."
+    ),
     click.option(
         "--passive/--active", default=None, help="Passive (default) or active FTP data mode."
     ),

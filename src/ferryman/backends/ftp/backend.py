@@ -197,17 +197,23 @@ class FtpBackend(Backend):
                 if self._is_dir(session, path):
                     return Entry(name=name, type=EntryType.DIR)
                 raise NotFoundError(f"stat {path}: no such file or directory") from None
-            return Entry(name=name, type=EntryType.FILE, size=size, **self._mdtm(session, path))
+            mtime = self._mdtm(session, path)
+            return Entry(
+                name=name,
+                type=EntryType.FILE,
+                size=size,
+                mtime=mtime,
+                mtime_precision=1 if mtime else None,
+            )
 
-    def _mdtm(self, session: FtpSession, path: str) -> dict[str, object]:
+    def _mdtm(self, session: FtpSession, path: str) -> datetime | None:
         if "MDTM" not in session.features:
-            return {}
+            return None
         try:
             stamp = session.command(f"MDTM {path}").split()[1][:14]
-            when = datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+            return datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
         except (FerrymanError, ValueError, IndexError):
-            return {}
-        return {"mtime": when, "mtime_precision": 1}
+            return None
 
     # -- data ------------------------------------------------------------------------------
 
@@ -253,4 +259,3 @@ class FtpBackend(Backend):
             raise NotSupportedError(f"{self.describe()} offers no MFMT to set times")
         stamp = mtime.astimezone(UTC).strftime("%Y%m%d%H%M%S")
         self._simple(f"MFMT {stamp} {path}")
-

@@ -26,7 +26,7 @@ import ssl
 from typing import Any
 
 from ...connection import FtpConnection, TLSMode
-from ...errors import CertificateError, ConfigError, ProtocolError, TLSError
+from ...errors import CertificateError, ConfigError, ConnectError, ProtocolError, TLSError
 from ...wirelog import WireLog
 from .tls import build_context, check_pin, describe_tls
 from .translate import reply_code, translate_reply
@@ -95,6 +95,13 @@ class FtpSession(ftplib.FTP_TLS):
 
     # -- wire primitives -------------------------------------------------------------------
 
+    @property
+    def control(self) -> socket.socket:
+        """The control socket (ftplib types it optional; here it exists once opened)."""
+        if self.sock is None:
+            raise ConnectError("the FTP session is not connected")
+        return self.sock
+
     def putline(self, line: str) -> None:
         if any(c in line for c in "\r\n\0"):
             raise ConfigError(
@@ -102,9 +109,11 @@ class FtpSession(ftplib.FTP_TLS):
                 hint="a path or name contains a line break; fix its source",
             )
         self.wire.sent(line)
-        self.sock.sendall((line + "\r\n").encode(self.encoding, "surrogateescape"))
+        self.control.sendall((line + "\r\n").encode(self.encoding, "surrogateescape"))
 
     def getline(self) -> str:
+        if self.file is None:
+            raise ConnectError("the FTP session is not connected")
         line = self.file.readline(self.maxline + 1)
         if len(line) > self.maxline:
             raise ProtocolError(f"reply line longer than {self.maxline} characters")
@@ -129,7 +138,7 @@ class FtpSession(ftplib.FTP_TLS):
         return line
 
     def _makefile(self) -> None:
-        self.file = self.sock.makefile("r", encoding=self.encoding, errors="surrogateescape")
+        self.file = self.control.makefile("r", encoding=self.encoding, errors="surrogateescape")
 
     def command(self, line: str) -> str:
         """Send a command and return its reply, raising the project's error for 4xx/5xx."""
@@ -144,7 +153,7 @@ class FtpSession(ftplib.FTP_TLS):
     def open(self) -> str:
         """Connect, secure, log in and learn the server's features; return the banner."""
         conn = self.conn
-        self.host, self.port = conn.host, conn.port
+        self.host, self.port = conn.host, conn.port  # ftplib's own attributes
         timeout = conn.effective_connect_timeout
         sock = socket.create_connection((conn.host, conn.port), timeout=timeout)
         self.sock, self.af = sock, sock.family
@@ -156,7 +165,7 @@ class FtpSession(ftplib.FTP_TLS):
         self.welcome = self.getresp()
         if conn.tls is TLSMode.EXPLICIT:
             self._auth_tls()
-        self.sock.settimeout(conn.timeout)
+        self.control.settimeout(conn.timeout)
         return self.welcome
 
     def _handshake(self, sock: socket.socket) -> ssl.SSLSocket:
@@ -189,7 +198,7 @@ class FtpSession(ftplib.FTP_TLS):
             raise TLSError(f"unexpected reply to AUTH TLS: {reply!r}", reply_text=reply)
         # Anything the server sent before the handshake is dropped with the old reader
         # (curl CVE-2021-22947); stray bytes still in flight make the handshake fail (closed).
-        self.sock = self._handshake(self.sock)
+        self.sock = self._handshake(self.control)
         self._makefile()
 
     def login_with(self, user: str, password: str) -> None:
@@ -314,7 +323,7 @@ class FtpSession(ftplib.FTP_TLS):
         return sock
 
     def _connect_passive(self) -> socket.socket:
-        peer = self.sock.getpeername()[0]
+        peer = self.control.getpeername()[0]
         key = (self.conn.host, self.conn.port)
         if self.conn.use_epsv and key not in _EPSV_REFUSED:
             try:
@@ -346,7 +355,7 @@ class FtpSession(ftplib.FTP_TLS):
         return self.dial(peer, port)
 
     def _listen_active(self) -> socket.socket:
-        local_host = self.sock.getsockname()[0]
+        local_host = self.control.getsockname()[0]
         ports = [0]
         if self.conn.active_port_range:
             low, high = self.conn.active_port_range
@@ -375,7 +384,7 @@ class FtpSession(ftplib.FTP_TLS):
 
     def _accept_active(self, listener: socket.socket) -> socket.socket:
         data, address = listener.accept()
-        expected = self.sock.getpeername()[0]
+        expected = self.control.getpeername()[0]
         if address[0] != expected:
             data.close()
             raise ProtocolError(
@@ -394,7 +403,7 @@ class FtpSession(ftplib.FTP_TLS):
         except BaseException:
             sock.close()
             raise
-        resumed = data.session_reused
+        resumed = bool(data.session_reused)
         self.data_sessions_resumed.append(resumed)
         self.wire.note("data TLS %s, session %s", data.version(), "resumed" if resumed else "NEW")
         if self.conn.fingerprint is not None and not resumed:

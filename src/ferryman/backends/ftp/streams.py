@@ -71,10 +71,10 @@ class _FtpStream:
         if session is None:
             return
         try:
-            session.sock.settimeout(min(5.0, self.backend.conn.timeout))
+            session.control.settimeout(min(5.0, self.backend.conn.timeout))
             session.getresp()
-            session.sock.settimeout(self.backend.conn.timeout)
-        except Exception:  # noqa: BLE001 - any failure here means: start a fresh session
+            session.control.settimeout(self.backend.conn.timeout)
+        except Exception:
             self.backend.invalidate()
 
 
