@@ -247,9 +247,19 @@ def format_validation_error(err: ValidationError, where: str = "settings") -> st
         field = ".".join(str(p) for p in item["loc"]) or "(settings)"
         msg = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            msg = "unknown setting; see `ferryman connections --help` for the allowed ones"
+            msg = "unknown setting; docs/connections.md lists the allowed ones"
         lines.append(f"{field}: {msg}")
     return f"invalid {where}: " + "; ".join(lines)
+
+
+def settings_table() -> str:
+    """The Markdown table of every connection setting, from the field descriptions."""
+    rows = ["| setting | default | description |", "|---|---|---|"]
+    for name, field in FtpConnection.model_fields.items():
+        default = field.default
+        shown = "-" if default is None else f"`{getattr(default, 'value', default)}`"
+        rows.append(f"| `{name}` | {shown} | {field.description} |")
+    return "\n".join(rows) + "\n"
 
 
 def redact_url(url: str) -> str:
