@@ -51,7 +51,22 @@ __all__ = ["OPERATIONS", "MemoryBackend", "MemoryReadStream", "MemoryWriteStream
 
 #: the operation names that :meth:`MemoryBackend.fail_next` accepts
 OPERATIONS = frozenset(
-    ["list", "stat", "open_read", "open_write", "mkdir", "rmdir", "remove", "rename", "hash", "set_mtime", "read", "write", "close_read", "close_write"]
+    [
+        "list",
+        "stat",
+        "open_read",
+        "open_write",
+        "mkdir",
+        "rmdir",
+        "remove",
+        "rename",
+        "hash",
+        "set_mtime",
+        "read",
+        "write",
+        "close_read",
+        "close_write",
+    ]
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
