@@ -73,10 +73,31 @@ def test_registered_secrets_are_masked_in_any_record() -> None:
     assert record.getMessage() == "oops ****"
 
 
-def test_pass_command_is_masked_in_the_transcript(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG, logger="ferryman.wire"):
+class _ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_pass_command_is_masked_in_the_transcript() -> None:
+    wire_logger = logging.getLogger("ferryman.wire")
+    handler = _ListHandler()
+    wire_logger.addHandler(handler)
+    level = wire_logger.level
+    wire_logger.setLevel(logging.DEBUG)
+    try:
         wire = WireLog("test")
         wire.sent("PASS hunter2")
         wire.sent("pass hunter2")
-    assert "hunter2" not in caplog.text
-    assert caplog.text.count("PASS ****") == 2
+        wire.sent("USER bob")
+    finally:
+        wire_logger.removeHandler(handler)
+        wire_logger.setLevel(level)
+    assert [m.split("] ", 1)[1] for m in handler.messages] == [
+        "> PASS ****",
+        "> PASS ****",
+        "> USER bob",
+    ]
