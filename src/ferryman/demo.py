@@ -94,7 +94,7 @@ def run_demo(workdir: Path) -> DemoReport:
                 )
                 report.downloaded.append(result)
             report.rows = sum(
-                sum(1 for _ in csv.DictReader(path.open(encoding="utf-8")))
+                sum(1 for _ in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
                 for path in sorted(inbox.glob("orders_*.csv"))
             )
             summary = workdir / "report.csv"
