@@ -207,3 +207,18 @@ def test_transcript_masks_the_password_and_shows_tls_and_data(
     assert "session resumed" in text
     assert "* data 127.0.0.1:" in text
     assert "RETR /a.txt: 3 bytes in" in text
+
+
+def test_client_certificate_for_mutual_tls(ftp_server: ServerFactory, tmp_path: Path) -> None:
+    from ferryman.certs import make_client_cert, make_test_pki
+
+    pki = make_test_pki(tmp_path / "pki")
+    served = ftp_server(
+        "explicit", certfile=pki.server_cert, keyfile=pki.server_key, client_ca=pki.ca_cert
+    )
+    cert, key = make_client_cert(tmp_path / "client", pki)
+    conn = served.connection(ca_file=pki.ca_cert, client_cert=cert, client_key=key)
+    with FtpBackend(conn) as ftp:
+        assert ftp.list("/") == []
+    with pytest.raises(TLSError):
+        FtpBackend(served.connection(ca_file=pki.ca_cert)).connect()
