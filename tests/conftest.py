@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,20 @@ class Served:
 
 
 ServerFactory = Callable[..., Served]
+
+
+@pytest.fixture(autouse=True)
+def _restore_ferryman_logging() -> Iterator[None]:
+    """The CLI configures the process-wide ``ferryman`` logger; undo it after each test."""
+    logger = logging.getLogger("ferryman")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    for handler in list(logger.handlers):
+        if handler not in saved[0]:
+            logger.removeHandler(handler)
+            handler.close()
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
 
 
 @pytest.fixture
