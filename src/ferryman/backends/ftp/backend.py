@@ -123,12 +123,12 @@ class FtpBackend(Backend):
         try:
             yield session
         except FerrymanError as err:
-            if isinstance(err, ConnectError):
+            if isinstance(err, ConnectError) or session.broken:
                 self.invalidate()
             raise
         except Exception as err:
             error = self.translate(err, what)
-            if isinstance(error, ConnectError):
+            if isinstance(error, ConnectError) or session.broken:
                 self.invalidate()
             raise error from err
 

@@ -90,6 +90,9 @@ class FtpSession(ftplib.FTP_TLS):
         self.features: dict[str, str] = {}
         self.certificate_fingerprint: str | None = None
         self.data_sessions_resumed: list[bool] = []
+        #: the control connection is out of step with the server (a reply was left unread);
+        #: the backend drops such a session instead of reusing it
+        self.broken = False
         self._tls = conn.tls is not TLSMode.NONE
         self._type: str | None = None
 
@@ -116,6 +119,7 @@ class FtpSession(ftplib.FTP_TLS):
             raise ConnectError("the FTP session is not connected")
         line = self.file.readline(self.maxline + 1)
         if len(line) > self.maxline:
+            self.broken = True
             raise ProtocolError(f"reply line longer than {self.maxline} characters")
         if not line:
             raise EOFError("connection closed by the server")
@@ -129,6 +133,7 @@ class FtpSession(ftplib.FTP_TLS):
             code, lines = line[:3], [line]
             while True:
                 if len(lines) >= MAX_REPLY_LINES:
+                    self.broken = True
                     raise ProtocolError(f"multi-line reply longer than {MAX_REPLY_LINES} lines")
                 nextline = self.getline()
                 lines.append(nextline)
@@ -274,7 +279,11 @@ class FtpSession(ftplib.FTP_TLS):
         else:
             with self._listen_active() as listener:
                 reply = self.start_transfer(cmd, rest)
-                data = self._accept_active(listener)
+                try:
+                    data = self._accept_active(listener)
+                except BaseException:
+                    self.broken = True  # the server's reply to cmd is still unread
+                    raise
         size = ftplib.parse150(reply) if reply.startswith("150") else None
         data.settimeout(self.conn.effective_data_timeout)
         if self._tls:
