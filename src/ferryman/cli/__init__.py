@@ -29,7 +29,8 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except FerrymanError as err:
-            as_json = "--json" in sys.argv[1:]
+            meta = ctx.meta
+            as_json = bool(meta.get("ferryman.json")) and not meta.get("ferryman.json_emitted")
             print_error(err, as_json)
             ctx.exit(int(err.exit_code))
         except KeyboardInterrupt:
@@ -42,7 +43,7 @@ class _Group(click.Group):
 )
 @click.version_option(__version__, prog_name="ferryman")
 def cli() -> None:
-    """Move files between FTP, FTPS, SFTP servers and the local disk, unattended.
+    """Move files between FTP and FTPS servers and the local disk, unattended.
 
     URLs: ftp:// (plain), ftpes:// (explicit TLS, port 21), ftps:// (implicit TLS, port 990),
     or NAME:PATH for a connection from the connections file.

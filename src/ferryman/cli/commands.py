@@ -25,12 +25,12 @@ _GLOB = set("*?[")
 def _split_glob(path: str) -> tuple[str, str | None]:
     """(directory, pattern) when the last component is a glob, else (path, None)."""
     head, tail = posixpath.split(path)
+    if _GLOB & set(head):
+        raise ConfigError(
+            f"{path}: wildcards are allowed only in the file-name part",
+            hint="write e.g. /outbound/*.csv",
+        )
     if _GLOB & set(tail):
-        if _GLOB & set(head):
-            raise ConfigError(
-                f"{path}: wildcards are allowed only in the file-name part",
-                hint="write e.g. /outbound/*.csv",
-            )
         return head or "/", tail
     return path, None
 
@@ -112,6 +112,8 @@ def _report(results: list[CopyResult], errors: list[FerrymanError], opts: Common
     for err in errors[1:]:  # the first one is raised and printed by the group
         click.echo(f"ferryman: error: {err}", err=True)
     if errors:
+        if opts.json:  # the document above already carries the errors: print only one
+            click.get_current_context().meta["ferryman.json_emitted"] = True
         raise errors[0]
 
 

@@ -127,6 +127,7 @@ def common_options(func: F) -> F:
         )
         values = {name: kwargs.pop(name) for name in names}
         opts = CommonOptions(**values, json=kwargs.pop("json_output"))
+        click.get_current_context().meta["ferryman.json"] = opts.json
         configure_logging(opts.verbose, opts.log)
         return func(*args, opts=opts, **kwargs)
 

@@ -30,6 +30,7 @@ from ...errors import (
 __all__ = ["reply_code", "translate", "translate_reply"]
 
 _DENIED = re.compile(r"permission|denied|access|not allowed|forbidden|read-only", re.I)
+_CONFLICT = re.compile(r"not empty|already exists|file exists|directory exists", re.I)
 _REUSE = re.compile(r"session reuse|not resumed|resum", re.I)
 
 
@@ -72,6 +73,11 @@ def translate_reply(reply: str, what: str) -> FerrymanError:
         return make(TransferError, "the server's disk or quota is full", retriable=False)
     if code in (550, 553, 450) and _DENIED.search(reply):
         return make(PermissionDeniedError, "the server denies this user access to that path")
+    if code in (550, 553) and _CONFLICT.search(reply):
+        return make(
+            RemoteError,
+            "the directory is not empty, or the name is already taken; check what is there first",
+        )
     if code == 550:
         return make(NotFoundError, "check the path (names are case-sensitive)")
     if code in (500, 501, 502, 504):
