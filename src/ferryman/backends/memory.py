@@ -115,8 +115,10 @@ def _dropped(path: str, nbytes: int, reading: bool) -> TransferError:
     )
 
 
-class MemoryReadStream(ReadStream):
-    """A memory file being read; shares the backend's lock."""
+class _MemoryStream:
+    """What the read and write streams share: the node, the position, the simulated drop."""
+
+    _close_operation = ""
 
     def __init__(
         self, backend: MemoryBackend, node: _File, path: str, offset: int, cut: int | None
@@ -125,9 +127,27 @@ class MemoryReadStream(ReadStream):
         self._position, self._cut, self._closed = offset, cut, False
         self.bytes_transferred = 0
 
-    def readinto(self, buffer: memoryview) -> int:
+    def _check_open(self) -> None:
         if self._closed:
-            raise ValueError(f"read from the closed stream of {self._path!r}")
+            raise ValueError(f"use of the closed stream of {self._path!r}")
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            with self._backend._lock:
+                self._backend._enter(self._close_operation, self._path)
+
+    def abort(self) -> None:
+        self._closed = True
+
+
+class MemoryReadStream(_MemoryStream, ReadStream):
+    """A memory file being read; shares the backend's lock."""
+
+    _close_operation = "close_read"
+
+    def readinto(self, buffer: memoryview) -> int:
+        self._check_open()
         with self._backend._lock:
             self._backend._enter("read", self._path)
             want = len(buffer)
@@ -141,29 +161,14 @@ class MemoryReadStream(ReadStream):
         self.bytes_transferred += len(chunk)
         return len(chunk)
 
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            with self._backend._lock:
-                self._backend._enter("close_read", self._path)
 
-    def abort(self) -> None:
-        self._closed = True
-
-
-class MemoryWriteStream(WriteStream):
+class MemoryWriteStream(_MemoryStream, WriteStream):
     """A memory file being written; data is visible at once, ``abort`` keeps it."""
 
-    def __init__(
-        self, backend: MemoryBackend, node: _File, path: str, offset: int, cut: int | None
-    ) -> None:
-        self._backend, self._node, self._path = backend, node, path
-        self._position, self._cut, self._closed = offset, cut, False
-        self.bytes_transferred = 0
+    _close_operation = "close_write"
 
     def write(self, data: bytes | memoryview) -> None:
-        if self._closed:
-            raise ValueError(f"write to the closed stream of {self._path!r}")
+        self._check_open()
         view = memoryview(data).cast("B")
         backend = self._backend
         with backend._lock:
@@ -178,15 +183,6 @@ class MemoryWriteStream(WriteStream):
             self.bytes_transferred += allowed
             if allowed < len(view):
                 raise _dropped(self._path, self.bytes_transferred, reading=False)
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            with self._backend._lock:
-                self._backend._enter("close_write", self._path)
-
-    def abort(self) -> None:
-        self._closed = True
 
 
 class MemoryBackend(Backend):
@@ -295,6 +291,7 @@ class MemoryBackend(Backend):
             return bytes(node.data)
 
     def exists(self, path: str) -> bool:
+        """Whether ``path`` exists (file or directory)."""
         with self._lock:
             try:
                 self._find(path, self._failer("stat", path))
@@ -506,6 +503,5 @@ class MemoryBackend(Backend):
             if not self.capabilities.set_mtime:
                 super().set_mtime(path, mtime)
             _mtime_ns(mtime)  # refuses naive datetimes, as LocalBackend does
-            self._find(path, self._failer("set the modification time of", path))[
-                2
-            ].mtime = mtime.astimezone(UTC)
+            node = self._find(path, self._failer("set the modification time of", path))[2]
+            node.mtime = mtime.astimezone(UTC)
