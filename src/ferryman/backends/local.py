@@ -179,13 +179,27 @@ def _entry(name: str, st: os.stat_result, link_target: str | None) -> Entry:
     )
 
 
-class LocalReadStream(ReadStream):
-    """A local file being read through an unbuffered raw file (``readinto``, no copies)."""
+class _LocalFile:
+    """What reading and writing streams share: the raw file, its path, closing it."""
 
     def __init__(self, file: io.FileIO, path: str) -> None:
         self._file = file
         self._path = path
         self.bytes_transferred = 0
+
+    def _close_file(self) -> None:
+        try:
+            self._file.close()
+        except OSError as exc:
+            raise translate_os_error(exc, "close", self._path) from exc
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._file.close()
+
+
+class LocalReadStream(_LocalFile, ReadStream):
+    """A local file being read through an unbuffered raw file (``readinto``, no copies)."""
 
     def readinto(self, buffer: memoryview) -> int:
         if self._file.closed:
@@ -198,24 +212,15 @@ class LocalReadStream(ReadStream):
         return count
 
     def close(self) -> None:
-        try:
-            self._file.close()
-        except OSError as exc:
-            raise translate_os_error(exc, "close", self._path) from exc
-
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._file.close()
+        self._close_file()
 
 
-class LocalWriteStream(WriteStream):
+class LocalWriteStream(_LocalFile, WriteStream):
     """A local file being written; ``close`` optionally fsyncs, ``abort`` keeps the data."""
 
     def __init__(self, file: io.FileIO, path: str, *, fsync: bool = False) -> None:
-        self._file = file
-        self._path = path
+        super().__init__(file, path)
         self._fsync = fsync
-        self.bytes_transferred = 0
 
     def write(self, data: bytes | memoryview) -> None:
         if self._file.closed:
@@ -240,14 +245,7 @@ class LocalWriteStream(WriteStream):
         except OSError as exc:
             self.abort()
             raise translate_os_error(exc, "flush", self._path) from exc
-        try:
-            self._file.close()
-        except OSError as exc:
-            raise translate_os_error(exc, "close", self._path) from exc
-
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._file.close()
+        self._close_file()
 
 
 class LocalBackend(Backend):
