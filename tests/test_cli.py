@@ -759,3 +759,11 @@ def test_version() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"ferryman, version {__version__}"
+
+
+def test_unwritable_local_paths_give_one_readable_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(cli, ["demo", "--workdir", str(blocker / "sub")])
+    assert result.exit_code == 1
+    assert "ferryman: error:" in result.stderr and "Traceback" not in result.output

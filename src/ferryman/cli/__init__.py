@@ -33,6 +33,11 @@ class _Group(click.Group):
             as_json = bool(meta.get("ferryman.json")) and not meta.get("ferryman.json_emitted")
             print_error(err, as_json)
             ctx.exit(int(err.exit_code))
+        except OSError as err:  # local disk trouble outside a backend (workdir, --log file)
+            where = f" ({err.filename})" if err.filename else ""
+            click.echo(f"ferryman: error: {err.strerror or err}{where}", err=True)
+            click.echo("ferryman: hint: check that the path exists and is writable", err=True)
+            ctx.exit(int(ExitCode.FAILURE))
         except KeyboardInterrupt:
             click.echo("ferryman: interrupted", err=True)
             ctx.exit(130)
