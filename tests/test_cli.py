@@ -452,7 +452,6 @@ def test_crlf_in_a_path_is_refused_before_anything_is_sent(explicit: Served) -> 
     ("url", "words"),
     [
         ("http://127.0.0.1/", "unknown scheme 'http'"),
-        ("sftp://127.0.0.1/", "SFTP is not available"),
         ("127.0.0.1/out", "neither a URL nor NAME:PATH"),
         ("ftpes://127.0.0.1:99999/", "not a valid URL"),
     ],

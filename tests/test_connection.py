@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from ferryman.connection import FtpConnection, TLSMode, parse_url, redact_url
+from ferryman.connection import FtpConnection, SftpConnection, TLSMode, parse_url, redact_url
 from ferryman.connections_file import load_connections, resolve_target
 from ferryman.errors import ConfigError, ExitCode
 from ferryman.secrets import resolve_credentials
@@ -53,7 +53,7 @@ def test_defaults_follow_ssis_and_secure_choices() -> None:
         ("ftp:///x", "names no host"),
         ("ftp://h/a.csv?x", "'?' or '#'"),
         ("ftp://h/a%0aDELE%20b", "contains a LF"),
-        ("sftp://h/", "SFTP is not available"),
+        ("sftps://h/", "unknown scheme 'sftps'"),
     ],
 )
 def test_bad_urls_say_what_is_wrong(url: str, words: str) -> None:
@@ -191,3 +191,73 @@ def test_bad_override_of_a_named_connection_is_a_config_error(tmp_path: Path) ->
     file.write_text("plain:\n  host: h\n")
     with pytest.raises(ConfigError, match="ca_file only apply to TLS"):
         resolve_target("plain:/x", file, ca_file=tmp_path / "ca.pem")
+
+
+def test_sftp_urls_build_sftp_connections_with_ssh_defaults() -> None:
+    target = parse_url("sftp://etl:p%40ss@sftp.bank.example/incoming/a%20b.csv")
+    conn = target.connection
+    assert isinstance(conn, SftpConnection)
+    assert (conn.protocol, conn.host, conn.port, conn.user) == (
+        "sftp",
+        "sftp.bank.example",
+        22,
+        "etl",
+    )
+    assert conn.password is not None and conn.password.get_secret_value() == "p@ss"
+    assert target.path == "/incoming/a b.csv"
+    assert conn.describe() == "sftp://etl@sftp.bank.example:22"
+    assert not conn.insecure and not conn.accept_new_host_key and conn.known_hosts is None
+    assert parse_url("sftp://h:2222/").connection.port == 2222
+    assert "p@ss" not in repr(conn)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU",
+        "sha256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+        "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU",
+    ],
+)
+def test_ssh_fingerprints_are_normalized_as_openssh_prints_them(given: str) -> None:
+    conn = parse_url("sftp://h/", fingerprint=given).connection
+    assert conn.fingerprint == "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"fingerprint": "AB:CD:EF"}, "not an SSH host key fingerprint"),
+        ({"fingerprint": "SHA256:short"}, "not an SSH host key fingerprint"),
+        ({"private_key_passphrase_env": "X"}, "passphrase needs private_key"),
+        ({"tls": "explicit"}, "tls: unknown setting"),
+        ({"passive": False}, "passive: unknown setting"),
+        ({"password": "a", "password_env": "B"}, "one password source"),
+    ],
+)
+def test_bad_sftp_settings_say_what_is_wrong(overrides: dict[str, object], words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_url("sftp://h/", **overrides)
+    assert words in str(info.value)
+
+
+def test_connections_file_holds_sftp_entries_with_paths_relative_to_it(tmp_path: Path) -> None:
+    file = tmp_path / "connections.yaml"
+    file.write_text(
+        "bank:\n"
+        "  url: sftp://etl@sftp.bank.example:2022\n"
+        "  private_key: keys/id_ed25519\n"
+        "  known_hosts: keys/known_hosts\n"
+        "broken:\n"
+        "  protocol: scp\n"
+        "  host: h\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_connections(file)
+    assert f"{file}:6:3" in str(info.value) and "'ftp' or 'sftp'" in str(info.value)
+    file.write_text(file.read_text(encoding="utf-8").split("broken:")[0], encoding="utf-8")
+    bank = load_connections(file)["bank"]
+    assert isinstance(bank, SftpConnection) and bank.port == 2022
+    assert bank.private_key == tmp_path / "keys/id_ed25519"
+    assert bank.known_hosts == tmp_path / "keys/known_hosts"

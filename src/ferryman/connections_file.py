@@ -22,8 +22,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from .connection import (
+    Connection,
     FtpConnection,
     RemoteTarget,
+    SftpConnection,
     build_connection,
     format_validation_error,
     parse_url,
@@ -39,7 +41,16 @@ __all__ = [
     "resolve_target",
 ]
 
-_PATH_FIELDS = ("ca_file", "password_file", "client_cert", "client_key", "netrc_file")
+_PATH_FIELDS = (
+    "ca_file",
+    "password_file",
+    "client_cert",
+    "client_key",
+    "netrc_file",
+    "private_key",
+    "private_key_passphrase_file",
+    "known_hosts",
+)
 _NAME_TARGET = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)(?::(?P<path>.*))?$", re.S)
 
 
@@ -70,7 +81,7 @@ def _entry_fields(name: str, entry: Any, base: Path, where: str) -> dict[str, ob
     return fields
 
 
-def load_connections(path: Path) -> dict[str, FtpConnection]:
+def load_connections(path: Path) -> dict[str, Connection]:
     """All connections of a connections file; errors say file:line:column."""
     data = load_yaml(path)
     if data is None:
@@ -79,13 +90,21 @@ def load_connections(path: Path) -> dict[str, FtpConnection]:
         data = data["connections"]
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of connection names to settings")
-    result: dict[str, FtpConnection] = {}
+    result: dict[str, Connection] = {}
     for name, entry in data.items():
         line_col = position(data, [name])
         where = f"{path}:{line_col[0]}:{line_col[1]}" if line_col else str(path)
         fields = _entry_fields(str(name), entry, path.parent, where)
+        protocol = fields.get("protocol", "ftp")
+        if protocol not in ("ftp", "sftp"):
+            line_col = position(data, [name, "protocol"])
+            where = f"{path}:{line_col[0]}:{line_col[1]}" if line_col else where
+            raise ConfigError(
+                f"{where}: connection {name!r}: protocol must be 'ftp' or 'sftp', not {protocol!r}"
+            )
+        model = SftpConnection if protocol == "sftp" else FtpConnection
         try:
-            result[str(name)] = FtpConnection.model_validate(fields)
+            result[str(name)] = model.model_validate(fields)
         except ValidationError as err:
             first = err.errors()[0]["loc"]
             line_col = position(data, [name, *[str(p) for p in first[:1]]])

@@ -5,13 +5,14 @@ Resolved at connect time, never stored in a model's repr, never passed on a comm
 
 from __future__ import annotations
 
+import getpass
 import logging
 import netrc
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .connection import FtpConnection
+from .connection import Connection
 from .errors import ConfigError
 
 __all__ = ["Credentials", "resolve_credentials"]
@@ -31,7 +32,7 @@ class Credentials:
 
     @property
     def anonymous(self) -> bool:
-        return self.user.lower() in (ANONYMOUS, "ftp")
+        return self.source == "anonymous"
 
 
 def _from_env(name: str) -> str:
@@ -56,7 +57,7 @@ def _from_file(path: Path) -> str:
     return lines[0] if lines else ""
 
 
-def _from_netrc(conn: FtpConnection) -> tuple[str | None, str | None]:
+def _from_netrc(conn: Connection) -> tuple[str | None, str | None]:
     """(login, password) of the host's ~/.netrc entry, when its login fits ``conn.user``."""
     path = (conn.netrc_file or Path("~/.netrc")).expanduser()
     if not path.is_file():
@@ -89,22 +90,42 @@ def _from_keyring(user: str, host: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def resolve_credentials(conn: FtpConnection) -> Credentials:
+def _default_user(conn: Connection) -> str:
+    """FTP logs in anonymously by default; SSH, like ssh, as the local user."""
+    if conn.protocol == "ftp":
+        return ANONYMOUS
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME: a container, typically
+        raise ConfigError(
+            f"no user name for {conn.describe()}: none given and no local user name found",
+            hint="write the user in the URL (sftp://USER@host/) or set user:",
+        ) from None
+
+
+def resolve_credentials(conn: Connection) -> Credentials:
     """The user and password to log in with, from the first source that has them.
 
     Order: ``password`` (settings or URL), ``password_env``, ``password_file``, ~/.netrc,
-    keyring; an anonymous user gets ``anonymous_password``. A named user without any password
-    gets an empty one (some servers accept that); the server's 530 then says so.
+    keyring; an anonymous FTP user gets ``anonymous_password``. A named user without any
+    password gets an empty one with source ``none``: an FTP server's 530 then says so, and
+    SFTP goes on with keys and the agent.
     """
     if conn.password is not None:
-        return Credentials(conn.user or ANONYMOUS, conn.password.get_secret_value(), "password")
+        return Credentials(
+            conn.user or _default_user(conn), conn.password.get_secret_value(), "password"
+        )
     if conn.password_env is not None:
         return Credentials(
-            conn.user or ANONYMOUS, _from_env(conn.password_env), f"env {conn.password_env}"
+            conn.user or _default_user(conn),
+            _from_env(conn.password_env),
+            f"env {conn.password_env}",
         )
     if conn.password_file is not None:
         return Credentials(
-            conn.user or ANONYMOUS, _from_file(conn.password_file), f"file {conn.password_file}"
+            conn.user or _default_user(conn),
+            _from_file(conn.password_file),
+            f"file {conn.password_file}",
         )
     user = conn.user
     if conn.use_netrc:
@@ -112,8 +133,8 @@ def resolve_credentials(conn: FtpConnection) -> Credentials:
         user = user or login
         if password is not None and user is not None:
             return Credentials(user, password, "netrc")
-    user = user or ANONYMOUS
-    if user.lower() in (ANONYMOUS, "ftp"):
+    user = user or _default_user(conn)
+    if conn.protocol == "ftp" and user.lower() in (ANONYMOUS, "ftp"):
         return Credentials(user, conn.anonymous_password, "anonymous")
     if conn.use_keyring:
         password = _from_keyring(user, conn.host)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..connection import FtpConnection
+from ..connection import Connection
 from .base import (
     Backend,
     Capabilities,
@@ -21,12 +21,22 @@ __all__ = [
     "NotSupportedError",
     "ReadStream",
     "WriteStream",
+    "backend_for",
     "open_backend",
 ]
 
 
-def open_backend(connection: FtpConnection) -> Backend:
-    """A connected backend for ``connection`` (the caller closes it)."""
+def backend_for(connection: Connection) -> Backend:
+    """An unconnected backend for ``connection``; its ``connect()`` connects it."""
+    if connection.protocol == "sftp":
+        from .sftp import SftpBackend  # noqa: PLC0415 - asyncssh is loaded only for SFTP
+
+        return SftpBackend(connection)
     from .ftp import FtpBackend  # noqa: PLC0415 - keeps `import ferryman` light
 
-    return FtpBackend(connection).connect()
+    return FtpBackend(connection)
+
+
+def open_backend(connection: Connection) -> Backend:
+    """A connected backend for ``connection`` (the caller closes it)."""
+    return backend_for(connection).connect()

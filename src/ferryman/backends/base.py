@@ -153,6 +153,10 @@ class Backend(abc.ABC):
     #: what this backend can do; may be refined after connecting (e.g. from FEAT)
     capabilities: Capabilities = Capabilities()
 
+    def connect(self) -> Self:
+        """Connect and log in (remote backends); returns the backend. Others need nothing."""
+        return self
+
     @abc.abstractmethod
     def list(self, path: str) -> list[Entry]:
         """The entries of directory ``path`` (without ``.`` and ``..``)."""

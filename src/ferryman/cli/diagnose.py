@@ -153,7 +153,12 @@ def test_command(target: str, opts: CommonOptions) -> None:
     """Test a connection and diagnose what fails (TARGET: URL or connection NAME)."""
     spec = target if "://" in target or ":" in target else target + ":"
     conn = opts.target(spec).connection
-    checks = diagnose(conn)
+    if conn.protocol == "sftp":
+        from .diagnose_sftp import diagnose_sftp  # noqa: PLC0415 - loads asyncssh only for SFTP
+
+        checks = diagnose_sftp(conn)
+    else:
+        checks = diagnose(conn)
     failed = next((c for c in checks if not c.ok), None)
     if opts.json:
         emit_json(

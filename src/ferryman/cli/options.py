@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 import click
 from pydantic import SecretStr
 
-from ..backends.ftp import FtpBackend
-from ..connection import FtpConnection, RemoteTarget
+from ..backends import Backend, backend_for
+from ..connection import Connection, RemoteTarget
 from ..connections_file import resolve_target
 from ..retry import RetryPolicy, with_retries
 from ..secrets import resolve_credentials
@@ -57,9 +57,12 @@ class CommonOptions:
         target = resolve_target(spec, self.connections, **self.overrides())
         return RemoteTarget(self._ask_password(target.connection), target.path)
 
-    def _ask_password(self, conn: FtpConnection) -> FtpConnection:
-        """Prompt (hidden) for a missing password when a person is at the terminal."""
-        if not sys.stdin.isatty() or self.json:
+    def _ask_password(self, conn: Connection) -> Connection:
+        """Prompt (hidden) for a missing FTP password when a person is at the terminal.
+
+        SFTP does not ask up front: keys and the agent may log in without one.
+        """
+        if not sys.stdin.isatty() or self.json or conn.protocol != "ftp":
             return conn
         creds = resolve_credentials(conn)
         if creds.source != "none":
@@ -136,18 +139,22 @@ def common_options(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def retrying(conn: FtpConnection, what: str, action: Callable[[], T]) -> T:
+def retrying(conn: Connection, what: str, action: Callable[[], T]) -> T:
     """Run ``action`` under the connection's retry policy."""
     policy = RetryPolicy(retries=conn.retries, delay=conn.retry_delay)
     return with_retries(action, policy, what)
 
 
 @contextmanager
-def open_remote(target: RemoteTarget) -> Iterator[FtpBackend]:
+def open_remote(target: RemoteTarget) -> Iterator[Backend]:
     """A connected backend for ``target`` (connecting is retried), closed afterwards."""
-    backend = FtpBackend(target.connection)
+    backend = backend_for(target.connection)
     try:
-        retrying(target.connection, f"connecting to {backend.describe()}", backend.connect)
+        retrying(
+            target.connection,
+            f"connecting to {backend.describe()}",
+            backend.connect,
+        )
         yield backend
     finally:
         backend.close()

@@ -1,0 +1,102 @@
+"""What every connection has, whatever the protocol: server, user, password sources, time-outs.
+
+These are the SSIS FTP Connection Manager's properties that are not about FTP itself (server,
+port, user, password, time-out 60 s, retries 5, chunk size). Secrets are ``SecretStr``: no
+repr, str or error message ever shows one.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+__all__ = ["ConnectionBase", "PortNumber", "Seconds"]
+
+Seconds = Annotated[float, Field(gt=0, le=86400)]
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+
+_HOST_RE = re.compile(r"^[A-Za-z0-9._:\-\[\]%]+$")
+
+
+class ConnectionBase(BaseModel):
+    """Settings shared by every protocol; subclasses add their own and a ``protocol`` tag."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    protocol: str = Field(description="Protocol family: 'ftp' (FTP and FTPS) or 'sftp'.")
+    host: str = Field(description="Server host name or IP address.")
+    port: PortNumber = Field(description="Server port.")
+    user: str | None = Field(None, description="User name.")
+    password: SecretStr | None = Field(
+        None, description="Password. Prefer password_env or password_file in files and jobs."
+    )
+    password_env: str | None = Field(
+        None, description="Name of an environment variable that holds the password."
+    )
+    password_file: Path | None = Field(
+        None, description="File whose first line is the password (keep it mode 0600)."
+    )
+    use_netrc: bool = Field(True, description="Look up missing credentials in ~/.netrc.")
+    netrc_file: Path | None = Field(None, description="Use this netrc file instead of ~/.netrc.")
+    use_keyring: bool = Field(
+        True,
+        description="Look up a missing password in the system keyring (service 'ferryman', "
+        "user 'USER@HOST') when the keyring package is installed.",
+    )
+    timeout: Seconds = Field(60.0, description="Time-out in seconds for every wait.")
+    connect_timeout: Seconds | None = Field(
+        None, description="Time-out for connecting and the handshake (default: timeout)."
+    )
+    retries: int = Field(5, ge=0, le=100, description="How often a retriable failure is retried.")
+    retry_delay: Annotated[float, Field(ge=0, le=600)] = Field(
+        1.0, description="First back-off delay in seconds; doubles on each retry, with jitter."
+    )
+    chunk_size: int = Field(
+        256 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Bytes per read or write (on FTP data connections; per SFTP request).",
+    )
+    encoding: str = Field(
+        "utf-8",
+        description="Encoding of file names; for FTP, UTF-8 turns on OPTS UTF8 when offered.",
+    )
+
+    @model_validator(mode="after")
+    def _check_common(self) -> Self:
+        if not self.host or not _HOST_RE.match(self.host):
+            raise ValueError(f"host {self.host!r} is not a valid host name or IP address")
+        sources = [
+            n
+            for n, v in (
+                ("password", self.password),
+                ("password_env", self.password_env),
+                ("password_file", self.password_file),
+            )
+            if v is not None
+        ]
+        if len(sources) > 1:
+            raise ValueError(f"give one password source, not {' and '.join(sources)}")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ValueError(f"unknown encoding {self.encoding!r} (try utf-8 or latin-1)") from None
+        return self
+
+    @property
+    def scheme(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def effective_connect_timeout(self) -> float:
+        return self.connect_timeout or self.timeout
+
+    def describe(self, user: str | None = None) -> str:
+        """A secret-free name such as ``ftpes://orders@host:21``."""
+        who = user or self.user
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{who + '@' if who else ''}{host}:{self.port}"
