@@ -157,6 +157,13 @@ class Backend(abc.ABC):
         """Connect and log in (remote backends); returns the backend. Others need nothing."""
         return self
 
+    def sibling(self) -> Backend:
+        """Another backend to the same place, for one more transfer at a time (a pool's
+        next connection). It is not connected yet; the caller connects and closes it. FTP
+        makes a new control connection; SFTP may open another channel on the same SSH
+        connection."""
+        raise NotSupportedError(f"{self.describe()} cannot open a second connection")
+
     @abc.abstractmethod
     def list(self, path: str) -> list[Entry]:
         """The entries of directory ``path`` (without ``.`` and ``..``)."""

@@ -267,6 +267,9 @@ class LocalBackend(Backend):
     def describe(self) -> str:
         return "local"
 
+    def sibling(self) -> LocalBackend:
+        return LocalBackend(fsync=self.fsync)
+
     def list(self, path: str) -> list[Entry]:
         entries: list[Entry] = []
         try:

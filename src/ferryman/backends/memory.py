@@ -210,6 +210,10 @@ class MemoryBackend(Backend):
     def describe(self) -> str:
         return "memory"
 
+    def sibling(self) -> MemoryBackend:
+        """The same instance: one lock makes it safe for many threads, and the tree is one."""
+        return self
+
     def close(self) -> None:
         self.closed = True
 

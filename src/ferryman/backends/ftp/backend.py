@@ -65,6 +65,9 @@ class FtpBackend(Backend):
         self.session_or_raise()
         return self
 
+    def sibling(self) -> FtpBackend:
+        return FtpBackend(self.conn)
+
     def session_or_raise(self) -> FtpSession:
         if self.session is not None:
             return self.session
