@@ -211,16 +211,16 @@ def test_get_refuses_an_existing_file_then_overwrite_replaces_it(
     assert partials(local) == []
 
 
-def test_get_failure_after_writing_leaves_no_partial_file(explicit: Served, local: Path) -> None:
-    # a.csv cannot be renamed into place (a non-empty directory stands there); b.csv can.
+def test_get_onto_a_directory_is_refused_before_writing(explicit: Served, local: Path) -> None:
+    # a.csv cannot replace a directory, even with --overwrite; b.csv still arrives.
     (local / "a.csv").mkdir()
     (local / "a.csv/keep").write_text("k")
     result = failed(
-        run(explicit, "get", explicit.url("/out/*.csv"), local, "--overwrite"),
+        run(explicit, "get", explicit.url("/out/*.csv"), local, "--overwrite", "-v"),
         ExitCode.TRANSFER,
-        "a.csv",
+        "a.csv is a directory at the destination",
     )
-    assert f"a.csv{PARTIAL_SUFFIX}" in result.stderr  # the temporary had been written
+    assert "RETR /out/a.csv" not in result.stderr  # decided before anything was read
     assert "/out/b.csv ->" in result.stdout
     assert (local / "b.csv").read_text() == "id\n2\n22\n"
     assert (local / "a.csv/keep").read_text() == "k"
@@ -275,31 +275,28 @@ def test_put_refuses_an_existing_remote_file(explicit: Served, local: Path) -> N
     assert partials(explicit.root) == []
 
 
-def test_put_into_a_missing_directory_is_not_found(explicit: Served, local: Path) -> None:
+def test_put_into_a_missing_directory_creates_it(explicit: Served, local: Path) -> None:
     source = local / "x.csv"
     source.write_text("x")
-    failed(
-        run(explicit, "put", source, explicit.url("/nodir/x.csv")),
-        ExitCode.NOT_FOUND,
-        "/nodir/",
-        "550",
-    )
-    assert not (explicit.root / "nodir").exists()
+    result = run(explicit, "put", source, explicit.url("/nodir/deeper/x.csv"))
+    assert result.exit_code == 0, result.output
+    assert (explicit.root / "nodir/deeper/x.csv").read_text() == "x"
     assert partials(explicit.root) == []
 
 
 @pytest.mark.usefixtures("restore_logging")
-def test_put_failure_after_upload_leaves_no_partial_file(explicit: Served, local: Path) -> None:
-    # The upload lands as out/sub/data.csv.ferryman-part, but a non-empty directory stands at
-    # out/sub/data.csv, so it cannot be renamed into place: the temporary must be removed.
+def test_put_onto_a_remote_directory_is_refused_before_upload(
+    explicit: Served, local: Path
+) -> None:
+    # A non-empty directory stands at out/sub/data.csv: --overwrite cannot replace it.
     (explicit.root / "out/sub/data.csv").mkdir()
     (explicit.root / "out/sub/data.csv/keep").write_text("k")
     source = local / "data.csv"
     source.write_text("payload")
     result = run(explicit, "put", source, explicit.url("/out/sub"), "--overwrite", "-v")
-    assert result.exit_code not in (0, ExitCode.USAGE), result.output
-    assert f"> STOR /out/sub/data.csv{PARTIAL_SUFFIX}" in result.stderr  # it was written
-    assert "ferryman: error:" in result.stderr
+    assert result.exit_code == ExitCode.TRANSFER, result.output
+    assert "STOR" not in result.stderr
+    assert "data.csv is a directory at the destination" in result.stderr
     assert (explicit.root / "out/sub/data.csv/keep").read_text() == "k"
     assert partials(explicit.root) == []
 

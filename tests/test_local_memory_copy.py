@@ -65,11 +65,11 @@ def test_copy_publishes_only_verified_files(store: tuple[Backend, str]) -> None:
     source = MemoryBackend()
     source.put("/src.csv", b"a,b\n" * 1000)
     result = copy_file(source, "/src.csv", backend, f"{base}/dst.csv")
-    assert result.bytes == 4000 and result.verified == "size"
+    assert result.bytes == 4000 and result.verified == "size+sha256"  # memory offers sha256
     with pytest.raises(TargetExistsError):
         copy_file(source, "/src.csv", backend, f"{base}/dst.csv")
     source.put("/src.csv", b"new")
-    copy_file(source, "/src.csv", backend, f"{base}/dst.csv", overwrite=True)
+    copy_file(source, "/src.csv", backend, f"{base}/dst.csv", replace=True)
     assert backend.stat(f"{base}/dst.csv").size == 3
     assert [e.name for e in backend.list(base)] == ["dst.csv"]
 

@@ -89,7 +89,7 @@ def run_demo(workdir: Path) -> DemoReport:
                     f"/outbound/{entry.name}",
                     disk,
                     str(inbox / entry.name),
-                    overwrite=True,
+                    replace=True,
                     source_entry=entry,
                 )
                 report.downloaded.append(result)
@@ -100,7 +100,7 @@ def run_demo(workdir: Path) -> DemoReport:
             summary = workdir / "report.csv"
             summary.write_text(f"files,rows\n{len(report.downloaded)},{report.rows}\n")
             report.uploaded.append(
-                copy_file(disk, str(summary), remote, "/inbound/report.csv", overwrite=True)
+                copy_file(disk, str(summary), remote, "/inbound/report.csv", replace=True)
             )
             session = remote.session
             report.sessions_resumed = bool(

@@ -9,9 +9,12 @@ from pathlib import Path
 from .errors import ConfigError, ProtocolError
 
 __all__ = [
+    "check_listed_name",
     "check_remote_path",
     "join_remote",
+    "listed_name_problem",
     "safe_local_child",
+    "safe_local_path",
     "split_remote",
 ]
 
@@ -48,31 +51,57 @@ def split_remote(path: str) -> tuple[str, str]:
     return posixpath.split(stripped)
 
 
-def safe_local_child(destination: Path, name: str) -> Path:
-    """The local path for a server-supplied ``name`` inside ``destination``.
+def listed_name_problem(name: str) -> str | None:
+    """Why a name from a directory listing is unsafe to use as one path component, or None.
 
     A hostile or broken server can list names such as ``../../.bashrc``, ``/etc/passwd``,
     ``C:\\x`` or names with control characters (wget CVE-2014-4877, basic-ftp CVE-2026-27699).
-    Refuse every such name, then check that the resolved path stays inside ``destination``.
     """
-    problem: str | None = None
     if name in ("", ".", ".."):
-        problem = "is empty or a dot entry"
-    elif "/" in name or "\\" in name:
-        problem = "contains a path separator"
-    elif _DRIVE.match(name):
-        problem = "starts with a drive letter"
-    elif any(ord(c) < 32 or ord(c) == 127 for c in name):
-        problem = "contains control characters"
-    if problem is None:
-        root = destination.resolve()
-        candidate = (root / name).resolve()
-        if candidate.parent != root:
-            problem = "resolves outside the destination"
-        else:
-            return root / name
-    raise ProtocolError(
+        return "is empty or a dot entry"
+    if "/" in name or "\\" in name:
+        return "contains a path separator"
+    if _DRIVE.match(name):
+        return "starts with a drive letter"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "contains control characters"
+    return None
+
+
+def _refuse(name: str, problem: str) -> ProtocolError:
+    return ProtocolError(
         f"refusing server-supplied name {name!r}: it {problem}",
         hint="the server listed a name that could write outside the destination; "
         "the name was skipped",
     )
+
+
+def check_listed_name(name: str) -> str:
+    """Return ``name``, or raise ProtocolError when it is unsafe (see listed_name_problem)."""
+    problem = listed_name_problem(name)
+    if problem is not None:
+        raise _refuse(name, problem)
+    return name
+
+
+def safe_local_path(destination: Path, relative: str) -> Path:
+    """The local path for ``relative`` (``/``-separated, each part from a listing) inside
+    ``destination``: every part is checked, then the resolved path must stay inside it (a
+    symbolic link already on disk cannot lead the write elsewhere)."""
+    parts = relative.split("/")
+    for part in parts:
+        check_listed_name(part)
+    root = destination.resolve()
+    candidate = root.joinpath(*parts).resolve()
+    if not candidate.is_relative_to(root) or candidate == root:
+        raise _refuse(relative, "resolves outside the destination")
+    return root.joinpath(*parts)
+
+
+def safe_local_child(destination: Path, name: str) -> Path:
+    """The local path for a server-supplied ``name`` directly inside ``destination``."""
+    check_listed_name(name)
+    root = destination.resolve()
+    if (root / name).resolve().parent != root:
+        raise _refuse(name, "resolves outside the destination")
+    return root / name

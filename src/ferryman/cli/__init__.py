@@ -48,10 +48,10 @@ class _Group(click.Group):
 )
 @click.version_option(__version__, prog_name="ferryman")
 def cli() -> None:
-    """Move files between FTP and FTPS servers and the local disk, unattended.
+    """Move files between FTP, FTPS and SFTP servers and the local disk, unattended.
 
     URLs: ftp:// (plain), ftpes:// (explicit TLS, port 21), ftps:// (implicit TLS, port 990),
-    or NAME:PATH for a connection from the connections file.
+    sftp:// (SSH, port 22), or NAME:PATH for a connection from the connections file.
     """
 
 

@@ -1,4 +1,4 @@
-"""The ad-hoc commands: ls, get, put, rm, mkdir, rmdir, mv."""
+"""The ad-hoc commands: ls, rm, mkdir, rmdir, mv (get, put and sync are in ``transfers``)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ from pathlib import Path
 import click
 
 from ..backends.base import Backend, Entry
-from ..backends.local import LocalBackend
-from ..connection import RemoteTarget
-from ..errors import ConfigError, FerrymanError, NotFoundError, ProtocolError
-from ..paths import safe_local_child
-from ..transfer.copy import CopyResult, copy_file
+from ..errors import ConfigError, NotFoundError, ProtocolError
 from .options import CommonOptions, common_options, open_remote, retrying
-from .output import emit_json, format_entry, progress_for
+from .output import emit_json, format_entry
+from .transfers import TRANSFER_COMMANDS
 
 __all__ = ["COMMANDS"]
 
@@ -66,123 +63,6 @@ def ls(url: str, opts: CommonOptions) -> None:
         click.echo(format_entry(entry))
 
 
-def _copy(
-    src: Backend,
-    src_path: str,
-    dst: Backend,
-    dst_path: str,
-    entry: Entry,
-    opts: CommonOptions,
-    target: RemoteTarget,
-    overwrite: bool,
-) -> CopyResult:
-    conn = target.connection
-
-    def attempt() -> CopyResult:
-        with progress_for(posixpath.basename(src_path), entry.size, not opts.json) as tick:
-            return copy_file(
-                src,
-                src_path,
-                dst,
-                dst_path,
-                overwrite=overwrite,
-                chunk_size=conn.chunk_size,
-                progress=tick,
-                source_entry=entry,
-            )
-
-    return retrying(conn, f"copying {src_path}", attempt)
-
-
-def _report(results: list[CopyResult], errors: list[FerrymanError], opts: CommonOptions) -> None:
-    if opts.json:
-        emit_json(
-            {
-                "ok": not errors,
-                "files": [r.to_dict() for r in results],
-                "errors": [e.to_dict() for e in errors],
-            }
-        )
-    else:
-        for r in results:
-            rate = r.bytes / max(r.seconds, 1e-6) / 1e6
-            click.echo(
-                f"{r.source} -> {r.target}  {r.bytes} bytes  {r.seconds:.2f} s  {rate:.1f} MB/s"
-            )
-    for err in errors[1:]:  # the first one is raised and printed by the group
-        click.echo(f"ferryman: error: {err}", err=True)
-    if errors:
-        if opts.json:  # the document above already carries the errors: print only one
-            click.get_current_context().meta["ferryman.json_emitted"] = True
-        raise errors[0]
-
-
-@click.command("get")
-@click.argument("url")
-@click.argument("local", required=False, type=click.Path(path_type=Path))
-@click.option("--overwrite", is_flag=True, help="Replace local files that exist.")
-@common_options
-def get(url: str, local: Path | None, overwrite: bool, opts: CommonOptions) -> None:
-    """Download a file (or the files a glob matches) to LOCAL (default: here)."""
-    target = opts.target(url)
-    directory, pattern = _split_glob(target.path)
-    local = local or Path()
-    results: list[CopyResult] = []
-    errors: list[FerrymanError] = []
-    with open_remote(target) as remote, LocalBackend() as disk:
-        if pattern is None:
-            entry = retrying(target.connection, "stat", lambda: remote.stat(target.path))
-            name = posixpath.basename(target.path.rstrip("/"))
-            dest = safe_local_child(local, name) if local.is_dir() else local
-            jobs = [(target.path, dest, entry)]
-        else:
-            listed = retrying(target.connection, "listing", lambda: remote.list(directory))
-            matched = [e for e in listed if e.is_file and fnmatch.fnmatchcase(e.name, pattern)]
-            if not matched:
-                raise NotFoundError(f"no file in {directory} matches {pattern}")
-            if not local.is_dir():
-                raise ConfigError(f"{local} is not a directory", hint="create it first")
-            jobs = []
-            for e in matched:
-                try:
-                    jobs.append(
-                        (posixpath.join(directory, e.name), safe_local_child(local, e.name), e)
-                    )
-                except FerrymanError as err:
-                    errors.append(err)
-        for src_path, dest, entry in jobs:
-            try:
-                results.append(
-                    _copy(remote, src_path, disk, str(dest), entry, opts, target, overwrite)
-                )
-            except FerrymanError as err:
-                errors.append(err)
-    _report(results, errors, opts)
-
-
-@click.command("put")
-@click.argument("local", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.argument("url")
-@click.option("--overwrite", is_flag=True, help="Replace remote files that exist.")
-@common_options
-def put(local: Path, url: str, overwrite: bool, opts: CommonOptions) -> None:
-    """Upload LOCAL to URL (a directory ending in / keeps the local name)."""
-    target = opts.target(url)
-    with open_remote(target) as remote, LocalBackend() as disk:
-        dest = target.path
-        if not dest or dest.endswith("/"):
-            dest = posixpath.join(dest or ".", local.name)
-        else:
-            try:
-                if remote.stat(dest).is_dir:
-                    dest = posixpath.join(dest, local.name)
-            except NotFoundError:
-                pass
-        entry = disk.stat(str(local))
-        result = _copy(disk, str(local), remote, dest, entry, opts, target, overwrite)
-    _report([result], [], opts)
-
-
 def _simple(name: str, doc: str, action: str) -> click.Command:
     @click.command(name, help=doc)
     @click.argument("url")
@@ -216,8 +96,7 @@ def mv(url: str, new_path: str, opts: CommonOptions) -> None:
 
 COMMANDS = [
     ls,
-    get,
-    put,
+    *TRANSFER_COMMANDS,
     mv,
     _simple("rm", "Delete a remote file.", "remove"),
     _simple("mkdir", "Create a remote directory.", "mkdir"),

@@ -2,15 +2,22 @@
 
 The destination appears under its final name only when complete and verified: the data is
 written to ``NAME.ferryman-part`` beside it (WinSCP's ``.filepart``, rclone's ``.partial``),
-its byte count checked against the source and against what the destination reports, and only
-then renamed into place. After a failure the temporary file is removed.
+checked, and only then renamed into place. Checks: the byte count against the source's size,
+the size the destination reports, and -- when a server offers one -- a server-side hash
+compared with the hash of the bytes that went through. A copy may continue a temporary file
+at ``offset`` (REST / SFTP offsets). After a failure the temporary file is removed, unless
+the caller keeps it to resume (``cleanup=False``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..backends.base import Backend, Entry
 from ..errors import (
@@ -22,31 +29,70 @@ from ..errors import (
     VerificationError,
 )
 
-__all__ = ["PARTIAL_SUFFIX", "CopyResult", "copy_file"]
+__all__ = [
+    "HASH_PREFERENCE",
+    "PARTIAL_SUFFIX",
+    "CopyResult",
+    "Digest",
+    "copy_file",
+    "discard",
+    "exists",
+    "partial_name",
+]
+
+log = logging.getLogger("ferryman.transfer")
 
 PARTIAL_SUFFIX = ".ferryman-part"
 DEFAULT_CHUNK = 256 * 1024
+#: server-side hashes in order of preference (strongest first)
+HASH_PREFERENCE = ("sha256", "sha1", "md5", "crc32")
+
+
+def partial_name(path: str) -> str:
+    return path + PARTIAL_SUFFIX
 
 
 @dataclass(frozen=True, slots=True)
 class CopyResult:
     source: str
     target: str
-    bytes: int
+    bytes: int  #: bytes moved by this copy (less than the size when it resumed)
+    size: int  #: size of the published file
     seconds: float
-    verified: str  #: how the copy was verified, e.g. "size"
+    verified: str  #: how the copy was verified: "size", "size+sha256", ...
+    resumed_from: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return {
             "source": self.source,
             "target": self.target,
             "bytes": self.bytes,
+            "size": self.size,
             "seconds": round(self.seconds, 6),
             "verified": self.verified,
+            "resumed_from": self.resumed_from,
         }
 
 
-def _exists(backend: Backend, path: str) -> bool:
+class Digest:
+    """hashlib's interface for the algorithms servers offer, CRC32 included."""
+
+    def __init__(self, algorithm: str) -> None:
+        self.algorithm = algorithm
+        self._crc = 0
+        self._hash = None if algorithm == "crc32" else hashlib.new(algorithm)
+
+    def update(self, data: bytes | memoryview) -> None:
+        if self._hash is None:
+            self._crc = zlib.crc32(data, self._crc)
+        else:
+            self._hash.update(data)
+
+    def hexdigest(self) -> str:
+        return f"{self._crc:08x}" if self._hash is None else self._hash.hexdigest()
+
+
+def exists(backend: Backend, path: str) -> bool:
     try:
         backend.stat(path)
     except NotFoundError:
@@ -54,25 +100,51 @@ def _exists(backend: Backend, path: str) -> bool:
     return True
 
 
-def _publish(dst: Backend, part: str, target: str, overwrite: bool) -> None:
+def discard(backend: Backend, path: str) -> None:
+    """Remove ``path`` if it is there; never raise (used while handling another error)."""
+    try:
+        backend.remove(path)
+    except FerrymanError:
+        pass
+
+
+def _publish(dst: Backend, part: str, target: str, replace: bool) -> None:
     """Rename the verified temporary into place; replace an existing file only if allowed."""
-    if not overwrite or dst.capabilities.atomic_rename_replace:
+    if not replace or dst.capabilities.atomic_rename_replace:
         dst.rename(part, target)
         return
     try:
         dst.rename(part, target)
     except RemoteError:
-        if not _exists(dst, target):
+        if not exists(dst, target):
             raise
         dst.remove(target)  # this server cannot rename over a file: a short window, no loss
         dst.rename(part, target)
 
 
-def _discard(dst: Backend, part: str) -> None:
-    try:
-        dst.remove(part)
-    except FerrymanError:
-        pass
+def _hash_side(src: Backend, dst: Backend) -> tuple[str, Backend] | None:
+    """Which server-side hash to check, and on which side (the destination's preferred: it
+    checks what landed)."""
+    for side in (dst, src):
+        offered = side.capabilities.hashes
+        for algorithm in HASH_PREFERENCE:
+            if algorithm in offered:
+                return algorithm, side
+    return None
+
+
+def _seed(digest: Digest, backend: Backend, path: str, offset: int, buffer: memoryview) -> None:
+    """Feed the first ``offset`` bytes of ``path`` into ``digest`` (a resumed copy)."""
+    seen = 0
+    with backend.open_read(path) as reader:
+        while n := reader.readinto(buffer):
+            digest.update(buffer[: max(0, min(n, offset - seen))])
+            seen += n
+    if seen != offset:
+        raise VerificationError(
+            f"{path}: the partial copy holds {seen} bytes, not {offset}",
+            hint="it changed while resuming; the copy is retried from the start",
+        )
 
 
 def copy_file(
@@ -81,15 +153,23 @@ def copy_file(
     dst: Backend,
     dst_path: str,
     *,
-    overwrite: bool = False,
+    replace: bool = False,
+    offset: int = 0,
     chunk_size: int = DEFAULT_CHUNK,
     progress: Callable[[int], None] | None = None,
     source_entry: Entry | None = None,
+    verify_hash: bool = True,
+    preserve_mtime: bool = False,
+    cleanup: bool = True,
+    target_checked: bool = False,
 ) -> CopyResult:
     """Copy ``src_path`` on ``src`` to ``dst_path`` on ``dst``; see the module docstring.
 
-    ``src`` and ``dst`` must be different backend objects (one FTP connection carries one
-    transfer at a time).
+    ``offset`` > 0 continues the destination's temporary file from that byte. ``replace``
+    allows replacing a file under the final name (the caller decided that; see
+    ``transfer.policy``); without it an existing target is refused, unless the caller has
+    just checked (``target_checked``). ``src`` and ``dst`` must be different backend objects
+    (one FTP connection carries one transfer at a time).
     """
     if src is dst:
         raise ConfigError("copy_file needs two backend connections, not one")
@@ -98,35 +178,72 @@ def copy_file(
         raise ConfigError(
             f"{src_path} is a directory", hint="name a file, or a glob such as dir/*.csv"
         )
-    if not overwrite and _exists(dst, dst_path):
+    if not replace and not target_checked and exists(dst, dst_path):
         raise TargetExistsError(
             f"{dst_path} already exists on {dst.describe()}",
-            hint="pass --overwrite to replace it",
-            retriable=False,
+            hint="pass --overwrite (or --if-exists) to replace it",
         )
-    part = dst_path + PARTIAL_SUFFIX
+    part = partial_name(dst_path)
     buffer = memoryview(bytearray(chunk_size))
     started = time.monotonic()
+    hashing = _hash_side(src, dst) if verify_hash else None
+    digest = Digest(hashing[0]) if hashing else None
     try:
-        with src.open_read(src_path) as reader, dst.open_write(part) as writer:
+        if digest is not None and offset:
+            _seed(digest, dst, part, offset, buffer)
+        with src.open_read(src_path, offset) as reader, dst.open_write(part, offset) as writer:
             while n := reader.readinto(buffer):
                 writer.write(buffer[:n])
+                if digest is not None:
+                    digest.update(buffer[:n])
                 if progress is not None:
                     progress(n)
-        written = writer.bytes_transferred
-        if entry.size is not None and written != entry.size:
+        moved = writer.bytes_transferred
+        size = offset + moved
+        if entry.size is not None and size != entry.size:
             raise VerificationError(
-                f"{src_path}: copied {written} bytes, but the source has {entry.size}",
+                f"{src_path}: copied {size} bytes, but the source has {entry.size}",
                 hint="the source changed or the connection lost data; the copy is retried",
             )
         landed = dst.stat(part).size
-        if landed is not None and landed != written:
+        if landed is not None and landed != size:
             raise VerificationError(
-                f"{dst_path}: the destination holds {landed} bytes, {written} were sent",
+                f"{dst_path}: the destination holds {landed} bytes, {size} were sent",
                 hint="the destination lost data (disk full or quota?); the copy is retried",
             )
-        _publish(dst, part, dst_path, overwrite)
-    except BaseException:
-        _discard(dst, part)
+        verified = "size"
+        if hashing is not None and digest is not None:
+            algorithm, side = hashing
+            server = side.hash(part if side is dst else src_path, algorithm)
+            if server.lower() != digest.hexdigest():
+                raise VerificationError(
+                    f"{dst_path}: {algorithm} of the copy differs from the source's "
+                    f"({side.describe()} says {server}, the bytes sent hash to "
+                    f"{digest.hexdigest()})",
+                    hint="the data was corrupted on the way or the source changed; the copy "
+                    "is retried",
+                )
+            verified = f"size+{algorithm}"
+        if preserve_mtime and entry.mtime is not None:
+            _set_mtime(dst, part, entry.mtime)
+        _publish(dst, part, dst_path, replace)
+    except BaseException as err:
+        keep = not cleanup and isinstance(err, FerrymanError) and err.retriable
+        if not keep:
+            discard(dst, part)
         raise
-    return CopyResult(src_path, dst_path, written, time.monotonic() - started, "size")
+    return CopyResult(
+        src_path, dst_path, moved, size, time.monotonic() - started, verified, resumed_from=offset
+    )
+
+
+def _set_mtime(dst: Backend, path: str, mtime: datetime) -> None:
+    """Preserve the modification time; a server that cannot is noted, never fatal: the data
+    is complete and verified."""
+    if not dst.capabilities.set_mtime:
+        log.info("%s cannot set modification times; %s keeps the copy's time", dst.describe(), path)
+        return
+    try:
+        dst.set_mtime(path, mtime)
+    except FerrymanError as err:
+        log.warning("could not preserve the modification time of %s: %s", path, err)

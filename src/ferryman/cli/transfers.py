@@ -1,0 +1,304 @@
+"""``ferryman get``, ``put`` and ``sync``: many files, in parallel, with policies and filters."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..backends.base import Backend, Entry
+from ..backends.local import LocalBackend
+from ..connection import Connection
+from ..errors import ProtocolError
+from ..retry import RetryPolicy
+from ..transfer import (
+    Filters,
+    IfExists,
+    SourceAction,
+    Summary,
+    SyncOptions,
+    TransferOptions,
+    build_plan,
+    parse_age_or_time,
+    parse_size,
+    sync,
+    transfer_plan,
+)
+from .options import CommonOptions, common_options, open_remote, retrying
+from .output import emit_json
+from .progress import transfer_progress
+
+__all__ = ["TRANSFER_COMMANDS"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_REMOTE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://|[A-Za-z_][A-Za-z0-9_.-]*:)")
+
+
+@dataclass(frozen=True)
+class _Choices:
+    recursive: bool
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    newer_than: str | None
+    older_than: str | None
+    min_size: str | None
+    max_size: str | None
+    if_exists: str | None
+    overwrite: bool
+    parallel: int
+    preserve_mtime: bool
+    verify_hash: bool
+    delete_source: bool
+    move_source_to: str | None
+    stable_for: float
+    dry_run: bool
+
+    def filters(self) -> Filters:
+        return Filters(
+            include=self.include,
+            exclude=self.exclude,
+            min_size=parse_size(self.min_size) if self.min_size else None,
+            max_size=parse_size(self.max_size) if self.max_size else None,
+            newer_than=parse_age_or_time(self.newer_than) if self.newer_than else None,
+            older_than=parse_age_or_time(self.older_than) if self.older_than else None,
+        )
+
+    def options(self, conn: Connection | None, default: IfExists) -> TransferOptions:
+        policy = IfExists(self.if_exists) if self.if_exists else default
+        if self.overwrite:
+            policy = IfExists.OVERWRITE
+        after = SourceAction.KEEP
+        if self.delete_source:
+            after = SourceAction.DELETE
+        if self.move_source_to:
+            after = SourceAction.MOVE
+        retry = RetryPolicy(conn.retries, conn.retry_delay) if conn else RetryPolicy()
+        return TransferOptions(
+            if_exists=policy,
+            parallel=self.parallel,
+            retry=retry,
+            chunk_size=conn.chunk_size if conn else 256 * 1024,
+            preserve_mtime=self.preserve_mtime,
+            verify_hash=self.verify_hash,
+            after=after,
+            move_to=self.move_source_to,
+            stable_for=self.stable_for,
+            dry_run=self.dry_run,
+        )
+
+
+_CHOICE_OPTIONS: list[Callable[[F], F]] = [
+    click.option(
+        "-r", "--recursive", is_flag=True, help="Copy a directory's contents, all levels."
+    ),
+    click.option("--include", multiple=True, metavar="GLOB", help="Take only matching files."),
+    click.option("--exclude", multiple=True, metavar="GLOB", help="Leave matching files out."),
+    click.option(
+        "--newer-than", metavar="AGE|DATE", help="Only files modified after (2h, 2026-11-01)."
+    ),
+    click.option("--older-than", metavar="AGE|DATE", help="Only files modified before."),
+    click.option("--min-size", metavar="SIZE", help="Only files at least this big (10K, 5M)."),
+    click.option("--max-size", metavar="SIZE", help="Only files at most this big."),
+    click.option(
+        "--if-exists",
+        type=click.Choice([p.value for p in IfExists]),
+        help="When the destination has the file: fail (default for get/put), skip, "
+        "overwrite, newer, different (default for sync), resume.",
+    ),
+    click.option("--overwrite", is_flag=True, help="Short for --if-exists overwrite."),
+    click.option(
+        "-P",
+        "--parallel",
+        type=click.IntRange(1, 64),
+        default=4,
+        show_default=True,
+        help="Files in flight at once (connections per server).",
+    ),
+    click.option(
+        "--preserve-mtime", is_flag=True, help="Give copies the source's modification time."
+    ),
+    click.option(
+        "--verify-hash/--no-verify-hash",
+        default=True,
+        show_default=True,
+        help="Also verify by a server-side hash when the server offers one.",
+    ),
+    click.option(
+        "--delete-source", is_flag=True, help="Delete each source file after its verified copy."
+    ),
+    click.option(
+        "--move-source-to",
+        metavar="DIR",
+        help="Move each source file to DIR after its verified copy.",
+    ),
+    click.option(
+        "--stable-for",
+        type=click.FloatRange(0, 3600),
+        default=0,
+        metavar="SECONDS",
+        help="Skip files whose size or time changes within SECONDS (still being written).",
+    ),
+    click.option("--dry-run", is_flag=True, help="Print what would be done; change nothing."),
+]
+
+
+def choice_options(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        names = [f for f in _Choices.__dataclass_fields__]
+        choices = _Choices(**{n: kwargs.pop(n) for n in names})
+        if choices.delete_source and choices.move_source_to:
+            raise click.UsageError("give --delete-source or --move-source-to, not both")
+        return func(*args, choices=choices, **kwargs)
+
+    for option in reversed(_CHOICE_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def _endpoint(
+    spec: str, opts: CommonOptions, stack: ExitStack
+) -> tuple[Backend, str, Connection | None]:
+    """A connected backend, the path on it, and its connection (None for the local disk).
+
+    A URL or ``NAME:PATH`` is remote, unless a local file of that name exists."""
+    if _REMOTE.match(spec) and not Path(spec).exists():
+        target = opts.target(spec)
+        backend = stack.enter_context(open_remote(target))
+        return backend, target.path or ".", target.connection
+    return stack.enter_context(LocalBackend()), spec, None
+
+
+def _lister(conn: Connection | None) -> Callable[[str, Callable[[], list[Entry]]], list[Entry]]:
+    def call(what: str, action: Callable[[], list[Entry]]) -> list[Entry]:
+        return retrying(conn, what, action) if conn is not None else action()
+
+    return call
+
+
+def _report(summary: Summary, opts: CommonOptions) -> None:
+    if opts.json:
+        emit_json(summary.to_dict())
+    else:
+        for f in summary.files:
+            line = f"{f.status:8} {f.source or f.target}"
+            if f.source and f.target:
+                line += f" -> {f.target}"
+            if f.status == "copied":
+                rate = f.bytes / max(f.seconds, 1e-6) / 1e6
+                line += f"  {f.size} bytes  {f.seconds:.2f} s  {rate:.1f} MB/s  {f.verified}"
+                if f.resumed_from:
+                    line += f"  resumed at {f.resumed_from}"
+                if f.source_action:
+                    line += f"  source {f.source_action}"
+            elif f.reason:
+                line += f"  ({f.reason})"
+            click.echo(line)
+        for s in summary.skipped_names:
+            click.echo(f"{'refused' if s.unsafe else 'skipped'}  {s.path}  ({s.reason})")
+        counts = ", ".join(
+            f"{n} {s}"
+            for s in ("copied", "skipped", "planned", "deleted", "failed")
+            if (n := summary.count(s))
+        )
+        click.echo(f"{counts or 'nothing to do'}; {summary.bytes} bytes in {summary.seconds:.2f} s")
+    failures = summary.failures
+    unsafe = [s for s in summary.skipped_names if s.unsafe]
+    for err in failures[1:]:
+        click.echo(f"ferryman: error: {err}", err=True)
+    if failures or unsafe:
+        if opts.json:
+            click.get_current_context().meta["ferryman.json_emitted"] = True
+        if failures:
+            raise failures[0]
+        raise ProtocolError(
+            f"refused {len(unsafe)} unsafe name(s) from the server; the other files were copied",
+            hint="the listing had names that could write outside the destination",
+        )
+
+
+def _run(
+    src_spec: str,
+    dst_spec: str,
+    opts: CommonOptions,
+    choices: _Choices,
+    sync_options: SyncOptions | None = None,
+) -> None:
+    with ExitStack() as stack:
+        src, src_path, src_conn = _endpoint(src_spec, opts, stack)
+        dst, dst_path, dst_conn = _endpoint(dst_spec, opts, stack)
+        default = IfExists.FAIL if sync_options is None else IfExists.DIFFERENT
+        options = choices.options(src_conn or dst_conn, default)
+        filters, call = choices.filters(), _lister(src_conn)
+        if sync_options is not None:
+            summary = sync(
+                src, src_path, dst, dst_path, options, sync_options, filters=filters, call=call
+            )
+        else:
+            plan = build_plan(
+                src, src_path, recursive=choices.recursive, filters=filters, call=call
+            )
+            with transfer_progress(not opts.json, len(plan.items), plan.total_bytes) as events:
+                summary = transfer_plan(plan, src, dst, dst_path, options, events=events)
+    _report(summary, opts)
+
+
+@click.command("get")
+@click.argument("source")
+@click.argument("local", required=False, default=".")
+@choice_options
+@common_options
+def get(source: str, local: str, choices: _Choices, opts: CommonOptions) -> None:
+    """Download SOURCE (a file, a glob such as /out/*.csv, or a directory with -r) to LOCAL
+    (default: here). Several files go into LOCAL as a directory, created when missing."""
+    _run(source, local, opts, choices)
+
+
+@click.command("put")
+@click.argument("local")
+@click.argument("destination")
+@choice_options
+@common_options
+def put(local: str, destination: str, choices: _Choices, opts: CommonOptions) -> None:
+    """Upload LOCAL (a file, a glob, or a directory with -r) to DESTINATION (a URL; ending in
+    / or naming a directory keeps the local names)."""
+    _run(local, destination, opts, choices)
+
+
+@click.command("sync")
+@click.argument("source")
+@click.argument("destination")
+@click.option("--delete", is_flag=True, help="Delete destination files the source does not have.")
+@click.option(
+    "--max-delete",
+    type=click.IntRange(0, 100),
+    default=50,
+    show_default=True,
+    metavar="PERCENT",
+    help="Refuse to delete more than this share of the destination's files.",
+)
+@click.option("--force", is_flag=True, help="Delete even beyond --max-delete.")
+@choice_options
+@common_options
+def sync_command(
+    source: str,
+    destination: str,
+    delete: bool,
+    max_delete: int,
+    force: bool,
+    choices: _Choices,
+    opts: CommonOptions,
+) -> None:
+    """Make directory DESTINATION a copy of directory SOURCE (either may be local or remote);
+    copies what is missing or different, and with --delete removes what the source lacks."""
+    guard = SyncOptions(delete=delete, max_delete_share=max_delete / 100, force=force)
+    _run(source, destination, opts, choices, guard)
+
+
+TRANSFER_COMMANDS = [get, put, sync_command]

@@ -1,0 +1,370 @@
+"""Run a plan: many safe copies on a pool of connections per side.
+
+Each worker thread holds one connection to the source and one to the destination, made from
+the endpoint's first connection (``Backend.sibling``) and reused for every file it takes. A
+connection the server refuses (``421 too many connections``, ``530 too many users``, SSH
+``MaxSessions``) retires that worker and the others carry on: the pool shrinks to what the
+server allows instead of failing. Per file: the overwrite policy decides, the copy runs with
+back-off retries that continue the temporary file from where it stopped when the source is
+unchanged (REST / SFTP offsets), and only after a verified copy is the source deleted or moved.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import posixpath
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Protocol
+
+from ..backends.base import Backend, Entry
+from ..errors import FerrymanError, NotFoundError
+from ..retry import RetryPolicy
+from .copy import CopyResult, copy_file, discard, exists, partial_name
+from .plan import PlanItem
+from .policy import Decision, IfExists, decide
+from .report import FileOutcome, Status, Summary
+
+__all__ = [
+    "Events",
+    "Job",
+    "SourceAction",
+    "TransferOptions",
+    "ensure_directory",
+    "run_jobs",
+]
+
+log = logging.getLogger("ferryman.transfer")
+
+
+class SourceAction(enum.StrEnum):
+    """What happens to a source file after its copy is verified."""
+
+    KEEP = "keep"
+    DELETE = "delete"
+    MOVE = "move"  #: to ``TransferOptions.move_to`` (an archive directory on the source side)
+
+
+@dataclass(frozen=True)
+class TransferOptions:
+    if_exists: IfExists = IfExists.FAIL
+    parallel: int = 4
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    chunk_size: int = 256 * 1024
+    preserve_mtime: bool = False
+    verify_hash: bool = True
+    after: SourceAction = SourceAction.KEEP
+    move_to: str | None = None
+    #: take a source file only when its size and time stay the same for this many seconds
+    stable_for: float = 0.0
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    item: PlanItem
+    target: str  #: the destination path
+
+
+class Events(Protocol):
+    """Progress hooks; called from worker threads."""
+
+    def started(self, job: Job, offset: int) -> None: ...
+    def advanced(self, job: Job, nbytes: int) -> None: ...
+    def finished(self, outcome: FileOutcome) -> None: ...
+
+
+class _Side:
+    """One endpoint's connections: the first one, then siblings made on demand."""
+
+    def __init__(self, first: Backend) -> None:
+        self.first = first
+        self._first_taken = False
+        self._lock = threading.Lock()
+        self.extra: list[Backend] = []
+
+    def take(self) -> Backend:
+        with self._lock:
+            if not self._first_taken:
+                self._first_taken = True
+                return self.first
+        backend = self.first.sibling()
+        try:
+            backend.connect()
+        except BaseException:
+            backend.close()
+            raise
+        if backend is not self.first:
+            with self._lock:
+                self.extra.append(backend)
+        return backend
+
+    def close_extra(self) -> None:
+        for backend in self.extra:
+            backend.close()
+
+
+def _stat_or_none(backend: Backend, path: str) -> Entry | None:
+    try:
+        return backend.stat(path)
+    except NotFoundError:
+        return None
+
+
+def _unchanged(before: Entry, now: Entry) -> bool:
+    return before.size == now.size and before.mtime == now.mtime
+
+
+def ensure_directory(backend: Backend, path: str) -> None:
+    """``mkdir -p``: create ``path`` and its missing parents."""
+    if path in ("", ".", "/"):
+        return
+    entry = _stat_or_none(backend, path)
+    if entry is not None:
+        if not entry.is_dir:
+            raise NotFoundError(
+                f"{path} exists on {backend.describe()} but is not a directory",
+                hint="rename that file or choose another destination",
+            )
+        return
+    ensure_directory(backend, posixpath.dirname(path.rstrip("/")))
+    try:
+        backend.mkdir(path)
+    except FerrymanError:
+        if not (made := _stat_or_none(backend, path)) or not made.is_dir:
+            raise  # another worker may have made it meanwhile; anything else is an error
+
+
+class _Runner:
+    def __init__(
+        self,
+        src: _Side,
+        dst: _Side,
+        options: TransferOptions,
+        summary: Summary,
+        events: Events | None,
+    ) -> None:
+        self.src, self.dst, self.options = src, dst, options
+        self.summary, self.events = summary, events
+        self.jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self.active = 0
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+
+    # -- workers -------------------------------------------------------------------------------
+
+    def worker(self, index: int, pair: tuple[Backend, Backend] | None = None) -> None:
+        try:
+            src, dst = pair or (self.src.take(), self.dst.take())
+        except FerrymanError as err:
+            with self._lock:
+                self.active -= 1
+                left = self.active
+            log.warning(
+                "connection %d refused (%s); carrying on with %d parallel", index + 1, err, left
+            )
+            return
+        while not self.stopping.is_set():
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                outcome = self.run(job, src, dst)
+            except Exception as err:  # a bug must not lose the file silently in a thread
+                log.exception("internal error while copying %s", job.item.source)
+                outcome = FileOutcome(job.item.source, job.target, Status.FAILED)
+                outcome.error = FerrymanError(f"internal error: {err!r}")
+                outcome.reason = outcome.error.message
+            self.summary.add(outcome)
+            if self.events is not None:
+                self.events.finished(outcome)
+
+    def run(self, job: Job, src: Backend, dst: Backend) -> FileOutcome:
+        item, started = job.item, time.monotonic()
+        outcome = FileOutcome(item.source, job.target, Status.FAILED, size=item.entry.size)
+        try:
+            if self.options.stable_for > 0:
+                now = src.stat(item.source)
+                if not _unchanged(item.entry, now):
+                    outcome.status = Status.SKIPPED
+                    outcome.reason = (
+                        f"still being written (changed within {self.options.stable_for:g} s)"
+                    )
+                    return outcome
+            decision = self.decide(job, dst)
+            outcome.reason = decision.reason
+            if not decision.copies:
+                outcome.status = Status.SKIPPED
+                return outcome
+            if self.options.dry_run:
+                outcome.status = Status.PLANNED
+                return outcome
+            result = self.copy(job, src, dst, decision, outcome)
+            outcome.status = Status.COPIED
+            outcome.bytes, outcome.size = result.bytes, result.size
+            outcome.verified, outcome.resumed_from = result.verified, result.resumed_from
+            outcome.source_action = self.after(job, src)
+        except FerrymanError as err:
+            outcome.error = err
+            if outcome.status is not Status.COPIED:
+                outcome.reason = err.message
+        finally:
+            outcome.seconds = time.monotonic() - started
+        return outcome
+
+    def decide(self, job: Job, dst: Backend) -> Decision:
+        policy = self.options.if_exists
+        target = _stat_or_none(dst, job.target)
+        partial = None
+        if policy is IfExists.RESUME and target is None:
+            partial = _stat_or_none(dst, partial_name(job.target))
+        return decide(policy, job.item.entry, target, partial, target_name=job.target)
+
+    def copy(
+        self, job: Job, src: Backend, dst: Backend, decision: Decision, outcome: FileOutcome
+    ) -> CopyResult:
+        options, item = self.options, job.item
+        resumable = src.capabilities.resume_read and dst.capabilities.resume_write
+        offset = decision.offset if resumable else 0
+        replace_final = decision.replace
+        if decision.from_final and offset:
+            dst.rename(job.target, partial_name(job.target))  # keep the final name complete-only
+            replace_final = False
+        policy, first_try = options.retry, time.monotonic()
+        while True:
+            if self.events is not None:
+                self.events.started(job, offset)
+            try:
+                return copy_file(
+                    src,
+                    item.source,
+                    dst,
+                    job.target,
+                    replace=replace_final,
+                    offset=offset,
+                    chunk_size=options.chunk_size,
+                    progress=self._progress(job),
+                    source_entry=item.entry,
+                    verify_hash=options.verify_hash,
+                    preserve_mtime=options.preserve_mtime,
+                    cleanup=False,
+                    target_checked=True,
+                )
+            except FerrymanError as err:
+                outcome.retries += 1
+                wait = policy.backoff(outcome.retries)
+                spent = time.monotonic() - first_try
+                if (
+                    not err.retriable
+                    or outcome.retries > policy.retries
+                    or spent + wait > policy.max_total
+                ):
+                    discard(dst, partial_name(job.target))
+                    raise
+                log.warning(
+                    "%s: %s; retry %d of %d in %.1f s",
+                    item.source,
+                    err,
+                    outcome.retries,
+                    policy.retries,
+                    wait,
+                )
+                time.sleep(wait)
+                item, offset = self._resume_point(job, item, src, dst, resumable)
+
+    def _progress(self, job: Job) -> Callable[[int], None] | None:
+        events = self.events
+        if events is None:
+            return None
+        return lambda n: events.advanced(job, n)
+
+    def _resume_point(
+        self, job: Job, item: PlanItem, src: Backend, dst: Backend, resumable: bool
+    ) -> tuple[PlanItem, int]:
+        """Where a retry starts: at the end of the temporary file when the source is
+        unchanged, else from the start (with the source's new size and time)."""
+        try:
+            now = src.stat(item.source)
+        except FerrymanError:
+            return item, 0  # the copy attempt will meet (and classify) the same failure
+        if not _unchanged(item.entry, now):
+            log.info("%s changed since it was listed; copying it again from the start", item.source)
+            return replace(item, entry=now), 0
+        if not resumable:
+            return item, 0
+        try:
+            partial = _stat_or_none(dst, partial_name(job.target))
+        except FerrymanError:
+            return item, 0
+        size = partial.size if partial is not None and partial.size else 0
+        return item, size if item.entry.size is None or size <= item.entry.size else 0
+
+    def after(self, job: Job, src: Backend) -> str | None:
+        options = self.options
+        if options.after is SourceAction.DELETE:
+            src.remove(job.item.source)
+            return "deleted"
+        if options.after is SourceAction.MOVE and options.move_to is not None:
+            archived = posixpath.join(options.move_to, job.item.relative)
+            ensure_directory(src, posixpath.dirname(archived))
+            if exists(src, archived):  # never overwrite an earlier archived copy
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+                archived = f"{archived}.{stamp}"
+            src.rename(job.item.source, archived)
+            return f"moved to {archived}"
+        return None
+
+
+def run_jobs(
+    jobs: list[Job],
+    source: Backend,
+    destination: Backend,
+    options: TransferOptions,
+    *,
+    summary: Summary | None = None,
+    events: Events | None = None,
+) -> Summary:
+    """Copy every job from ``source`` to ``destination`` (both connected; they become the
+    first connection of each side's pool) with ``options.parallel`` workers."""
+    summary = summary or Summary(dry_run=options.dry_run)
+    if options.stable_for > 0 and jobs:
+        log.info(
+            "waiting %.0f s to see that the files are no longer being written", options.stable_for
+        )
+        time.sleep(options.stable_for)
+    src, dst = _Side(source), _Side(destination)
+    runner = _Runner(src, dst, options, summary, events)
+    for job in jobs:
+        runner.jobs.put(job)
+    workers = max(1, min(options.parallel, len(jobs)))
+    runner.active = workers
+    first_pair = (src.take(), dst.take())  # worker 0 never waits for a connection
+    threads = [
+        threading.Thread(
+            target=runner.worker, args=(i,), name=f"ferryman-transfer-{i + 1}", daemon=True
+        )
+        for i in range(1, workers)
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        runner.worker(0, first_pair)
+        for thread in threads:
+            thread.join()
+    except BaseException:
+        runner.stopping.set()  # Ctrl-C: workers finish their current file and stop
+        for thread in threads:
+            thread.join(timeout=5)
+        raise
+    finally:
+        src.close_extra()
+        dst.close_extra()
+    order = {job.item.source: i for i, job in enumerate(jobs)}
+    summary.files.sort(key=lambda f: order.get(f.source, len(order)))
+    return summary.finish()

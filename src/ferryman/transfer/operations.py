@@ -1,0 +1,114 @@
+"""The operations the CLI and jobs call: copy what a source names to a destination.
+
+Only the backend interface is known here, so the same code moves files between FTP, FTPS,
+SFTP, memory and the local disk in either direction.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path
+
+from ..backends.base import Backend
+from ..backends.local import LocalBackend
+from ..errors import ConfigError, FerrymanError, NotFoundError
+from ..paths import safe_local_path
+from .engine import Events, Job, TransferOptions, ensure_directory, run_jobs
+from .filters import Filters
+from .plan import Caller, Plan, Skipped, build_plan, direct_call
+from .report import Summary
+
+__all__ = ["destination_jobs", "transfer", "transfer_plan"]
+
+
+def _is_dir(backend: Backend, path: str) -> bool:
+    if path in ("", ".", "/"):
+        return True
+    try:
+        return backend.stat(path).is_dir
+    except NotFoundError:
+        return False
+
+
+def destination_jobs(
+    plan: Plan, dst: Backend, destination: str
+) -> tuple[list[Job], str, list[Skipped]]:
+    """The job of each planned file and the destination directory that receives them.
+
+    One named file goes into ``destination`` when it is a directory (or ends with ``/``),
+    else it is copied under that name. Several files always go into a directory, created
+    when missing. On the local disk each path is checked to stay inside the destination.
+    """
+    local = isinstance(dst, LocalBackend)
+    into = not plan.single or destination.endswith("/") or _is_dir(dst, destination)
+    if not into:
+        item = plan.items[0] if plan.items else None
+        return ([Job(item, destination)] if item else []), posixpath.dirname(destination), []
+    root = destination.rstrip("/") or destination or "."
+    jobs, refused = [], []
+    for item in plan.items:
+        if not local:
+            jobs.append(Job(item, posixpath.join(root, item.relative)))
+            continue
+        try:
+            jobs.append(Job(item, str(safe_local_path(Path(root), item.relative))))
+        except FerrymanError as err:
+            refused.append(Skipped(item.source, err.message, unsafe=True))
+    return jobs, root, refused
+
+
+def transfer(
+    src: Backend,
+    source: str,
+    dst: Backend,
+    destination: str,
+    options: TransferOptions,
+    *,
+    recursive: bool = False,
+    filters: Filters | None = None,
+    events: Events | None = None,
+    call: Caller | None = None,
+) -> Summary:
+    """Copy what ``source`` names on ``src`` (a file, a glob, a directory with ``recursive``)
+    to ``destination`` on ``dst``; see :func:`destination_jobs` for where files land."""
+    if src is dst:
+        raise ConfigError("a transfer needs two backend connections, not one")
+    plan = build_plan(src, source, recursive=recursive, filters=filters, call=call or direct_call)
+    return transfer_plan(plan, src, dst, destination, options, events=events)
+
+
+def transfer_plan(
+    plan: Plan,
+    src: Backend,
+    dst: Backend,
+    destination: str,
+    options: TransferOptions,
+    *,
+    events: Events | None = None,
+    summary: Summary | None = None,
+) -> Summary:
+    """Run a plan built from ``src`` into ``destination`` on ``dst``."""
+    summary = summary or Summary(dry_run=options.dry_run)
+    summary.skipped_names.extend(plan.skipped)
+    summary.errors.extend(plan.errors)
+    jobs, root, refused = destination_jobs(plan, dst, destination)
+    summary.skipped_names.extend(refused)
+    if not options.dry_run and (jobs or plan.directories):
+        made = {root}
+        ensure_directory(dst, root)
+        for relative in plan.directories:
+            made.add(directory := _join_checked(dst, root, relative, summary))
+            ensure_directory(dst, directory)
+        for parent in sorted({posixpath.dirname(job.target) for job in jobs} - made):
+            ensure_directory(dst, parent)  # a single file renamed into a missing directory
+    return run_jobs(jobs, src, dst, options, summary=summary, events=events)
+
+
+def _join_checked(dst: Backend, root: str, relative: str, summary: Summary) -> str:
+    if isinstance(dst, LocalBackend):
+        try:
+            return str(safe_local_path(Path(root), relative))
+        except FerrymanError as err:
+            summary.skipped_names.append(Skipped(relative, err.message, unsafe=True))
+            return root
+    return posixpath.join(root, relative)
