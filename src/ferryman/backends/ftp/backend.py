@@ -28,6 +28,7 @@ from ...paths import check_remote_path
 from ...secrets import resolve_credentials
 from ...wirelog import WireLog, register_secret
 from ..base import Backend, Capabilities, Entry, EntryType, NotSupportedError
+from .hashes import hash_support, normalize_algorithm, server_hash
 from .listing import parse_list, parse_mlsd, parse_mlsd_line
 from .session import FtpSession
 from .streams import FtpReadStream, FtpWriteStream
@@ -85,6 +86,7 @@ class FtpBackend(Backend):
         self.session = session
         features = session.features
         self.capabilities = Capabilities(
+            hashes=hash_support(features).algorithms,
             set_mtime="MFMT" in features,
             mtime_precision=1 if ("MLST" in features or "MDTM" in features) else 60,
         )
@@ -256,6 +258,19 @@ class FtpBackend(Backend):
 
     def rename(self, source: str, target: str) -> None:
         self._simple(f"RNFR {source}", f"RNTO {target}")
+
+    def hash(self, path: str, algorithm: str) -> str:
+        """Lower-case hex digest of ``path`` computed by the server (HASH, XSHA256, ...)."""
+        check_remote_path(path)
+        wanted = normalize_algorithm(algorithm)
+        with self._op(f"hash {path}") as session:
+            support = hash_support(session.features)
+            if wanted not in support.algorithms:
+                offered = ", ".join(support.algorithms) or "none"
+                raise NotSupportedError(
+                    f"{self.describe()} cannot compute {algorithm} hashes (offers: {offered})"
+                )
+            return server_hash(session, support, path, wanted)
 
     def set_mtime(self, path: str, mtime: datetime) -> None:
         if not self.capabilities.set_mtime:

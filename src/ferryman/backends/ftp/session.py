@@ -28,10 +28,11 @@ from typing import Any
 from ...connection import FtpConnection, TLSMode
 from ...errors import CertificateError, ConfigError, ConnectError, ProtocolError, TLSError
 from ...wirelog import WireLog
+from .streams import end_data_stream
 from .tls import build_context, check_pin, describe_tls
 from .translate import reply_code, translate_reply
 
-__all__ = ["FtpSession", "end_data_stream", "parse_epsv", "parse_feat", "parse_pasv"]
+__all__ = ["FtpSession", "parse_epsv", "parse_feat", "parse_pasv"]
 
 MAX_REPLY_LINES = 2000  # a hostile server must not make a multi-line reply endless
 _EPSV_REFUSED: set[tuple[str, int]] = set()  # servers known to refuse EPSV, per process
@@ -75,35 +76,6 @@ def parse_feat(reply: str) -> dict[str, str]:
     return features
 
 
-def end_data_stream(sock: socket.socket) -> None:
-    """Send our TLS close_notify and TCP FIN on a finished data connection, never blocking.
-
-    - close_notify first, without waiting for the peer's: IIS never sends one, and vsftpd
-      withholds its 226 until it has ours, even after a download (checklist item 4).
-    - Then a TCP half-close after a download too, not only after an upload: vsftpd ends a data
-      connection with ``SO_LINGER`` + ``close()``, which returns only once its FIN is ACKed, and
-      sends the 226 after that. A Linux receiver in CLOSE_WAIT delays that ACK (delayed-ACK
-      timer, 40 ms) hoping to piggyback it on its own FIN; waiting for the 226 before sending
-      ours therefore cost 40 ms per file (vsftpd ``ftpdataio.c``; RFC 1122 4.2.3.2 delayed ACK).
-    """
-    if isinstance(sock, ssl.SSLSocket):
-        timeout = sock.gettimeout()
-        try:
-            sock.settimeout(0.0)
-            sock.unwrap()
-        except (ssl.SSLError, OSError, ValueError):
-            pass  # SSLWantReadError: ours is sent, theirs not awaited
-        finally:
-            try:
-                sock.settimeout(timeout)
-            except OSError:
-                pass
-    try:
-        sock.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass  # already reset or closed by the peer: the reply tells what happened
-
-
 class FtpSession(ftplib.FTP_TLS):
     """A logged-in FTP or FTPS control connection; see the module docstring."""
 
@@ -119,6 +91,8 @@ class FtpSession(ftplib.FTP_TLS):
         self.features: dict[str, str] = {}
         self.certificate_fingerprint: str | None = None
         self.data_sessions_resumed: list[bool] = []
+        #: the algorithm chosen with ``OPTS HASH`` on this session (see hashes.py)
+        self.hash_selected: str | None = None
         #: the control connection is out of step with the server (a reply was left unread);
         #: the backend drops such a session instead of reusing it
         self.broken = False
