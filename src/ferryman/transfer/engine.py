@@ -260,7 +260,15 @@ class _Runner:
         partial = None
         if policy is IfExists.RESUME and target is None:
             partial = self.index.lookup(dst, partial_name(job.target))
-        return decide(policy, job.item.entry, target, partial, target_name=job.target)
+        compare_times = self.options.preserve_mtime and dst.capabilities.set_mtime
+        return decide(
+            policy,
+            job.item.entry,
+            target,
+            partial,
+            target_name=job.target,
+            compare_times=compare_times,
+        )
 
     def copy(
         self, job: Job, src: Backend, dst: Backend, decision: Decision, outcome: FileOutcome

@@ -55,9 +55,11 @@ def _newer(source: Entry, target: Entry) -> bool | None:
     return source.mtime - target.mtime > _tolerance(source, target)
 
 
-def _differs(source: Entry, target: Entry) -> bool:
+def _differs(source: Entry, target: Entry, compare_times: bool = True) -> bool:
     if source.size is not None and target.size is not None and source.size != target.size:
         return True
+    if not compare_times:
+        return source.size is None or target.size is None
     if source.mtime is None or target.mtime is None:
         return source.size is None or target.size is None
     return abs(source.mtime - target.mtime) > _tolerance(source, target)
@@ -80,9 +82,12 @@ def decide(
     partial: Entry | None = None,
     *,
     target_name: str = "",
+    compare_times: bool = True,
 ) -> Decision:
     """The decision for one file. ``target`` is the destination's entry under the final name
-    (None: absent); ``partial`` the entry of its temporary name, if one is left over."""
+    (None: absent); ``partial`` the entry of its temporary name, if one is left over.
+    ``compare_times`` False makes ``different`` compare sizes only: right when copies do not
+    get the source's time, so a copy's own time says nothing about its content."""
     if target is not None and target.is_dir:
         raise TargetExistsError(
             f"{target_name or target.name} is a directory at the destination",
@@ -115,7 +120,7 @@ def decide(
             else Decision("skip", "destination is as new")
         )
     if policy is IfExists.DIFFERENT:
-        if _differs(source, target):
+        if _differs(source, target, compare_times):
             return Decision("copy", "size or time differ", replace=True)
         return Decision("skip", "same size and time")
     # RESUME with a file under the final name: complete when sizes match; a shorter one is

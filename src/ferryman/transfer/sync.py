@@ -1,16 +1,18 @@
 """Mirror a directory tree in either direction, with a guarded ``--delete``.
 
 Files missing or different at the destination are copied (policy ``different`` by default,
-or ``newer``). With ``delete``, destination files and directories that the source does not
-have are removed -- but only after complete, successful listings of both sides, never more
-than ``max_delete_share`` of the destination's files without ``force``, never the
-destination root itself, and never anything an exclude pattern protects.
+or ``newer``); copies keep the source's modification time where the destination can set it,
+and where it cannot, ``different`` compares sizes only. With ``delete``, destination files
+and directories that the source does not have are removed -- but only after complete,
+successful listings of both sides, never more than ``max_delete_share`` of the
+destination's files without ``force``, never the destination root itself, and never
+anything an exclude pattern protects.
 """
 
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..backends.base import Backend
 from ..errors import ConfigError, FerrymanError, NotFoundError
@@ -90,6 +92,9 @@ def sync(
     """Make ``destination`` on ``dst`` a copy of directory ``source`` on ``src``."""
     sync_options = sync_options or SyncOptions()
     filters = filters or Filters()
+    # Copies keep the source's time (where the destination can set it), so the next run can
+    # tell an unchanged file by size and time, as rsync -t does.
+    options = replace(options, preserve_mtime=True)
     if not src.stat(source).is_dir:
         raise ConfigError(f"{source} is not a directory", hint="sync works on directories")
     # Excludes protect files on both sides; the other filters only choose what is copied.
