@@ -26,6 +26,8 @@ __all__ = [
     "ConnectError",
     "ExitCode",
     "FerrymanError",
+    "JobLockedError",
+    "LoadError",
     "HostKeyError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -51,6 +53,8 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 6  #: remote or local file or directory does not exist
     TRANSFER = 7  #: a transfer failed or was refused by the server (permission, 4xx/5xx)
     VERIFICATION = 8  #: a copy arrived but did not verify (size or hash mismatch)
+    LOAD = 9  #: a database load or export failed (nothing of the failing file was committed)
+    LOCKED = 10  #: another run of the same job is still running (it holds the job's lock)
 
 
 class FerrymanError(Exception):
@@ -181,3 +185,16 @@ class VerificationError(FerrymanError):
 
     exit_code = ExitCode.VERIFICATION
     default_retriable = True
+
+
+class LoadError(FerrymanError):
+    """A file could not be loaded into a table, or a query not exported; the hint names the
+    file and line. Nothing of the failing file was committed."""
+
+    exit_code = ExitCode.LOAD
+
+
+class JobLockedError(FerrymanError):
+    """Another run of the same job holds its lock; this run did nothing."""
+
+    exit_code = ExitCode.LOCKED

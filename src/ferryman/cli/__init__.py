@@ -17,10 +17,10 @@ __all__ = ["cli", "main"]
 
 EXIT_CODES_HELP = """\b
 Exit codes:
-  0 ok               4 authentication      7 transfer failed
-  1 other failure    5 TLS/certificate     8 verification failed
-  2 usage/config     6 not found
-  3 connection/time-out
+  0 ok               4 authentication      8 verification failed
+  1 other failure    5 TLS/cert/host key   9 database load/export failed
+  2 usage/config     6 not found          10 job already running (locked)
+  3 connection/time-out  7 transfer failed
 """
 
 
