@@ -733,15 +733,17 @@ def test_help_lists_the_exit_codes() -> None:
         ExitCode.USAGE: "usage/config",
         ExitCode.CONNECTION: "connection/time-out",
         ExitCode.AUTHENTICATION: "authentication",
-        ExitCode.TLS: "TLS/certificate",
+        ExitCode.TLS: "TLS/cert/host key",
         ExitCode.NOT_FOUND: "not found",
         ExitCode.TRANSFER: "transfer failed",
         ExitCode.VERIFICATION: "verification failed",
+        ExitCode.LOAD: "database load/export failed",
+        ExitCode.LOCKED: "job already running (locked)",
     }
     assert set(labels) == set(ExitCode)
     for code, label in labels.items():
         assert f"{int(code)} {label}" in result.stdout
-    for command in ["ls", "get", "put", "mv", "rm", "mkdir", "rmdir", "test", "demo"]:
+    for command in ["ls", "get", "put", "sync", "mv", "rm", "mkdir", "rmdir", "test", "demo"]:
         assert re.search(rf"^\s+{command}\s", result.stdout, re.M), command
 
 
