@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from .paths import check_remote_path
 from .yamlfile import load_yaml, position
 
 __all__ = [
+    "connections_from_mapping",
     "default_connections_path",
     "load_connections",
     "resolve_target",
@@ -90,8 +92,19 @@ def load_connections(path: Path) -> dict[str, Connection]:
         data = data["connections"]
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of connection names to settings")
+    return connections_from_mapping(data, path)
+
+
+def connections_from_mapping(
+    data: Any, path: Path, skip: Collection[str] = ()
+) -> dict[str, Connection]:
+    """Validate a mapping of names to settings loaded by ``load_yaml`` from ``path`` (a
+    connections file, or a job's ``connections:``, whose databases are in ``skip``);
+    relative paths are relative to ``path``."""
     result: dict[str, Connection] = {}
     for name, entry in data.items():
+        if name in skip:
+            continue
         line_col = position(data, [name])
         where = f"{path}:{line_col[0]}:{line_col[1]}" if line_col else str(path)
         fields = _entry_fields(str(name), entry, path.parent, where)

@@ -1,0 +1,149 @@
+"""What the steps of one run share: the job, connections, expressions, results, the ledger.
+
+Local paths in a job are relative to the job file's directory; remote ones are
+``CONNECTION:PATH`` (a connection of the job) or a URL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..backends import Backend, backend_for
+from ..backends.local import LocalBackend
+from ..connection import Connection, parse_url
+from ..errors import ConfigError
+from ..retry import RetryPolicy, with_retries
+from .expressions import Expressions
+from .loader import DatabaseConnection, LoadedJob
+
+__all__ = ["Endpoint", "Ledger", "LedgerRecord", "RunContext"]
+
+_NAMED = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_-]*):(?P<path>.*)$", re.S)
+
+
+@dataclass(frozen=True)
+class LedgerRecord:
+    """A remote file taken by ``only_new``: path, size and time identify it."""
+
+    connection: str  #: secret-free connection key, e.g. ``ftpes://orders@host:21``
+    path: str
+    size: int | None
+    mtime: datetime | None
+
+
+class Ledger(Protocol):
+    """The only-new ledger (``ferryman.state``), as the runner needs it."""
+
+    def filter_new(
+        self, job: str, connection: str, entries: list[tuple[str, int | None, datetime | None]]
+    ) -> list[tuple[str, int | None, datetime | None]]: ...
+
+    def remember(
+        self,
+        job: str,
+        connection: str,
+        records: list[tuple[str, int | None, datetime | None]],
+        run_id: int,
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One side of a step: a connection (None: the local disk) and a path on it."""
+
+    connection: Connection | None
+    path: str
+
+    @property
+    def remote(self) -> bool:
+        return self.connection is not None
+
+    @property
+    def key(self) -> str:
+        return self.connection.describe() if self.connection else "local"
+
+
+@dataclass
+class RunContext:
+    loaded: LoadedJob
+    run_id: int = 0
+    dry_run: bool = False
+    variables: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    items: dict[str, Any] = field(default_factory=dict)  #: current foreach items by name
+    ledger: Ledger | None = None
+    #: only-new records taken in this run, committed when the run succeeds
+    pending: list[LedgerRecord] = field(default_factory=list)
+    expressions: Expressions = field(default_factory=Expressions)
+
+    @property
+    def name(self) -> str:
+        return self.loaded.job.name
+
+    def scope(self) -> dict[str, Any]:
+        """What expressions see."""
+        allowed = {n: os.environ[n] for n in self.loaded.job.env if n in os.environ}
+        return {
+            **self.variables,
+            "vars": dict(self.variables),
+            "env": allowed,
+            "steps": self.results,
+            "job": {"name": self.name, "run_id": self.run_id, "dir": str(self.loaded.base)},
+            **self.items,
+        }
+
+    def render(self, value: Any, where: str) -> Any:
+        return self.expressions.render(value, self.scope(), where)
+
+    def local_path(self, path: str) -> Path:
+        return self.loaded.base / Path(path).expanduser()
+
+    def endpoint(self, spec: str, *, remote: bool | None = None) -> Endpoint:
+        """``NAME:PATH`` of a job connection, a URL, or a local path (``remote`` forces)."""
+        if "://" in spec and remote is not False:
+            target = parse_url(spec)
+            return Endpoint(target.connection, target.path or ".")
+        match = _NAMED.match(spec)
+        if match and match["name"] in self.loaded.connections and remote is not False:
+            return Endpoint(self.loaded.connections[match["name"]], match["path"] or ".")
+        if remote:
+            known = ", ".join(sorted(self.loaded.connections)) or "(none)"
+            raise ConfigError(
+                f"{spec!r} does not name a remote place",
+                hint=f"write CONNECTION:PATH with a connection of this job ({known}) or a URL",
+            )
+        if match and match["name"] in self.loaded.databases:
+            raise ConfigError(f"{spec!r} names a database connection where files are expected")
+        return Endpoint(None, str(self.local_path(spec)))
+
+    def database(self, name: str) -> DatabaseConnection:
+        found = self.loaded.databases.get(name)
+        if found is None:
+            known = ", ".join(sorted(self.loaded.databases)) or "(none)"
+            raise ConfigError(
+                f"no database connection named {name!r}",
+                hint=f"add it under connections: with url: sqlite:///FILE.db (known: {known})",
+            )
+        return found
+
+    @contextmanager
+    def backend(self, endpoint: Endpoint) -> Iterator[Backend]:
+        """A connected backend for ``endpoint`` (connecting is retried), closed afterwards."""
+        if endpoint.connection is None:
+            yield LocalBackend()
+            return
+        conn = endpoint.connection
+        backend = backend_for(conn)
+        try:
+            policy = RetryPolicy(retries=conn.retries, delay=conn.retry_delay)
+            with_retries(backend.connect, policy, f"connecting to {backend.describe()}")
+            yield backend
+        finally:
+            backend.close()

@@ -1,0 +1,335 @@
+"""The job file ("package") as pydantic models: the schema, the docs and ``--help`` in one.
+
+String values may hold ``{{ expressions }}`` (see ``jobs.expressions``); they are rendered
+when the step runs, so a step can use what earlier steps produced. Numbers and switches are
+literal. Every model refuses unknown keys, so a typo is an error with its line and column.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..transfer import IfExists
+
+__all__ = [
+    "ACTIONS",
+    "After",
+    "DeleteAction",
+    "ExportAction",
+    "ForeachAction",
+    "JobFile",
+    "ListAction",
+    "LoadAction",
+    "PathAction",
+    "RenameAction",
+    "RunAction",
+    "Step",
+    "SyncAction",
+    "TransferAction",
+    "WaitForAction",
+]
+
+_NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+Name = Annotated[str, Field(pattern=_NAME, max_length=100)]
+Seconds = Annotated[float, Field(gt=0, le=7 * 86400)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class After(_Model):
+    """What happens to each source file after its copy is verified."""
+
+    delete: bool = Field(False, description="Delete the source file.")
+    move_to: str | None = Field(
+        None, description="Move the source file into this directory (an archive)."
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if self.delete and self.move_to:
+            raise ValueError("give delete or move_to, not both")
+        return self
+
+
+class Filtering(_Model):
+    """Which files a step takes."""
+
+    recursive: bool = Field(False, description="Take a directory's contents, all levels.")
+    include: list[str] = Field([], description="Take only files matching one of these globs.")
+    exclude: list[str] = Field([], description="Leave out files matching these globs.")
+    newer_than: str | None = Field(
+        None, description="Only files modified after this age or date (2h, 2026-11-01)."
+    )
+    older_than: str | None = Field(None, description="Only files modified before this.")
+    min_size: str | None = Field(None, description="Only files at least this big (10K, 5M).")
+    max_size: str | None = Field(None, description="Only files at most this big.")
+
+
+class TransferAction(Filtering):
+    """``send`` (local to remote) and ``receive`` (remote to local)."""
+
+    from_: str = Field(
+        alias="from",
+        description="What to copy: a file, a glob (dir/*.csv) or a directory with "
+        "recursive; remote as CONNECTION:PATH or a URL.",
+    )
+    to: str = Field(description="Where to: a directory (ending in /) or a file name.")
+    if_exists: IfExists | None = Field(
+        None,
+        description="When the destination has the file: fail, skip, overwrite, newer, "
+        "different, resume. Default: fail, or overwrite with only_new.",
+    )
+    only_new: bool = Field(
+        False,
+        description="Take each file once: files recorded in the ledger (same path, size and "
+        "time) are left out; a file enters the ledger when the run succeeds.",
+    )
+    parallel: int = Field(4, ge=1, le=64, description="Files in flight at once.")
+    verify_hash: bool = Field(
+        True, description="Also verify by a server-side hash when the server offers one."
+    )
+    preserve_mtime: bool = Field(False, description="Give copies the source's time.")
+    stable_for: float = Field(
+        0, ge=0, le=3600, description="Skip files whose size or time changes within this."
+    )
+    after: After = Field(After(), description="What happens to sources after the copy.")
+    require_files: bool = Field(
+        False, description="Fail the step when no file matches (otherwise it succeeds empty)."
+    )
+
+
+class SyncAction(Filtering):
+    """Mirror a directory in either direction."""
+
+    from_: str = Field(alias="from", description="Source directory (local or remote).")
+    to: str = Field(description="Destination directory (local or remote).")
+    if_exists: IfExists = Field(IfExists.DIFFERENT, description="Which files to copy again.")
+    delete: bool = Field(False, description="Delete destination files the source lacks.")
+    max_delete: int = Field(50, ge=0, le=100, description="Most deletions, in % of files.")
+    force: bool = Field(False, description="Delete even beyond max_delete.")
+    parallel: int = Field(4, ge=1, le=64, description="Files in flight at once.")
+
+
+class PathAction(_Model):
+    """``mkdir_*`` and ``rmdir_*``: one directory."""
+
+    path: str = Field(description="The directory; remote as CONNECTION:PATH or a URL.")
+
+
+class DeleteAction(_Model):
+    """``delete_remote`` and ``delete_local``: files by name or glob."""
+
+    path: str = Field(description="A file or a glob in the last part (dir/*.tmp).")
+    missing_ok: bool = Field(True, description="Succeed when nothing matches.")
+
+
+class RenameAction(_Model):
+    """Rename or move a file or directory on one side."""
+
+    from_: str = Field(alias="from", description="The file or directory (remote or local).")
+    to: str = Field(
+        description="The new path on the same side (absolute, or relative to "
+        "the old one's directory)."
+    )
+
+
+class ListAction(Filtering):
+    """List files; later steps use ``steps.NAME.files`` and ``steps.NAME.entries``."""
+
+    path: str = Field(description="A directory or glob, remote or local.")
+    only_new: bool = Field(False, description="Leave out files the ledger has.")
+
+
+class WaitForAction(_Model):
+    """A sensor: wait until files matching a pattern exist and are stable."""
+
+    path: str = Field(description="A glob, remote or local (partner:/out/*.csv).")
+    min_count: int = Field(1, ge=1, description="How many matching files are enough.")
+    stable_for: float = Field(
+        10, ge=0, le=3600, description="Seconds their sizes and times must stay the same."
+    )
+    timeout: Seconds = Field(3600, description="Give up (the step fails) after this long.")
+    poll: Seconds = Field(30, description="Seconds between looks.")
+
+
+class LoadAction(_Model):
+    """Load CSV/TSV files into a database table, one transaction per file."""
+
+    files: str | list[str] = Field(
+        description="Files to load: a list, a glob, or an expression such as "
+        "'{{ steps.fetch.files }}'."
+    )
+    into: str = Field(description="DATABASE_CONNECTION:TABLE, e.g. warehouse:orders.")
+    format: dict[str, Any] = Field(
+        {},
+        description="CSV format: delimiter, header, encoding, null_strings, "
+        "column_types ... (docs/loads.md).",
+    )
+    mode: Literal["append", "replace", "upsert"] = Field(
+        "append", description="append, replace (in one transaction) or upsert on key."
+    )
+    key: list[str] = Field([], description="Key columns for upsert.")
+
+
+class ExportAction(_Model):
+    """A query's result to a CSV file, streamed, published whole."""
+
+    query: str = Field(description="The SELECT to run.")
+    from_: str = Field(alias="from", description="The database connection's name.")
+    to: str = Field(description="The CSV file to write.")
+    format: dict[str, Any] = Field({}, description="CSV format (docs/loads.md).")
+
+
+class RunAction(_Model):
+    """Run a program: an argv list, never through a shell."""
+
+    argv: list[str] = Field(min_length=1, description="Program and arguments.")
+    cwd: str | None = Field(None, description="Working directory.")
+    timeout: Seconds = Field(3600, description="Kill the program after this long.")
+
+
+class ForeachAction(_Model):
+    """Repeat nested steps for each item of a list (files of an earlier step, values...)."""
+
+    items: str | list[Any] = Field(description="A list or an expression giving one.")
+    as_: Name = Field("item", alias="as", description="Name of the current item in expressions.")
+    steps: list[Step] = Field(min_length=1, description="The steps to repeat.")
+
+
+ACTIONS: dict[str, type[BaseModel]] = {
+    "send": TransferAction,
+    "receive": TransferAction,
+    "delete_remote": DeleteAction,
+    "delete_local": DeleteAction,
+    "mkdir_remote": PathAction,
+    "mkdir_local": PathAction,
+    "rmdir_remote": PathAction,
+    "rmdir_local": PathAction,
+    "rename": RenameAction,
+    "list": ListAction,
+    "sync": SyncAction,
+    "wait_for": WaitForAction,
+    "load": LoadAction,
+    "export": ExportAction,
+    "run": RunAction,
+    "foreach": ForeachAction,
+}
+
+
+class Step(_Model):
+    """One step: a name, when it runs, and exactly one action."""
+
+    name: Name = Field(description="Unique name; later steps read steps.NAME.*.")
+    when: Literal["success", "failure", "always"] = Field(
+        "success",
+        description="Run after everything so far succeeded (success), after an unhandled "
+        "failure (failure), or regardless (always).",
+    )
+    if_: str | None = Field(
+        None, alias="if", description="An expression; the step is skipped when it is false."
+    )
+    continue_on_error: bool = Field(
+        False, description="A failure of this step is recorded but does not fail the job."
+    )
+    retries: int = Field(0, ge=0, le=100, description="Retries of the whole step on failure.")
+    retry_delay: float = Field(10, ge=0, le=3600, description="Seconds between step retries.")
+    send: TransferAction | None = Field(None, description="Upload local files.")
+    receive: TransferAction | None = Field(None, description="Download remote files.")
+    delete_remote: DeleteAction | None = Field(None, description="Delete remote files.")
+    delete_local: DeleteAction | None = Field(None, description="Delete local files.")
+    mkdir_remote: PathAction | None = Field(None, description="Create a remote directory.")
+    mkdir_local: PathAction | None = Field(None, description="Create a local directory.")
+    rmdir_remote: PathAction | None = Field(None, description="Remove a remote directory.")
+    rmdir_local: PathAction | None = Field(None, description="Remove a local directory.")
+    rename: RenameAction | None = Field(None, description="Rename a file or directory.")
+    list_: ListAction | None = Field(None, alias="list", description="List files.")
+    sync: SyncAction | None = Field(None, description="Mirror a directory.")
+    wait_for: WaitForAction | None = Field(None, description="Wait for files.")
+    load: LoadAction | None = Field(None, description="Load files into a table.")
+    export: ExportAction | None = Field(None, description="Export a query to CSV.")
+    run: list[str] | RunAction | None = Field(
+        None, description="Run a program (argv list, no shell)."
+    )
+    foreach: ForeachAction | None = Field(None, description="Repeat steps per item.")
+
+    @model_validator(mode="after")
+    def _exactly_one_action(self) -> Self:
+        given = [name for name in ACTIONS if getattr(self, _attr(name)) is not None]
+        if len(given) != 1:
+            what = "none" if not given else " and ".join(given)
+            raise ValueError(
+                f"a step needs exactly one action ({', '.join(ACTIONS)}), this one has {what}"
+            )
+        return self
+
+    @property
+    def action_name(self) -> str:
+        return next(name for name in ACTIONS if getattr(self, _attr(name)) is not None)
+
+    @property
+    def action(self) -> BaseModel:
+        value = getattr(self, _attr(self.action_name))
+        if isinstance(value, list):
+            return RunAction(argv=value)
+        return value  # type: ignore[no-any-return]
+
+
+def _attr(action: str) -> str:
+    return "list_" if action == "list" else action
+
+
+class JobFile(_Model):
+    """A job ("package"): connections, variables, steps."""
+
+    name: Name = Field(description="The job's name: history, ledger and lock are per name.")
+    description: str | None = Field(None, description="What the job is for.")
+    connections: dict[Name, dict[str, Any]] = Field(
+        {},
+        description="Named connections: url plus any connection setting "
+        "(docs/connections.md), or a database url (sqlite:///warehouse.db).",
+    )
+    variables: dict[Name, Any] = Field(
+        {}, description="Values for expressions; may use expressions themselves, in order."
+    )
+    env: list[str] = Field(
+        [],
+        description="Environment variables expressions may read as env.NAME "
+        "(nothing else of the environment is visible).",
+    )
+    state: Path | None = Field(
+        None,
+        description="SQLite state file (history, ledger); default $FERRYMAN_STATE or "
+        "~/.local/share/ferryman/state.db.",
+    )
+    steps: list[Step] = Field(min_length=1, description="The steps, in order.")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        seen: set[str] = set()
+        for step in _all_steps(self.steps):
+            if step.name in seen:
+                raise ValueError(f"two steps are named {step.name!r}; step names must be unique")
+            seen.add(step.name)
+        for name in self.env:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+                raise ValueError(f"env: {name!r} is not an environment variable name")
+        return self
+
+
+def _all_steps(steps: list[Step]) -> list[Step]:
+    found = []
+    for step in steps:
+        found.append(step)
+        if step.foreach is not None:
+            found.extend(_all_steps(step.foreach.steps))
+    return found
+
+
+ForeachAction.model_rebuild()
+Step.model_rebuild()
