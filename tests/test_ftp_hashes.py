@@ -24,8 +24,8 @@ pytestmark = pytest.mark.timeout(30)
 
 DATA = b"id;amount\n1;9.99\n"
 SHA256 = hashlib.sha256(DATA).hexdigest()
-SHA1 = hashlib.sha1(DATA).hexdigest()
-MD5 = hashlib.md5(DATA).hexdigest()
+SHA1 = hashlib.sha1(DATA, usedforsecurity=False).hexdigest()
+MD5 = hashlib.md5(DATA, usedforsecurity=False).hexdigest()
 CRC32 = f"{zlib.crc32(DATA):08x}"
 DIGESTS = {"sha256": SHA256, "sha1": SHA1, "md5": MD5, "crc32": CRC32}
 NAMES = {"sha256": "SHA-256", "sha1": "SHA-1", "md5": "MD5", "crc32": "CRC32"}
@@ -124,7 +124,10 @@ def test_hash_of_a_path_with_spaces() -> None:
 
 
 def test_hash_without_a_selected_algorithm_in_feat_selects_one() -> None:
-    with ScriptedFtpServer(hash_rules("hash sha-1 ; sha-256")) as server, backend_for(server) as ftp:
+    with (
+        ScriptedFtpServer(hash_rules("hash sha-1 ; sha-256")) as server,
+        backend_for(server) as ftp,
+    ):
         assert ftp.capabilities.hashes == ()  # not connected yet
         assert ftp.hash("/a.csv", "sha256") == SHA256
         assert ftp.capabilities.hashes == ("sha256", "sha1")
@@ -145,9 +148,7 @@ def test_hash_is_preferred_to_the_older_commands() -> None:
     rules["FEAT"] = feat(FEAT_HASH, "XMD5", "XSHA256")
     with ScriptedFtpServer(rules) as server, backend_for(server) as ftp:
         assert ftp.hash("/a.csv", "sha256") == SHA256
-    assert "HASH /a.csv" in server.commands and not any(
-        c.startswith("X") for c in server.commands
-    )
+    assert "HASH /a.csv" in server.commands and not any(c.startswith("X") for c in server.commands)
 
 
 MALFORMED_HASH = [

@@ -23,6 +23,7 @@ from ...errors import (
     NotFoundError,
     ProtocolError,
     RemoteError,
+    TransferError,
 )
 from ...paths import check_remote_path
 from ...secrets import resolve_credentials
@@ -228,15 +229,42 @@ class FtpBackend(Backend):
         with self._op(what) as session:
             sock, size = session.transfer(what, rest=offset or None)
         self.busy = True
-        return FtpReadStream(self, sock, what, size if not offset else None)
+        return FtpReadStream(self, sock, what, size, offset)
 
     def open_write(self, path: str, offset: int = 0) -> FtpWriteStream:
+        """STOR; at an offset REST + STOR where FEAT says ``REST STREAM`` (RFC 3659 section 5),
+        otherwise APPE (RFC 959) onto a partial file checked to be ``offset`` bytes long."""
         check_remote_path(path)
         what = f"STOR {path}"
         with self._op(what) as session:
-            sock, _ = session.transfer(what, rest=offset or None)
+            if offset and "STREAM" not in session.features.get("REST", "").upper():
+                what = f"APPE {path}"
+                self._check_append_point(session, path, offset)
+                sock, _ = session.transfer(what)
+            else:
+                sock, _ = session.transfer(what, rest=offset or None)
         self.busy = True
         return FtpWriteStream(self, sock, what)
+
+    def _check_append_point(self, session: FtpSession, path: str, offset: int) -> None:
+        """APPE writes at the server's end of the file, wherever that is: make sure it is at
+        ``offset`` (when the server has SIZE), or the tail would land in the wrong place."""
+        if "SIZE" not in session.features:
+            return  # nothing to check with; the caller verifies the final size
+        reply = session.command(f"SIZE {path}")
+        try:
+            size = int(reply.split()[1])
+        except (IndexError, ValueError):
+            raise ProtocolError(
+                f"SIZE {path}: malformed reply {reply!r}", reply_text=reply
+            ) from None
+        if size != offset:
+            raise TransferError(
+                f"APPE {path}: the partial file on {self.describe()} has {size} bytes, not "
+                f"{offset}; appending would corrupt it",
+                hint="start this upload over from byte 0",
+                retriable=False,
+            )
 
     # -- namespace -------------------------------------------------------------------------
 

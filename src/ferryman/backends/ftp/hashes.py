@@ -94,9 +94,8 @@ def hash_support(features: dict[str, str]) -> HashSupport:
     names: dict[str, str] = {}
     selected = None
     for item in features.get("HASH", "").split(";"):
-        item = item.strip()
-        star = item.endswith("*")
-        name = item.rstrip("*").strip().upper()
+        star = item.strip().endswith("*")
+        name = item.strip().rstrip("*").strip().upper()
         algorithm = _HASH_NAMES.get(name)
         if algorithm is None:
             continue
@@ -143,8 +142,7 @@ def parse_hash_reply(reply: str, algorithm: str, name: str, what: str) -> str:
     if range_match is not None:
         if int(range_match.group(1)) != 0:
             raise ProtocolError(
-                f"{what}: the server hashed from byte {range_match.group(1)}, not the whole "
-                "file",
+                f"{what}: the server hashed from byte {range_match.group(1)}, not the whole file",
                 reply_text=reply,
             )
         digest = parts[3] if len(parts) > 3 else ""

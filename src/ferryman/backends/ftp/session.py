@@ -303,7 +303,7 @@ class FtpSession(ftplib.FTP_TLS):
         kernel. The reply is awaited within the control connection's time-out, so a server
         that never sends it fails boundedly.
         """
-        del upload  # both directions end the same way since the FIN is sent after downloads too
+        del upload  # kept for callers: downloads now end exactly as uploads do
         try:
             end_data_stream(sock)
             return self.voidresp()

@@ -109,15 +109,19 @@ class _FtpStream:
 
 
 class FtpReadStream(_FtpStream, ReadStream):
+    """A download; ``expected_size`` is what the 150 reply announced (None: nothing)."""
+
     def __init__(
         self,
         backend: FtpBackend,
         sock: socket.socket,
         what: str,
         expected_size: int | None,
+        offset: int = 0,
     ) -> None:
         super().__init__(backend, sock, what)
         self.expected_size = expected_size
+        self.offset = offset
         self.eof = False
 
     def readinto(self, buffer: memoryview) -> int:
@@ -137,10 +141,16 @@ class FtpReadStream(_FtpStream, ReadStream):
             self.abort()  # the reader stopped early on purpose: nothing to check
             return
         self._finish(upload=False)
-        if self.expected_size is not None and self.bytes_transferred != self.expected_size:
+        expected = self.expected_size
+        if expected is None:
+            return
+        # after REST, vsftpd announces the whole file's size, other servers what remains
+        allowed = {expected, expected - self.offset} if self.offset else {expected}
+        if self.bytes_transferred not in allowed:
             raise TransferError(
-                f"{self.what}: received {self.bytes_transferred} bytes, but the server "
-                f"announced {self.expected_size}",
+                f"{self.what}: received {self.bytes_transferred} bytes"
+                + (f" from offset {self.offset}" if self.offset else "")
+                + f", but the server announced {expected}",
                 hint="the data connection ended early; it can be retried",
             )
 
