@@ -1,4 +1,6 @@
-"""Refresh the generated parts of docs/ (run after changing a connection setting)."""
+"""Refresh the generated parts of docs/ (run after changing a connection setting or the job
+file's schema): the settings table of connections.md, the reference of jobs.md, and
+job.schema.json."""
 
 from __future__ import annotations
 
@@ -6,15 +8,33 @@ import re
 from pathlib import Path
 
 from ferryman.connection import settings_table
+from ferryman.jobs.reference import job_schema_text, reference_tables
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "connections.md"
-BEGIN, END = "<!-- settings:begin -->", "<!-- settings:end -->"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _fill(text: str, marker: str, content: str) -> str:
+    begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    return pattern.sub(lambda _: f"{begin}\n{content}{end}", text)
 
 
 def render(text: str) -> str:
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    return pattern.sub(f"{BEGIN}\n{settings_table()}{END}", text)
+    """connections.md with its settings table filled in (kept for the docs test)."""
+    return _fill(text, "settings", settings_table())
+
+
+def rendered() -> dict[Path, str]:
+    """Every generated document: path -> the content it should have."""
+    connections = DOCS / "connections.md"
+    jobs = DOCS / "jobs.md"
+    return {
+        connections: render(connections.read_text(encoding="utf-8")),
+        jobs: _fill(jobs.read_text(encoding="utf-8"), "reference", reference_tables()),
+        DOCS / "job.schema.json": job_schema_text(),
+    }
 
 
 if __name__ == "__main__":
-    DOC.write_text(render(DOC.read_text(encoding="utf-8")), encoding="utf-8")
+    for path, content in rendered().items():
+        path.write_text(content, encoding="utf-8")
