@@ -11,6 +11,7 @@ from .. import __version__
 from ..errors import ExitCode, FerrymanError
 from .commands import COMMANDS
 from .diagnose import test_command
+from .jobs import JOB_COMMANDS
 from .output import print_error
 
 __all__ = ["cli", "main"]
@@ -55,7 +56,7 @@ def cli() -> None:
     """
 
 
-for _command in [*COMMANDS, test_command]:
+for _command in [*COMMANDS, test_command, *JOB_COMMANDS]:
     cli.add_command(_command)
 
 

@@ -30,7 +30,8 @@ def emit_json(payload: Any) -> None:
 
 def print_error(err: FerrymanError, as_json: bool) -> None:
     """One line saying what failed, one saying what to do; JSON on stdout with --json."""
-    click.echo(f"ferryman: error: {err.message}", err=True)
+    for line in err.message.splitlines() or [""]:  # a job file's problems: one per line
+        click.echo(f"ferryman: error: {line}", err=True)
     if err.hint:
         click.echo(f"ferryman: hint: {err.hint}", err=True)
     if as_json:
