@@ -1,0 +1,84 @@
+"""The database steps: ``load`` (CSV/TSV files into a table) and ``export`` (a query to CSV).
+
+Each file's load is one transaction (``ferryman.loads``): a bad row fails that file with
+``FILE:LINE`` and leaves nothing of it in the table. The step loads its files in order and
+stops at the first failing one, so the files before it stay loaded and the failing one is
+named in the error.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..connection import format_validation_error
+from ..errors import ConfigError, FerrymanError
+from ..loads import CsvFormat, LoadMode, export_query, load_csv
+from .context import RunContext
+from .file_steps import StepOutcome
+from .model import ExportAction, LoadAction
+
+__all__ = ["DATA_STEPS"]
+
+
+def _format(raw: dict[str, Any], where: str) -> CsvFormat:
+    try:
+        return CsvFormat.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, f"{where} format")) from None
+
+
+def _files(ctx: RunContext, files: str | list[str]) -> list[Path]:
+    """The files a load names: a list, or a glob relative to the job file."""
+    if isinstance(files, list):
+        return [ctx.local_path(f) for f in files]
+    pattern = str(ctx.local_path(files))
+    if glob.has_magic(pattern):
+        return [Path(p) for p in sorted(glob.glob(pattern))]
+    return [Path(pattern)]
+
+
+def load_step(ctx: RunContext, action: LoadAction) -> StepOutcome:
+    database_name, sep, table = action.into.partition(":")
+    if not sep or not table:
+        raise ConfigError(
+            f"load into {action.into!r}: write DATABASE:TABLE", hint="e.g. into: warehouse:orders"
+        )
+    database = ctx.database(database_name)
+    fmt = _format(action.format, "load")
+    files = _files(ctx, action.files)
+    result: dict[str, Any] = {"files": [], "rows": 0, "tables": [table]}
+    if ctx.dry_run:
+        result["files"] = [str(f) for f in files]
+        return StepOutcome(result)
+    for path in files:
+        try:
+            loaded = load_csv(
+                database.url, table, path, fmt, mode=LoadMode(action.mode), key=action.key
+            )
+        except FerrymanError as err:
+            return StepOutcome(result, err)
+        result["files"].append(str(path))
+        result["rows"] += loaded.rows
+    return StepOutcome(result)
+
+
+def export_step(ctx: RunContext, action: ExportAction) -> StepOutcome:
+    database = ctx.database(action.from_)
+    fmt = _format(action.format, "export")
+    target = ctx.local_path(action.to)
+    if ctx.dry_run:
+        return StepOutcome({"file": str(target), "rows": None})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    exported = export_query(database.url, action.query, target, fmt)
+    return StepOutcome({"file": str(target), "rows": exported.rows})
+
+
+DATA_STEPS: dict[str, Callable[[RunContext, Any], StepOutcome]] = {
+    "load": load_step,
+    "export": export_step,
+}

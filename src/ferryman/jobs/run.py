@@ -1,0 +1,170 @@
+"""One run of a job: lock, state, variables, steps, ledger, history.
+
+The order of things is what makes runs safe to repeat: the job's lock first (an overlapping
+run stops before touching anything), then the run record, then the steps; the only-new
+ledger is written last and only when the run succeeded, so a failed or crashed run leaves
+its files to be taken again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, FerrymanError
+from ..state import StateStore, job_lock, safe_job_name, state_path
+from ..wirelog import configure_logging
+from .context import RunContext
+from .loader import LoadedJob, load_job
+from .runner import StepRecord, execute_steps, exit_code_of
+
+__all__ = ["RunReport", "parse_var", "run_job", "run_log_path"]
+
+log = logging.getLogger("ferryman.jobs")
+
+
+@dataclass
+class RunReport:
+    job: str
+    run_id: int | None
+    status: str  #: succeeded, failed
+    exit_code: int
+    dry_run: bool
+    steps: list[StepRecord] = field(default_factory=list)
+    error: FerrymanError | None = None
+    seconds: float = 0.0
+    log_file: Path | None = None
+    state_file: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.exit_code == 0,
+            "job": self.job,
+            "run_id": self.run_id,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "dry_run": self.dry_run,
+            "seconds": round(self.seconds, 6),
+            "error": self.error.to_dict() if self.error else None,
+            "steps": [s.to_dict() for s in self.steps],
+            "log_file": str(self.log_file) if self.log_file else None,
+            "state_file": str(self.state_file) if self.state_file else None,
+        }
+
+
+def parse_var(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` from ``--var``."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise ConfigError(f"--var {text!r} is not NAME=VALUE", hint="e.g. --var day=20261123")
+    return name.strip(), value
+
+
+def run_log_path(state_file: Path, job: str, started: datetime) -> Path:
+    stamp = started.strftime("%Y%m%dT%H%M%S%fZ")
+    return state_file.parent / "logs" / safe_job_name(job) / f"{stamp}.log"
+
+
+def _variables(ctx: RunContext, overrides: Mapping[str, str]) -> None:
+    unknown = sorted(set(overrides) - set(ctx.loaded.job.variables))
+    if unknown:
+        known = ", ".join(sorted(ctx.loaded.job.variables)) or "(none)"
+        raise ConfigError(
+            f"--var {unknown[0]}: the job has no such variable", hint=f"its variables: {known}"
+        )
+    for name, raw in ctx.loaded.job.variables.items():
+        value = overrides.get(name, raw)
+        ctx.variables[name] = ctx.render(value, f"variables.{name}")
+
+
+def _record(store: StateStore, run_id: int, records: list[StepRecord]) -> None:
+    for order, record in enumerate(records):
+        store.record_step(
+            run_id,
+            record.name,
+            record.status,
+            action=record.action,
+            order=order,
+            started=record.started or None,
+            seconds=record.seconds,
+            attempts=max(record.attempts, 1),
+            reason=record.reason or None,
+            error=record.error,
+            result=record.result,
+        )
+        if record.outcome is not None and record.outcome.files:
+            store.record_files(run_id, record.name, record.outcome.files)
+
+
+def _commit_ledger(store: StateStore, ctx: RunContext, run_id: int) -> None:
+    by_connection: dict[str, list[tuple[str, int | None, datetime | None]]] = defaultdict(list)
+    for taken in ctx.pending:
+        by_connection[taken.connection].append((taken.path, taken.size, taken.mtime))
+    for connection, records in by_connection.items():
+        store.remember(ctx.name, connection, records, run_id)
+
+
+@contextmanager
+def _locked_store(loaded: LoadedJob, state: Path) -> Iterator[StateStore]:
+    with job_lock(state, loaded.job.name), StateStore(state) as store:
+        yield store
+
+
+def run_job(
+    path: Path,
+    overrides: Mapping[str, str] | None = None,
+    *,
+    dry_run: bool = False,
+    verbose: int = 0,
+    state: Path | None = None,
+) -> RunReport:
+    """Run the job at ``path``; see the module docstring. Never raises for a step's
+    failure (the report carries it); raises ConfigError for a job that cannot start and
+    JobLockedError when another run holds the lock."""
+    loaded = load_job(path)
+    state_file = state_path(loaded.path, state or loaded.job.state)
+    started = datetime.now(UTC)
+    log_file = run_log_path(state_file, loaded.job.name, started)
+    with _locked_store(loaded, state_file) as store:
+        configure_logging(verbose, log_file)
+        ctx = RunContext(loaded, dry_run=dry_run, ledger=store)
+        _variables(ctx, overrides or {})
+        public = {k: v for k, v in ctx.variables.items() if isinstance(v, str | int | float | bool)}
+        run_id = store.start_run(
+            loaded.job.name, job_file=loaded.path, variables=public, transcript=log_file
+        )
+        ctx.run_id = run_id
+        log.info(
+            "run %d of job %s (%s)%s",
+            run_id,
+            loaded.job.name,
+            loaded.path,
+            " -- dry run" if dry_run else "",
+        )
+        report = RunReport(
+            loaded.job.name, run_id, "running", 0, dry_run, log_file=log_file, state_file=state_file
+        )
+        try:
+            records, failure = execute_steps(ctx, loaded.job.steps)
+        except KeyboardInterrupt:
+            store.finish_run(run_id, "interrupted", 130, "interrupted (Ctrl-C)")
+            raise
+        except BaseException as err:  # a bug: the run is recorded as failed, then shown
+            store.finish_run(run_id, "failed", 1, err)
+            raise
+        report.steps, report.error = records, failure
+        report.exit_code = exit_code_of(failure)
+        report.status = "succeeded" if failure is None else "failed"
+        _record(store, run_id, records)
+        if failure is None and not dry_run:
+            _commit_ledger(store, ctx, run_id)
+        store.finish_run(run_id, report.status, report.exit_code, failure)
+        report.seconds = (datetime.now(UTC) - started).total_seconds()
+        log.info("run %d %s (exit code %d)", run_id, report.status, report.exit_code)
+    return report
