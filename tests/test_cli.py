@@ -711,17 +711,28 @@ def test_get_json_failure_is_one_json_document(explicit: Served, local: Path) ->
 def test_demo(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
     result = ok(invoke("demo", "--workdir", workdir))
-    assert "resumed on every data connection: yes" in result.stdout
-    assert "Rows downloaded: 300" in result.stdout
-    transcript = workdir / "transcript.log"
-    assert transcript.is_file()
-    assert str(transcript) in result.stdout
-    text = transcript.read_text()
-    words = re.findall(r"PASS (\S+)", text)
-    assert words, "the transcript has no PASS line"
-    assert all(set(word) == {"*"} for word in words), words
-    assert "> PASS ****" in text
-    assert (workdir / "server/inbound/report.csv").read_text() == "files,rows\n3,300\n"
+    out = result.stdout
+    assert "resumed on every data connection: yes" in out
+    assert "Run 1 (id 1): succeeded; took 3 new file(s), loaded 300 row(s)" in out
+    assert "Run 2 (id 2): succeeded; took 1 new file(s), loaded 100 row(s)" in out
+    logs = sorted((workdir / "logs/demo-orders").glob("*.log"))
+    assert len(logs) == 2 and all(str(log) in out for log in logs)
+    for log in logs:
+        text = log.read_text()
+        words = re.findall(r"PASS (\S+)", text)
+        assert words, "the transcript has no PASS line"
+        assert all(set(word) == {"*"} for word in words), words
+    reports = sorted((workdir / "server/inbound").glob("report_run*.csv"))
+    assert [r.name for r in reports] == ["report_run1.csv", "report_run2.csv"]
+    assert reports[1].read_text().count("\n") == 5  # header + four days
+    archived = sorted(p.name for p in (workdir / "server/outbound/archive").iterdir())
+    assert len(archived) == 4
+    # the file put back unchanged was not taken again
+    assert [p.name for p in (workdir / "server/outbound").glob("*.csv")] == [
+        "orders_2026-11-20.csv"
+    ]
+    again = ok(invoke("demo", "--workdir", workdir))  # a second demo starts afresh
+    assert "Run 1 (id 1): succeeded; took 3 new file(s)" in again.stdout
 
 
 def test_help_lists_the_exit_codes() -> None:

@@ -110,30 +110,40 @@ COMMANDS = [
     type=click.Path(path_type=Path, file_okay=False),
     default=Path(".ferryman-demo"),
     show_default=True,
-    help="Where the demo keeps its server files, downloads and transcript.",
+    help="Where the demo keeps its server files, job, database, state and logs.",
 )
+@click.option("-v", "--verbose", count=True, help="Print the run log and transcript to stderr.")
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout.")
-def demo(workdir: Path, json_output: bool) -> None:
-    """Start an embedded FTPS server on loopback and run a sample transfer against it."""
+def demo(workdir: Path, verbose: int, json_output: bool) -> None:
+    """Run a sample job twice against an embedded FTPS server: receive only new files, load
+    them into SQLite, export a report, send it back, archive the originals."""
     from ..demo import run_demo  # noqa: PLC0415 - the embedded server loads only when asked
-    from ..wirelog import configure_logging  # noqa: PLC0415
 
-    workdir = workdir.resolve()
-    transcript = workdir / "transcript.log"
-    transcript.unlink(missing_ok=True)
-    configure_logging(0, transcript)
-    report = run_demo(workdir)
+    report = run_demo(workdir.resolve(), verbose)
     if json_output:
-        emit_json({"ok": True, **report.to_dict(), "transcript": str(transcript)})
+        emit_json({"ok": all(r.exit_code == 0 for r in report.runs), **report.to_dict()})
         return
     click.echo(f"Embedded FTPS server: {report.server} (explicit TLS, certificate verified)")
-    click.echo(f"Listed /outbound: {', '.join(report.listed)}")
-    for r in [*report.downloaded, *report.uploaded]:
-        click.echo(f"  {r.source} -> {r.target}  {r.bytes} bytes, verified by {r.verified}")
-    click.echo(f"Rows downloaded: {report.rows}; report uploaded to /inbound/report.csv")
+    click.echo(f"Job file: {report.job_file}")
+    for number, run in enumerate(report.runs, 1):
+        steps = {s.name: s for s in run.steps}
+        fetched = steps["fetch"].result.get("count", 0)
+        rows = steps["load"].result.get("rows", 0) if steps["load"].status != "skipped" else 0
+        click.echo(
+            f"Run {number} (id {run.run_id}): {run.status}; took {fetched} new file(s), "
+            f"loaded {rows} row(s), report sent: {steps['publish'].status}"
+        )
+        for step in run.steps:
+            click.echo(f"  {step.status:9} {step.name}")
+        click.echo(f"  log: {run.log_file}")
     resumed = "yes" if report.sessions_resumed else "NO"
     click.echo(f"TLS session resumed on every data connection: {resumed}")
-    click.echo(f"Protocol transcript (password masked): {transcript}")
+    click.echo(
+        "The second run took only the new file: the one put back unchanged was in the ledger."
+    )
+    failed = next((r.error for r in report.runs if r.error is not None), None)
+    if failed is not None:
+        raise failed
 
 
 COMMANDS.append(demo)
