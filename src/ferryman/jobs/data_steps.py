@@ -13,23 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from ..connection import format_validation_error
 from ..errors import ConfigError, FerrymanError
-from ..loads import CsvFormat, LoadMode, export_query, load_csv
+from ..loads import LoadMode, export_query, load_csv
 from .context import RunContext
 from .file_steps import StepOutcome
 from .model import ExportAction, LoadAction
 
 __all__ = ["DATA_STEPS"]
-
-
-def _format(raw: dict[str, Any], where: str) -> CsvFormat:
-    try:
-        return CsvFormat.model_validate(raw)
-    except ValidationError as err:
-        raise ConfigError(format_validation_error(err, f"{where} format")) from None
 
 
 def _files(ctx: RunContext, files: str | list[str]) -> list[Path]:
@@ -49,7 +39,7 @@ def load_step(ctx: RunContext, action: LoadAction) -> StepOutcome:
             f"load into {action.into!r}: write DATABASE:TABLE", hint="e.g. into: warehouse:orders"
         )
     database = ctx.database(database_name)
-    fmt = _format(action.format, "load")
+    fmt = action.format
     files = _files(ctx, action.files)
     result: dict[str, Any] = {"files": [], "rows": 0, "tables": [table]}
     if ctx.dry_run:
@@ -69,7 +59,7 @@ def load_step(ctx: RunContext, action: LoadAction) -> StepOutcome:
 
 def export_step(ctx: RunContext, action: ExportAction) -> StepOutcome:
     database = ctx.database(action.from_)
-    fmt = _format(action.format, "export")
+    fmt = action.format
     target = ctx.local_path(action.to)
     if ctx.dry_run:
         return StepOutcome({"file": str(target), "rows": None})

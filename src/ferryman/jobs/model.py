@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..loads import CsvFormat
 from ..transfer import IfExists
 
 __all__ = [
@@ -166,10 +167,10 @@ class LoadAction(_Model):
         "'{{ steps.fetch.files }}'."
     )
     into: str = Field(description="DATABASE_CONNECTION:TABLE, e.g. warehouse:orders.")
-    format: dict[str, Any] = Field(
-        {},
-        description="CSV format: delimiter, header, encoding, null_strings, "
-        "column_types ... (docs/loads.md).",
+    format: CsvFormat = Field(
+        CsvFormat(),
+        description="CSV format: delimiter, header, encoding, null_strings, column_types ... "
+        "(docs/loads.md).",
     )
     mode: Literal["append", "replace", "upsert"] = Field(
         "append", description="append, replace (in one transaction) or upsert on key."
@@ -183,7 +184,7 @@ class ExportAction(_Model):
     query: str = Field(description="The SELECT to run.")
     from_: str = Field(alias="from", description="The database connection's name.")
     to: str = Field(description="The CSV file to write.")
-    format: dict[str, Any] = Field({}, description="CSV format (docs/loads.md).")
+    format: CsvFormat = Field(CsvFormat(), description="CSV format (docs/loads.md).")
 
 
 class RunAction(_Model):

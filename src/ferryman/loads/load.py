@@ -1,0 +1,63 @@
+"""``load_csv``: one CSV/TSV file into one table, in one transaction, whatever the database.
+
+``sqlite:///`` URLs go through the stdlib ``sqlite3`` (the fast path, always available);
+every other URL through SQLAlchemy, an optional dependency (``pip install ferryman[db]``),
+imported only when such a URL is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+from ..errors import ConfigError
+from .csvformat import CsvFormat
+from .plan import check_mode
+from .results import LoadMode, LoadResult
+from .sql import parse_database, parse_table
+from .sqlite import load_sqlite
+
+__all__ = ["load_csv", "sqlalchemy_backend"]
+
+
+def sqlalchemy_backend() -> ModuleType:
+    """The SQLAlchemy backend module; ConfigError saying what to install when it is missing."""
+    try:
+        from . import sqlalchemy_backend as backend  # noqa: PLC0415 - optional dependency
+    except ModuleNotFoundError as err:
+        if err.name != "sqlalchemy":
+            raise
+        raise ConfigError(
+            "this database URL needs SQLAlchemy, which is not installed",
+            hint="pip install 'ferryman[db]' (and the database's driver, e.g. psycopg for "
+            "PostgreSQL); sqlite:/// URLs work without it",
+        ) from None
+    return backend
+
+
+def load_csv(
+    database: str,
+    table: str,
+    path: Path,
+    fmt: CsvFormat,
+    mode: LoadMode | str = LoadMode.APPEND,
+    key: Sequence[str] = (),
+) -> LoadResult:
+    """Load the CSV file ``path`` into ``table`` of ``database`` (a URL), in one transaction.
+
+    The table is created from the file's columns when it does not exist (typed as
+    ``fmt.column_types`` says, TEXT otherwise). ``mode``: append, replace (the table's rows
+    replaced by the file's in the same transaction) or upsert on the ``key`` columns.
+    Any bad row fails the whole file with a :class:`~ferryman.errors.LoadError` that says
+    ``FILE:LINE: what is wrong`` and leaves nothing of the file in the table.
+    """
+    url = parse_database(database)
+    name = parse_table(table)
+    checked, keys = check_mode(mode, key)
+    path = Path(path)
+    if url.sqlite_path is not None:
+        return load_sqlite(url.sqlite_path, name, path, fmt, checked, keys)
+    backend = sqlalchemy_backend()
+    result: LoadResult = backend.load_sqlalchemy(url, name, path, fmt, checked, keys)
+    return result

@@ -1,0 +1,57 @@
+"""What a load does with the table's rows, and what a load or an export reports."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["ExportResult", "LoadMode", "LoadResult"]
+
+
+class LoadMode(enum.StrEnum):
+    """What a load does with the rows already in the table. Every mode runs one transaction
+    per file: all of the file's rows are committed, or none."""
+
+    APPEND = "append"  #: add the file's rows
+    #: delete the table's rows and add the file's, in the same transaction: readers see the
+    #: old rows until the commit, then the new ones, never an empty table
+    REPLACE = "replace"
+    #: insert each row, or update the row with the same key (needs a unique index on it)
+    UPSERT = "upsert"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """One file loaded: how many rows, how long, whether ferryman created the table."""
+
+    path: Path
+    table: str
+    rows: int
+    seconds: float
+    created_table: bool
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "path": str(self.path),
+            "table": self.table,
+            "rows": self.rows,
+            "seconds": round(self.seconds, 6),
+            "created_table": self.created_table,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """One query exported: the file (complete, under its final name) and its row count."""
+
+    path: Path
+    rows: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {"path": str(self.path), "rows": self.rows, "seconds": round(self.seconds, 6)}
