@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from ..backends.base import Backend, Entry
@@ -118,7 +118,14 @@ def _stat_or_none(backend: Backend, path: str) -> Entry | None:
 
 
 def _unchanged(before: Entry, now: Entry) -> bool:
-    return before.size == now.size and before.mtime == now.mtime
+    """Same size, and times equal within the coarser precision: a LIST time shows minutes
+    while MDTM shows seconds, and the same unchanged file must not look changed."""
+    if before.size != now.size:
+        return False
+    if before.mtime is None or now.mtime is None:
+        return True  # only the sizes can be compared, and they are equal
+    precision = max(before.mtime_precision or 1, now.mtime_precision or 1)
+    return abs(before.mtime - now.mtime) < timedelta(seconds=precision)
 
 
 def ensure_directory(backend: Backend, path: str) -> None:

@@ -62,6 +62,16 @@ class _FtpStream:
     def _fail(self, err: BaseException) -> FerrymanError:
         self._drop_data()
         self.backend.invalidate()
+        if isinstance(err, ssl.SSLError) and not isinstance(err, ssl.SSLCertVerificationError):
+            # The handshake succeeded when the stream opened: a TLS error now means the data
+            # connection broke (an EOF without close_notify after a 426, a reset), not a TLS
+            # misconfiguration -- retriable, and resumable from the bytes that arrived.
+            return TransferError(
+                f"{self.what}: the data connection to {self.backend.describe()} broke "
+                f"({err.reason or type(err).__name__}) after {self.bytes_transferred} bytes",
+                hint="the server or network dropped the transfer; it is retried",
+                retriable=True,
+            )
         return self.backend.translate(err, self.what)
 
     def _drop_data(self) -> None:
