@@ -320,12 +320,13 @@ class LocalBackend(Backend):
         fs = _fs_path(path)
         if offset == 0:
             try:
-                file = open(fs, "wb", buffering=0)  # noqa: SIM115 - the stream owns it
+                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                file = io.FileIO(os.open(fs, flags, 0o666), "w", closefd=True)
             except OSError as exc:
                 raise translate_os_error(exc, "open for writing", path) from exc
             return LocalWriteStream(file, path, fsync=self.fsync)
         try:
-            file = io.FileIO(os.open(fs, os.O_WRONLY), "w", closefd=True)
+            file = io.FileIO(os.open(fs, os.O_WRONLY | os.O_NOFOLLOW), "w", closefd=True)
         except OSError as exc:
             raise translate_os_error(exc, "open for continued writing", path) from exc
         try:

@@ -228,7 +228,13 @@ def copy_file(
             _set_mtime(dst, part, entry.mtime)
         _publish(dst, part, dst_path, replace)
     except BaseException as err:
-        keep = not cleanup and isinstance(err, FerrymanError) and err.retriable
+        # a copy that failed verification is known bad: never keep it to resume from
+        keep = (
+            not cleanup
+            and isinstance(err, FerrymanError)
+            and err.retriable
+            and not isinstance(err, VerificationError)
+        )
         if not keep:
             discard(dst, part)
         raise

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from ..backends.base import Backend, Entry
-from ..errors import FerrymanError, NotFoundError
+from ..errors import FerrymanError, NotFoundError, TargetExistsError
 from ..retry import RetryPolicy
 from .copy import CopyResult, copy_file, discard, exists, partial_name
 from .plan import PlanItem
@@ -135,7 +135,7 @@ def ensure_directory(backend: Backend, path: str) -> None:
     entry = _stat_or_none(backend, path)
     if entry is not None:
         if not entry.is_dir:
-            raise NotFoundError(
+            raise TargetExistsError(
                 f"{path} exists on {backend.describe()} but is not a directory",
                 hint="rename that file or choose another destination",
             )
@@ -308,16 +308,14 @@ class _Runner:
                     target_checked=True,
                 )
             except FerrymanError as err:
-                outcome.retries += 1
-                wait = policy.backoff(outcome.retries)
+                attempt = outcome.retries + 1
+                wait = policy.backoff(attempt)
                 spent = time.monotonic() - first_try
-                if (
-                    not err.retriable
-                    or outcome.retries > policy.retries
-                    or spent + wait > policy.max_total
-                ):
-                    discard(dst, partial_name(job.target))
+                if not err.retriable or attempt > policy.retries or spent + wait > policy.max_total:
+                    if options.if_exists is not IfExists.RESUME:  # resume: the next run continues
+                        discard(dst, partial_name(job.target))
                     raise
+                outcome.retries = attempt
                 log.warning(
                     "%s: %s; retry %d of %d in %.1f s",
                     item.source,

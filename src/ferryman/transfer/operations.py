@@ -6,17 +6,18 @@ SFTP, memory and the local disk in either direction.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from pathlib import Path
 
 from ..backends.base import Backend
 from ..backends.local import LocalBackend
-from ..errors import ConfigError, FerrymanError, NotFoundError
+from ..errors import ConfigError, FerrymanError, NotFoundError, TargetExistsError
 from ..paths import safe_local_path
 from .engine import Events, Job, TransferOptions, ensure_directory, run_jobs
 from .filters import Filters
 from .plan import Caller, Plan, Skipped, build_plan, direct_call
-from .report import Summary
+from .report import FileOutcome, Status, Summary
 
 __all__ = ["destination_jobs", "transfer", "transfer_plan"]
 
@@ -89,19 +90,45 @@ def transfer_plan(
 ) -> Summary:
     """Run a plan built from ``src`` into ``destination`` on ``dst``."""
     summary = summary or Summary(dry_run=options.dry_run)
+    link = destination.rstrip("/") or "/"
+    if isinstance(dst, LocalBackend) and os.path.islink(link) and os.path.isdir(link):
+        # the user named a link to a directory (~/inbox -> /data/inbox): use it, as cp does
+        trailing = "/" if destination.endswith("/") else ""
+        destination = os.path.realpath(link) + trailing
     summary.skipped_names.extend(plan.skipped)
     summary.errors.extend(plan.errors)
     jobs, root, refused = destination_jobs(plan, dst, destination)
     summary.skipped_names.extend(refused)
+    if isinstance(src, LocalBackend) and isinstance(dst, LocalBackend):
+        jobs = _without_self_copies(jobs, summary)
     if not options.dry_run and (jobs or plan.directories):
-        made = {root}
         ensure_directory(dst, root)
-        for relative in plan.directories:
-            made.add(directory := _join_checked(dst, root, relative, summary))
-            ensure_directory(dst, directory)
-        for parent in sorted({posixpath.dirname(job.target) for job in jobs} - made):
-            ensure_directory(dst, parent)  # a single file renamed into a missing directory
+        wanted = [_join_checked(dst, root, relative, summary) for relative in plan.directories]
+        wanted += sorted({posixpath.dirname(job.target) for job in jobs} - {root, *wanted})
+        for directory in wanted:
+            try:
+                ensure_directory(dst, directory)
+            except FerrymanError as err:  # only the files below it fail; the others go on
+                summary.errors.append(err)
     return run_jobs(jobs, src, dst, options, summary=summary, events=events)
+
+
+def _without_self_copies(jobs: list[Job], summary: Summary) -> list[Job]:
+    """Fail the jobs whose target is the source file itself: a copy onto itself, then
+    deleting or moving "the source", would lose the only copy."""
+    kept = []
+    for job in jobs:
+        if os.path.realpath(job.item.source) != os.path.realpath(job.target):
+            kept.append(job)
+            continue
+        error = TargetExistsError(
+            f"{job.target} is the source file itself",
+            hint="choose another destination; nothing was copied, moved or deleted",
+        )
+        outcome = FileOutcome(job.item.source, job.target, Status.FAILED, size=job.item.entry.size)
+        outcome.error, outcome.reason = error, error.message
+        summary.add(outcome)
+    return kept
 
 
 def _join_checked(dst: Backend, root: str, relative: str, summary: Summary) -> str:

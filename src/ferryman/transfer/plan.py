@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from ..backends.base import Backend, Entry, EntryType
 from ..errors import ConfigError, FerrymanError, NotFoundError
 from ..paths import listed_name_problem
+from .copy import PARTIAL_SUFFIX
 from .filters import Filters
 
 __all__ = [
@@ -113,6 +114,9 @@ def _note_entry(plan: Plan, directory: str, relative_dir: str, entry: Entry) -> 
     if entry.type is EntryType.OTHER:
         plan.skipped.append(Skipped(shown, "not a regular file or directory"))
         return None
+    if entry.is_file and entry.name.endswith(PARTIAL_SUFFIX):
+        plan.skipped.append(Skipped(shown, "a transfer still in progress (temporary name)"))
+        return None
     return posixpath.join(relative_dir, entry.name) if relative_dir else entry.name
 
 
@@ -180,7 +184,13 @@ def build_plan(
             )
     plan = Plan(root=start)
     _walk(backend, plan, start, pattern, recursive, filters, call)
-    if pattern is not None and not plan.items and not plan.errors and not plan.directories:
+    if (
+        pattern is not None
+        and not plan.items
+        and not plan.errors
+        and not plan.directories
+        and not plan.skipped
+    ):
         raise NotFoundError(
             f"no file in {start} matches {pattern}",
             hint="check the pattern (case matters) and the directory",

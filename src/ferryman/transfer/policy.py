@@ -88,6 +88,7 @@ def decide(
     (None: absent); ``partial`` the entry of its temporary name, if one is left over.
     ``compare_times`` False makes ``different`` compare sizes only: right when copies do not
     get the source's time, so a copy's own time says nothing about its content."""
+    policy = IfExists(policy)  # a plain string works too ("skip"), never silently as another
     if target is not None and target.is_dir:
         raise TargetExistsError(
             f"{target_name or target.name} is a directory at the destination",

@@ -15,7 +15,7 @@ import posixpath
 from dataclasses import dataclass, replace
 
 from ..backends.base import Backend
-from ..errors import ConfigError, FerrymanError, NotFoundError
+from ..errors import ConfigError, ExitCode, FerrymanError, NotFoundError
 from .engine import Events, TransferOptions, ensure_directory
 from .filters import Filters
 from .operations import transfer_plan
@@ -27,6 +27,8 @@ __all__ = ["DeletionGuardError", "SyncOptions", "sync"]
 
 class DeletionGuardError(FerrymanError):
     """Deleting would remove more of the destination than allowed, or after a bad listing."""
+
+    exit_code = ExitCode.TRANSFER
 
 
 @dataclass(frozen=True)
