@@ -10,7 +10,10 @@
 #     their own servers from temporary configs, as children, on free loopback ports;
 #   * creates the local test user the vsftpd tests log in as, with a fixed password, and a PAM
 #     service that authenticates with pam_unix only (no pam_shells, no /etc/ftpusers);
-#   * creates vsftpd's secure_chroot_dir and sshd's privilege-separation directory.
+#   * creates vsftpd's secure_chroot_dir and sshd's privilege-separation directory;
+#   * creates a second, key-only test user with a login shell for the SFTP tests that run
+#     commands over SSH (exec_hash): no password at all (not even a test one), so it can only
+#     log in with the keys the test sshd's temporary authorized_keys file lists.
 #
 # TEST-ONLY CREDENTIALS: the user below exists only for the tests, logs in only to the vsftpd
 # instances that the tests start on 127.0.0.1, has no login shell, and its password is public
@@ -21,6 +24,8 @@ set -euo pipefail
 TEST_USER="ferrytest"
 TEST_PASSWORD="ferrytest-only-not-secret"  # test-only, see above; tests/servers/vsftpd.py
 TEST_HOME="/var/lib/ferryman-test/home"
+SHELL_USER="ferrytest-sh"  # tests/servers/sshd.py SHELL_USER
+SHELL_HOME="/var/lib/ferryman-test/shell-home"
 PAM_SERVICE="ferryman-vsftpd-test"
 SECURE_CHROOT_DIR="/var/run/vsftpd/empty"
 PACKAGES=(vsftpd openssh-server lftp curl)
@@ -118,6 +123,21 @@ EOF
     echo "${TEST_USER}:${TEST_PASSWORD}" | chpasswd
 fi
 
+# The key-only shell user. Password field '*': no password can match, and unlike '!' it does
+# not lock the account, which sshd (UsePAM no) would refuse even for key authentication.
+if ! id -u "${SHELL_USER}" >/dev/null 2>&1; then
+    log "creating key-only test user ${SHELL_USER}"
+    install -d -m 0755 "$(dirname "${SHELL_HOME}")"
+    useradd --system --create-home --home-dir "${SHELL_HOME}" --shell /bin/sh \
+        --password '*' --comment "ferryman test-only SSH user (keys only)" "${SHELL_USER}"
+fi
+if [[ "$(getent shadow "${SHELL_USER}" | cut -d: -f2)" != "*" ]]; then
+    usermod --password '*' "${SHELL_USER}"
+fi
+if [[ "$(getent passwd "${SHELL_USER}" | cut -d: -f7)" != "/bin/sh" ]]; then
+    usermod --shell /bin/sh "${SHELL_USER}"
+fi
+
 # PAM service used by the test vsftpd instances: pam_unix only.
 pam_file="/etc/pam.d/${PAM_SERVICE}"
 pam_content='# ferryman test-only vsftpd service (scripts/install-test-servers.sh): pam_unix only,
@@ -146,4 +166,4 @@ fi
 for bin in /usr/sbin/vsftpd /usr/sbin/sshd /usr/bin/lftp /usr/bin/curl; do
     [[ -x "${bin}" ]] || { echo "install-test-servers: ${bin} missing after install" >&2; exit 1; }
 done
-log "ready (test user ${TEST_USER}, PAM service ${PAM_SERVICE})"
+log "ready (test users ${TEST_USER} and ${SHELL_USER}, PAM service ${PAM_SERVICE})"

@@ -107,3 +107,4 @@ __all__ = [
     "vsftpd_root",
     "vsftpd_workdir",
 ]
+from tests.servers.sshd import sshd, sshd_workdir  # noqa: E402, F401 - real OpenSSH sshd fixtures

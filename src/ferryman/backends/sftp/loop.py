@@ -70,7 +70,8 @@ def in_loop_thread() -> bool:
 
 
 async def _bounded(coro: Coroutine[Any, Any, T], timeout: float) -> T:
-    return await asyncio.wait_for(coro, timeout)
+    async with asyncio.timeout(timeout):  # cheaper than wait_for: no second task per call
+        return await coro
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float) -> T:

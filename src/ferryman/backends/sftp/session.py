@@ -1,0 +1,299 @@
+"""One authenticated SSH connection, shared by the SFTP channels of a backend and its siblings.
+
+A :class:`ConnectionGroup` belongs to a backend and every sibling made from it: the first to
+connect opens the SSH connection, the others open their own SFTP channel on it, and the last
+to close closes it (reference-counted). A connection that failed is no longer handed out; the
+next ``connect`` opens a fresh one. At most :data:`MAX_CHANNELS_PER_CONNECTION` channels share
+one connection (OpenSSH allows 10 sessions per connection by default).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import asyncssh
+
+from ...connection import SftpConnection
+from ...errors import TimeoutError as FerrymanTimeout
+from ...wirelog import WireLog
+from . import loop
+from .auth import PREFERRED_AUTH, AuthPlan, auth_plan, login_refused
+from .hostkeys import HostKeyVerifier
+from .translate import translate
+from .transport import coalesce_writes
+
+__all__ = [
+    "MAX_CHANNELS_PER_CONNECTION",
+    "MAX_CHANNELS_WITH_EXEC",
+    "ConnectionGroup",
+    "HandshakeInfo",
+    "SshConnection",
+    "offered_auth_methods",
+    "open_ssh",
+]
+
+#: SFTP channels per SSH connection; OpenSSH allows 10 sessions (MaxSessions) by default, and
+#: with ``exec_hash`` every channel may need a second one for sha256sum
+MAX_CHANNELS_PER_CONNECTION = 8
+MAX_CHANNELS_WITH_EXEC = 5
+#: ciphers in order of preference: AES-GCM first, because with AES-NI it is more than twice
+#: as fast in asyncssh as chacha20-poly1305 (measured on loopback); the rest are the defaults
+CIPHERS = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes256-ctr",
+    "aes192-ctr",
+    "aes128-ctr",
+)
+#: flow-control window per channel: large enough for a full read-ahead on fast links
+WINDOW = 8 * 1024 * 1024
+_CLOSE_WAIT = 5.0
+
+
+@dataclass
+class HandshakeInfo:
+    """What the SSH handshake showed; filled in as far as the handshake got."""
+
+    peer: str = ""
+    server_version: str = ""
+    kex: str = ""
+    cipher: str = ""
+    mac: str = ""
+    compression: str = ""
+    host_key: str = ""
+    host_key_verdict: str = ""
+    auth_method: str = ""
+    auth_offered: str = ""  #: what the server offers (learned when a login is refused)
+    client_offered: str = ""  #: what ferryman offered, e.g. "~/.ssh/id_* keys, password (...)"
+
+    def summary(self) -> str:
+        return (
+            f"{self.server_version}; kex {self.kex}, cipher {self.cipher}, MAC {self.mac}, "
+            f"compression {self.compression}; host key {self.host_key}"
+        )
+
+
+class _Client(asyncssh.SSHClient):
+    """asyncssh's callbacks: the host key check, and what the handshake negotiated."""
+
+    def __init__(self, verifier: HostKeyVerifier, info: HandshakeInfo) -> None:
+        self.verifier = verifier
+        self.info = info
+        self.conn: asyncssh.SSHClientConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self.conn = conn
+        peer = conn.get_extra_info("peername")
+        if peer:
+            self.info.peer = f"{peer[0]}:{peer[1]}"
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        if self.conn is not None:
+            self.info.server_version = self.conn.get_extra_info("server_version", "")
+            # asyncssh shows the key exchange only on its kex object, alive during this call
+            kex = getattr(getattr(self.conn, "_kex", None), "algorithm", b"")
+            self.info.kex = kex.decode("ascii", "replace") if isinstance(kex, bytes) else ""
+        trusted = self.verifier.check(key)
+        if self.verifier.offered is not None:
+            offered = self.verifier.offered
+            self.info.host_key = f"{offered.algorithm} {offered.fingerprint}"
+        return trusted
+
+    def auth_completed(self) -> None:
+        if self.conn is not None:
+            methods = self.conn.get_server_auth_methods()  # the one that succeeded comes first
+            self.info.auth_method = methods[0] if methods else "none"
+
+
+class SshConnection:
+    """An authenticated SSH connection, with the handshake summary and its users."""
+
+    def __init__(
+        self, ssh: asyncssh.SSHClientConnection, user: str, info: HandshakeInfo, wire: WireLog
+    ) -> None:
+        self.ssh = ssh
+        self.user = user
+        self.info = info
+        self.wire = wire
+        self.users = 0
+        self.reusable = True
+
+    @property
+    def alive(self) -> bool:
+        return not self.ssh.is_closed()
+
+    def close(self) -> None:
+        """Disconnect, waiting a short while for the goodbye; raises nothing but an interrupt."""
+
+        async def goodbye() -> None:
+            self.ssh.close()
+            await self.ssh.wait_closed()
+
+        try:
+            loop.run(goodbye(), _CLOSE_WAIT)
+        except Exception:  # no goodbye in time: drop the socket
+            loop.call_soon(self.ssh.abort)
+        except BaseException:  # interrupted: drop it too, and let the interruption through
+            loop.call_soon(self.ssh.abort)
+            raise
+        self.wire.note("ssh connection closed")
+
+
+def _negotiated(client: _Client, info: HandshakeInfo) -> None:
+    """Copy what the key exchange agreed on into ``info`` (also after a refused login)."""
+    ssh = client.conn
+    if ssh is None:
+        return
+    verdict = client.verifier.verdict
+    info.host_key_verdict = verdict.value if verdict else ""
+    info.cipher = ssh.get_extra_info("send_cipher", "")
+    info.mac = ssh.get_extra_info("send_mac", "")
+    info.compression = ssh.get_extra_info("send_compression", "")
+    if info.mac == "" or "gcm" in info.cipher or "chacha" in info.cipher:
+        info.mac = "(implicit)"  # AEAD ciphers authenticate themselves
+
+
+async def _connect(
+    conn: SftpConnection, plan: AuthPlan, client: _Client, algorithms: list[str]
+) -> asyncssh.SSHClientConnection:
+    ssh = await asyncssh.connect(
+        conn.host,
+        conn.port,
+        username=plan.credentials.user,
+        password=plan.password,
+        client_keys=() if plan.client_keys is None else list(plan.client_keys),
+        agent_path=plan.agent_path,
+        known_hosts=([], [], []),  # empty: every key goes to _Client.validate_host_public_key
+        server_host_key_algs=algorithms,
+        preferred_auth=PREFERRED_AUTH,
+        gss_host=None,
+        config=None,  # ~/.ssh/config is not read: the connection settings say it all
+        client_factory=lambda: client,
+        encryption_algs=list(CIPHERS),
+        compression_algs=["none"],
+        connect_timeout=conn.effective_connect_timeout,
+        login_timeout=conn.effective_connect_timeout,
+        keepalive_interval=conn.keepalive_interval,
+        keepalive_count_max=conn.keepalive_count_max,
+        window=WINDOW,
+    )
+    coalesce_writes(ssh)
+    return ssh
+
+
+async def _auth_methods(conn: SftpConnection, user: str, algorithms: list[str]) -> list[str]:
+    methods = await asyncssh.get_server_auth_methods(
+        conn.host, conn.port, user, server_host_key_algs=algorithms, config=None
+    )
+    return list(methods)
+
+
+def offered_auth_methods(conn: SftpConnection, user: str) -> list[str] | None:
+    """The methods the server offers ``user`` (a second, credential-free connection that
+    stops before authenticating); None when that fails."""
+    try:
+        return loop.run(
+            _auth_methods(
+                conn, user, HostKeyVerifier(conn, WireLog("probe")).host_key_algorithms()
+            ),
+            conn.effective_connect_timeout,
+        )
+    except Exception:  # only a detail of a message; the real error is raised anyway
+        return None
+
+
+def open_ssh(
+    conn: SftpConnection, wire: WireLog, info: HandshakeInfo | None = None
+) -> SshConnection:
+    """Connect, verify the host key, authenticate; every failure is a FerrymanError.
+
+    ``info`` (optional) is filled in as far as the handshake gets, also when it fails.
+    """
+    info = info if info is not None else HandshakeInfo()
+    plan = auth_plan(conn)
+    info.client_offered = plan.describe()
+    where = conn.describe(plan.credentials.user)
+    verifier = HostKeyVerifier(conn, wire)
+    client = _Client(verifier, info)
+    wire.note("connecting to %s:%s (ssh) as %s", conn.host, conn.port, plan.credentials.user)
+    try:
+        ssh = loop.run(
+            _connect(conn, plan, client, verifier.host_key_algorithms()),
+            conn.effective_connect_timeout,
+        )
+    except Exception as err:
+        if verifier.verdict is not None and not verifier.verdict.trusted:
+            info.host_key_verdict = verifier.verdict.value
+            raise verifier.error(where) from None
+        if isinstance(err, asyncssh.PermissionDenied):
+            _negotiated(client, info)
+            verifier.after_handshake()  # the key exchange was complete: record a new key
+            offered = offered_auth_methods(conn, plan.credentials.user)
+            info.auth_offered = ",".join(offered or ())
+            raise login_refused(where, plan, offered) from None
+        error = translate(err, f"connecting to {where}", where)
+        if isinstance(error, FerrymanTimeout):
+            error.hint = "no SSH handshake in time: check the host and port, or raise --timeout"
+        raise error from None
+    _negotiated(client, info)
+    wire.received(info.server_version)
+    wire.note("ssh %s: %s", info.peer, info.summary())
+    verifier.after_handshake()
+    wire.note("authenticated as %s by %s", plan.credentials.user, info.auth_method)
+    return SshConnection(ssh, plan.credentials.user, info, wire)
+
+
+class ConnectionGroup:
+    """The SSH connections one backend and its siblings share (see the module docstring)."""
+
+    def __init__(self, conn: SftpConnection) -> None:
+        self.conn = conn
+        self._lock = threading.Lock()
+        self._connections: list[SshConnection] = []
+
+    def acquire(self, wire: WireLog) -> SshConnection:
+        """A connection with room for one more channel, opened when there is none."""
+        wait = self.conn.effective_connect_timeout * 2
+        if not self._lock.acquire(timeout=wait):  # another thread is connecting, slowly
+            raise FerrymanTimeout(
+                f"connecting to {self.conn.describe()}: waited {wait:.0f} s for another "
+                "thread's connection attempt"
+            )
+        most = MAX_CHANNELS_WITH_EXEC if self.conn.exec_hash else MAX_CHANNELS_PER_CONNECTION
+        try:
+            for connection in self._connections:
+                usable = connection.reusable and connection.alive
+                if usable and connection.users < most:
+                    connection.users += 1
+                    return connection
+            connection = open_ssh(self.conn, wire)
+            connection.users = 1
+            self._connections.append(connection)
+            return connection
+        finally:
+            self._lock.release()
+
+    @property
+    def open_connections(self) -> int:
+        """How many SSH connections the group holds now (for tests and diagnostics)."""
+        with self._lock:
+            return len(self._connections)
+
+    def release(self, connection: SshConnection) -> None:
+        """One user fewer; the last one closes the connection."""
+        with self._lock:
+            connection.users -= 1
+            last = connection.users <= 0
+            if last and connection in self._connections:
+                self._connections.remove(connection)
+        if last:
+            connection.close()
+
+    def discard(self, connection: SshConnection) -> None:
+        """Hand this connection out no more (it failed); its users still release it."""
+        with self._lock:
+            connection.reusable = False

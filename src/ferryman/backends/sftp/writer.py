@@ -1,0 +1,173 @@
+"""Writing an SFTP file with many write requests in flight and the CLOSE right behind them.
+
+Requests are queued without waiting for their replies, at most ``requests_in_flight`` at a
+time (a bounded write-behind window); a failed request is reported by the next ``write`` or by
+``close``, which waits for every reply, the CLOSE's included. Small writes are gathered into
+full requests; large ones are split into equal requests within the server's limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING
+
+import asyncssh
+
+from ...errors import TransferError
+from ..base import WriteStream
+from . import loop
+from .streams import Opener, SftpStream, task_error
+
+if TYPE_CHECKING:
+    from .backend import SftpBackend
+
+__all__ = ["SftpWriteStream"]
+
+
+async def _write_at(file: asyncssh.SFTPClientFile, offset: int, data: bytes) -> None:
+    await file.write(data, offset)
+
+
+class SftpWriteStream(SftpStream, WriteStream):
+    """A remote file written with many write requests in flight."""
+
+    def __init__(
+        self,
+        backend: SftpBackend,
+        opener: Opener,
+        what: str,
+        offset: int,
+        request_size: int,
+        max_requests: int,
+    ) -> None:
+        self._offset = offset
+        self._request_size = request_size
+        self._max_requests = max_requests
+        self._in_flight = 0  #: queued or sent, not yet answered (the CLOSE included)
+        self._pending = bytearray()
+        #: requests the loop has yet to send; ``None`` data is the CLOSE, which goes last
+        self._queued: deque[tuple[int, bytes | None]] = deque()
+        self._drain_scheduled = False
+        super().__init__(backend, opener, what)
+
+    # -- loop side ---------------------------------------------------------------------------
+
+    def _on_open(self, task: asyncio.Future[asyncssh.SFTPClientFile]) -> None:
+        super()._on_open(task)
+        error = task_error(task)
+        if error is not None:  # nothing queued will be sent: account for it
+            with self._cv:
+                self._in_flight -= len(self._queued)
+                self._queued.clear()
+                self._cv.notify_all()
+
+    def _opened(self, file: asyncssh.SFTPClientFile) -> None:
+        self._drain()
+
+    def _drain(self) -> None:
+        """Send every queued request (one wake-up of the loop for many requests)."""
+        file = self._file
+        if file is None:
+            return  # the handle is not there yet: ``_opened`` drains when it arrives
+        with self._cv:
+            queued, self._queued = self._queued, deque()
+            self._drain_scheduled = False
+        for offset, data in queued:
+            if data is None:
+                closing = asyncio.ensure_future(file.close())
+                closing.add_done_callback(self._on_answer)
+            else:
+                task = asyncio.ensure_future(_write_at(file, offset, data))
+                task.add_done_callback(self._on_answer)
+
+    def _on_answer(self, task: asyncio.Future[None]) -> None:
+        error = task_error(task)
+        with self._cv:
+            self._in_flight -= 1
+            if error is not None and self._error is None:
+                self._error = error
+            self._cv.notify_all()
+
+    # -- caller side -------------------------------------------------------------------------
+
+    def _wait_for_a_reply(self) -> bool:
+        """(Holding ``self._cv``) wait until one more request is answered; False on time-out."""
+        if not self._in_flight or self._error is not None:
+            return True
+        before = self._in_flight
+        return self._cv.wait_for(
+            lambda: self._in_flight < before or self._error is not None, self.timeout
+        )
+
+    def _send(self, data: bytes | None) -> None:
+        """Queue a WRITE of ``data`` at the next offset (``None``: the CLOSE)."""
+        with self._cv:
+            room = self._cv.wait_for(
+                lambda: self._in_flight < self._max_requests or self._error is not None,
+                self.timeout,
+            )
+            error = self._error
+            wake = False
+            if room and error is None:
+                self._in_flight += 1
+                self._queued.append((self._offset, data))
+                self._offset += len(data or b"")
+                wake, self._drain_scheduled = not self._drain_scheduled, True
+        if error is not None:
+            raise self._fail(error)
+        if not room:
+            raise self._fail(self._timeout("write acknowledgement"))
+        if wake:
+            loop.call_soon(self._drain)
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self._raised is not None:
+            raise self._raised
+        if self.closed:
+            raise TransferError(f"{self.what}: write after close")
+        if self._error is not None:
+            raise self._fail(self._error)
+        view = memoryview(data).cast("B")
+        self.bytes_transferred += len(view)
+        size = self._request_size
+        if self._pending:  # complete the request that small writes started
+            take = min(size - len(self._pending), len(view))
+            self._pending += view[:take]
+            view = view[take:]
+            if len(self._pending) < size:
+                return
+            self._send(bytes(self._pending))
+            self._pending.clear()
+        if len(view) < size // 4:
+            self._pending += view  # small writes are gathered into full requests
+            return
+        # Large writes go out as they are, split into equal requests within the limit: one
+        # copy (the caller reuses its buffer), no leftovers to copy again.
+        parts = -(-len(view) // size)
+        step = -(-len(view) // parts)
+        for start in range(0, len(view), step):
+            self._send(bytes(view[start : start + step]))
+
+    def close(self) -> None:
+        if self._raised is not None:
+            raise self._raised
+        if self.closed:
+            return
+        if self._pending:
+            self._send(bytes(self._pending))
+            self._pending.clear()
+        # The CLOSE follows the last WRITE without waiting for the replies: one round trip.
+        self._send(None)
+        while True:  # the time-out counts from the last reply, not from the first request
+            with self._cv:
+                progressed = self._wait_for_a_reply()
+                error, in_flight = self._error, self._in_flight
+            if error is not None:
+                raise self._fail(error)
+            if in_flight == 0:
+                break
+            if not progressed:
+                raise self._fail(self._timeout("write acknowledgement"))
+        self.closed = True
+        self._log_rate()
