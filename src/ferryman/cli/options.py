@@ -37,6 +37,8 @@ class CommonOptions:
     insecure: bool
     password_env: str | None
     password_file: Path | None
+    known_hosts: Path | None
+    private_key: Path | None
     verbose: int
     log: Path | None
     json: bool
@@ -51,6 +53,8 @@ class CommonOptions:
             "insecure": self.insecure or None,
             "password_env": self.password_env,
             "password_file": self.password_file,
+            "known_hosts": self.known_hosts,
+            "private_key": self.private_key,
         }
 
     def target(self, spec: str) -> RemoteTarget:
@@ -90,9 +94,25 @@ _OPTIONS: list[Callable[[F], F]] = [
         type=click.Path(path_type=Path, dir_okay=False),
         help="Trust the CA certificates in this PEM file.",
     ),
-    click.option("--fingerprint", help="Trust exactly the certificate with this SHA-256."),
     click.option(
-        "--insecure", is_flag=True, help="Accept any certificate (warns on every connection)."
+        "--fingerprint",
+        help="Trust exactly this certificate (FTPS: SHA-256 AB:CD:...) or SSH host key "
+        "(SFTP: SHA256:... as ssh-keygen -l prints it).",
+    ),
+    click.option(
+        "--insecure",
+        is_flag=True,
+        help="Accept any certificate or SSH host key (warns on every connection).",
+    ),
+    click.option(
+        "--known-hosts",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="SFTP: verify the host key against this known_hosts file.",
+    ),
+    click.option(
+        "--private-key",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="SFTP: log in with this private key file.",
     ),
     click.option("--password-env", metavar="NAME", help="Read the password from $NAME."),
     click.option(
@@ -125,6 +145,8 @@ def common_options(func: F) -> F:
             "insecure",
             "password_env",
             "password_file",
+            "known_hosts",
+            "private_key",
             "verbose",
             "log",
         )
