@@ -180,6 +180,16 @@ class Backend(abc.ABC):
     def open_write(self, path: str, offset: int = 0) -> WriteStream:
         """Open ``path`` for writing; ``offset`` > 0 continues a partial file at that byte."""
 
+    def open_read_ascii(self, path: str) -> ReadStream:
+        """Open ``path`` for reading as text with local (LF) line ends: FTP's TYPE A. Where
+        the protocol has no text mode (SFTP, local) the bytes are read as they are."""
+        return self.open_read(path)
+
+    def open_write_ascii(self, path: str) -> WriteStream:
+        """Open ``path`` for writing text given with LF line ends: FTP's TYPE A (the server
+        stores its own line ends). Where the protocol has no text mode, bytes as they are."""
+        return self.open_write(path)
+
     @abc.abstractmethod
     def mkdir(self, path: str) -> None:
         """Create directory ``path`` (its parent must exist)."""

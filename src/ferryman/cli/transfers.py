@@ -57,6 +57,7 @@ class _Choices:
     delete_source: bool
     move_source_to: str | None
     stable_for: float
+    ascii: bool
     dry_run: bool
 
     def filters(self) -> Filters:
@@ -89,6 +90,7 @@ class _Choices:
             after=after,
             move_to=self.move_source_to,
             stable_for=self.stable_for,
+            ascii=self.ascii,
             dry_run=self.dry_run,
         )
 
@@ -143,6 +145,11 @@ _CHOICE_OPTIONS: list[Callable[[F], F]] = [
         default=0,
         metavar="SECONDS",
         help="Skip files whose size or time changes within SECONDS (still being written).",
+    ),
+    click.option(
+        "--ascii",
+        is_flag=True,
+        help="FTP ASCII mode (TYPE A): convert line ends of text files; never resumed.",
     ),
     click.option("--dry-run", is_flag=True, help="Print what would be done; change nothing."),
 ]

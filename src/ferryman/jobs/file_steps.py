@@ -111,6 +111,7 @@ def _options(ctx: RunContext, action: TransferAction, side: Endpoint) -> Transfe
         after=after,
         move_to=move_to,
         stable_for=action.stable_for,
+        ascii=action.ascii,
         dry_run=ctx.dry_run,
     )
 

@@ -100,6 +100,9 @@ class TransferAction(Filtering):
         0, ge=0, le=3600, description="Skip files whose size or time changes within this."
     )
     after: After = Field(After(), description="What happens to sources after the copy.")
+    ascii: bool = Field(
+        False, description="FTP ASCII mode (TYPE A): convert line ends of text files."
+    )
     require_files: bool = Field(
         False, description="Fail the step when no file matches (otherwise it succeeds empty)."
     )

@@ -162,13 +162,16 @@ def copy_file(
     preserve_mtime: bool = False,
     cleanup: bool = True,
     target_checked: bool = False,
+    ascii: bool = False,
 ) -> CopyResult:
     """Copy ``src_path`` on ``src`` to ``dst_path`` on ``dst``; see the module docstring.
 
     ``offset`` > 0 continues the destination's temporary file from that byte. ``replace``
     allows replacing a file under the final name (the caller decided that; see
     ``transfer.policy``); without it an existing target is refused, unless the caller has
-    just checked (``target_checked``). ``src`` and ``dst`` must be different backend objects
+    just checked (``target_checked``). ``ascii`` copies text in FTP's TYPE A (line ends
+    converted; then sizes differ by design, so only byte counts and the server's replies are
+    checked, and nothing is resumed). ``src`` and ``dst`` must be different backend objects
     (one FTP connection carries one transfer at a time).
     """
     if src is dst:
@@ -186,12 +189,18 @@ def copy_file(
     part = partial_name(dst_path)
     buffer = memoryview(bytearray(chunk_size))
     started = time.monotonic()
+    if ascii:
+        offset, verify_hash = 0, False
     hashing = _hash_side(src, dst) if verify_hash else None
     digest = Digest(hashing[0]) if hashing else None
     try:
         if digest is not None and offset:
             _seed(digest, dst, part, offset, buffer)
-        with src.open_read(src_path, offset) as reader, dst.open_write(part, offset) as writer:
+        if ascii:
+            reader_cm, writer_cm = src.open_read_ascii(src_path), dst.open_write_ascii(part)
+        else:
+            reader_cm, writer_cm = src.open_read(src_path, offset), dst.open_write(part, offset)
+        with reader_cm as reader, writer_cm as writer:
             while n := reader.readinto(buffer):
                 writer.write(buffer[:n])
                 if digest is not None:
@@ -200,6 +209,18 @@ def copy_file(
                     progress(n)
         moved = writer.bytes_transferred
         size = offset + moved
+        if ascii:  # line ends were converted: sizes differ by design, byte counts do not
+            landed = dst.stat(part).size
+            if moved and landed == 0:
+                raise VerificationError(
+                    f"{dst_path}: {moved} bytes were sent, but the destination holds none",
+                    hint="the destination lost data (disk full or quota?); the copy is retried",
+                )
+            if preserve_mtime and entry.mtime is not None:
+                _set_mtime(dst, part, entry.mtime)
+            _publish(dst, part, dst_path, replace)
+            seconds = time.monotonic() - started
+            return CopyResult(src_path, dst_path, moved, landed or moved, seconds, "ascii")
         if entry.size is not None and size != entry.size:
             raise VerificationError(
                 f"{src_path}: copied {size} bytes, but the source has {entry.size}",

@@ -63,6 +63,8 @@ class TransferOptions:
     move_to: str | None = None
     #: take a source file only when its size and time stay the same for this many seconds
     stable_for: float = 0.0
+    #: text in FTP's ASCII mode (TYPE A): line ends converted, never resumed
+    ascii: bool = False
     dry_run: bool = False
 
 
@@ -281,7 +283,9 @@ class _Runner:
         self, job: Job, src: Backend, dst: Backend, decision: Decision, outcome: FileOutcome
     ) -> CopyResult:
         options, item = self.options, job.item
-        resumable = src.capabilities.resume_read and dst.capabilities.resume_write
+        resumable = (
+            src.capabilities.resume_read and dst.capabilities.resume_write and not options.ascii
+        )
         offset = decision.offset if resumable else 0
         replace_final = decision.replace
         if decision.from_final and offset:
@@ -306,6 +310,7 @@ class _Runner:
                     preserve_mtime=options.preserve_mtime,
                     cleanup=False,
                     target_checked=True,
+                    ascii=options.ascii,
                 )
             except FerrymanError as err:
                 attempt = outcome.retries + 1

@@ -29,6 +29,7 @@ from ...paths import check_remote_path
 from ...secrets import resolve_credentials
 from ...wirelog import WireLog, register_secret
 from ..base import Backend, Capabilities, Entry, EntryType, NotSupportedError
+from .ascii import AsciiReadStream, AsciiWriteStream
 from .hashes import hash_support, normalize_algorithm, server_hash
 from .listing import parse_list, parse_mlsd, parse_mlsd_line
 from .session import FtpSession
@@ -227,9 +228,29 @@ class FtpBackend(Backend):
         check_remote_path(path)
         what = f"RETR {path}"
         with self._op(what) as session:
+            session.set_type("I")
             sock, size = session.transfer(what, rest=offset or None)
         self.busy = True
         return FtpReadStream(self, sock, what, size, offset)
+
+    def open_read_ascii(self, path: str) -> AsciiReadStream:
+        check_remote_path(path)
+        what = f"RETR {path} (ASCII)"
+        with self._op(what) as session:
+            session.set_type("A")
+            sock, _ = session.transfer(f"RETR {path}")
+        self.busy = True
+        # the 150 reply announces the file's size, not what TYPE A puts on the wire
+        return AsciiReadStream(FtpReadStream(self, sock, what, None, 0))
+
+    def open_write_ascii(self, path: str) -> AsciiWriteStream:
+        check_remote_path(path)
+        what = f"STOR {path} (ASCII)"
+        with self._op(what) as session:
+            session.set_type("A")
+            sock, _ = session.transfer(f"STOR {path}")
+        self.busy = True
+        return AsciiWriteStream(FtpWriteStream(self, sock, what))
 
     def open_write(self, path: str, offset: int = 0) -> FtpWriteStream:
         """STOR; at an offset REST + STOR where FEAT says ``REST STREAM`` (RFC 3659 section 5),
@@ -237,6 +258,7 @@ class FtpBackend(Backend):
         check_remote_path(path)
         what = f"STOR {path}"
         with self._op(what) as session:
+            session.set_type("I")
             if offset and "STREAM" not in session.features.get("REST", "").upper():
                 what = f"APPE {path}"
                 self._check_append_point(session, path, offset)
