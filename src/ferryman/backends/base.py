@@ -172,6 +172,11 @@ class Backend(abc.ABC):
     def stat(self, path: str) -> Entry:
         """The entry for ``path``; raises NotFoundError when it does not exist."""
 
+    def size(self, path: str) -> int | None:
+        """The size of file ``path`` as the server reports it (None: unknown). Backends may
+        answer with one cheap request (FTP ``SIZE``) instead of a full ``stat``."""
+        return self.stat(path).size
+
     @abc.abstractmethod
     def open_read(self, path: str, offset: int = 0) -> ReadStream:
         """Open ``path`` for reading, starting at byte ``offset``."""

@@ -199,6 +199,7 @@ class FtpBackend(Backend):
                             return dataclasses.replace(entry, name=name)
                 raise ProtocolError(f"stat {path}: MLST reply without facts", reply_text=reply)
             try:
+                session.set_type("I")  # SIZE counts bytes in TYPE I; some refuse it in A
                 size = int(session.command(f"SIZE {path}").split()[1])
             except (NotFoundError, RemoteError, ValueError, IndexError):
                 if self._is_dir(session, path):
@@ -212,6 +213,21 @@ class FtpBackend(Backend):
                 mtime=mtime,
                 mtime_precision=1 if mtime else None,
             )
+
+    def size(self, path: str) -> int | None:
+        """``SIZE`` alone (RFC 3659 section 4): one round trip where ``stat`` may need three."""
+        check_remote_path(path)
+        with self._op(f"SIZE {path}") as session:
+            if "SIZE" not in session.features:
+                return None
+            session.set_type("I")  # SIZE counts bytes in TYPE I; some servers refuse it in A
+            reply = session.command(f"SIZE {path}")
+        try:
+            return int(reply.split()[1])
+        except (IndexError, ValueError):
+            raise ProtocolError(
+                f"SIZE {path}: malformed reply {reply!r}", reply_text=reply
+            ) from None
 
     def _mdtm(self, session: FtpSession, path: str) -> datetime | None:
         if "MDTM" not in session.features:
