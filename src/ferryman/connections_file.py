@@ -96,36 +96,47 @@ def load_connections(path: Path) -> dict[str, Connection]:
 
 
 def connections_from_mapping(
-    data: Any, path: Path, skip: Collection[str] = ()
+    data: Any, path: Path, skip: Collection[str] = (), problems: list[str] | None = None
 ) -> dict[str, Connection]:
     """Validate a mapping of names to settings loaded by ``load_yaml`` from ``path`` (a
     connections file, or a job's ``connections:``, whose databases are in ``skip``);
-    relative paths are relative to ``path``."""
+    relative paths are relative to ``path``. With a ``problems`` list, the error of every
+    invalid connection is appended to it (that connection left out) instead of raised."""
     result: dict[str, Connection] = {}
     for name, entry in data.items():
         if name in skip:
             continue
-        line_col = position(data, [name])
-        where = f"{path}:{line_col[0]}:{line_col[1]}" if line_col else str(path)
-        fields = _entry_fields(str(name), entry, path.parent, where)
-        protocol = fields.get("protocol", "ftp")
-        if protocol not in ("ftp", "sftp"):
-            line_col = position(data, [name, "protocol"])
-            where = f"{path}:{line_col[0]}:{line_col[1]}" if line_col else where
-            raise ConfigError(
-                f"{where}: connection {name!r}: protocol must be 'ftp' or 'sftp', not {protocol!r}"
-            )
-        model = SftpConnection if protocol == "sftp" else FtpConnection
         try:
-            result[str(name)] = model.model_validate(fields)
-        except ValidationError as err:
-            first = err.errors()[0]["loc"]
-            line_col = position(data, [name, *[str(p) for p in first[:1]]])
-            where = f"{path}:{line_col[0]}:{line_col[1]}" if line_col else str(path)
-            raise ConfigError(
-                f"{where}: " + format_validation_error(err, f"connection {name!r}")
-            ) from None
+            result[str(name)] = _connection(data, name, entry, path)
+        except ConfigError as err:
+            if problems is None:
+                raise
+            problems.append(err.message)
     return result
+
+
+def _connection(data: Any, name: Any, entry: Any, path: Path) -> Connection:
+    """One connection of the mapping, or ConfigError at its file:line:column."""
+    line_col = position(data, [name])
+    where = f"{path}:{line_col[0]}:{line_col[1]}" if line_col else str(path)
+    fields = _entry_fields(str(name), entry, path.parent, where)
+    protocol = fields.get("protocol", "ftp")
+    if protocol not in ("ftp", "sftp"):
+        line_col = position(data, [name, "protocol"])
+        where = f"{path}:{line_col[0]}:{line_col[1]}" if line_col else where
+        raise ConfigError(
+            f"{where}: connection {name!r}: protocol must be 'ftp' or 'sftp', not {protocol!r}"
+        )
+    model = SftpConnection if protocol == "sftp" else FtpConnection
+    try:
+        return model.model_validate(fields)
+    except ValidationError as err:
+        first = err.errors()[0]["loc"]
+        line_col = position(data, [name, *[str(p) for p in first[:1]]])
+        where = f"{path}:{line_col[0]}:{line_col[1]}" if line_col else str(path)
+        raise ConfigError(
+            f"{where}: " + format_validation_error(err, f"connection {name!r}")
+        ) from None
 
 
 def resolve_target(spec: str, connections: Path | None = None, **overrides: object) -> RemoteTarget:

@@ -99,6 +99,8 @@ def run(
     ctx = click.get_current_context()
     ctx.meta["ferryman.json"] = json_output
     overrides = dict(parse_var(v) for v in variables)
+    if state is not None:  # a path on the command line is relative to the working directory
+        state = state.expanduser().absolute()
     report = run_job(job, overrides, dry_run=dry_run, verbose=verbose, state=state)
     if json_output:
         emit_json(report.to_dict())

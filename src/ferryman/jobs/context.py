@@ -36,6 +36,7 @@ class LedgerRecord:
     path: str
     size: int | None
     mtime: datetime | None
+    target: str | None = None  #: where the copy landed (a failed load of it un-takes it)
 
 
 class Ledger(Protocol):
@@ -81,6 +82,8 @@ class RunContext:
     ledger: Ledger | None = None
     #: only-new records taken in this run, committed when the run succeeds
     pending: list[LedgerRecord] = field(default_factory=list)
+    #: after: of only-new transfers (endpoint, options, items), done when the run succeeds
+    deferred: list[tuple[Endpoint, Any, list[Any]]] = field(default_factory=list)
     expressions: Expressions = field(default_factory=Expressions)
 
     @property

@@ -45,12 +45,15 @@ def load_step(ctx: RunContext, action: LoadAction) -> StepOutcome:
     if ctx.dry_run:
         result["files"] = [str(f) for f in files]
         return StepOutcome(result)
-    for path in files:
+    mode = LoadMode(action.mode)
+    for index, path in enumerate(files):
+        # replace: the first file replaces the table's rows, the others add to them
+        this_mode = LoadMode.APPEND if mode is LoadMode.REPLACE and index > 0 else mode
         try:
-            loaded = load_csv(
-                database.url, table, path, fmt, mode=LoadMode(action.mode), key=action.key
-            )
+            loaded = load_csv(database.url, table, path, fmt, mode=this_mode, key=action.key)
         except FerrymanError as err:
+            not_loaded = {str(p) for p in files[index:]}  # only_new takes them again
+            ctx.pending = [r for r in ctx.pending if r.target not in not_loaded]
             return StepOutcome(result, err)
         result["files"].append(str(path))
         result["rows"] += loaded.rows

@@ -4,11 +4,13 @@ rename. Each returns a :class:`StepOutcome`; what it exposes to later steps is i
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from ..backends.base import Backend, Entry
@@ -18,6 +20,7 @@ from ..transfer import (
     FileOutcome,
     Filters,
     IfExists,
+    Plan,
     SourceAction,
     Status,
     Summary,
@@ -27,9 +30,11 @@ from ..transfer import (
     ensure_directory,
     parse_age_or_time,
     parse_size,
+    split_glob,
     sync,
     transfer_plan,
 )
+from ..transfer.engine import archive
 from .context import Endpoint, LedgerRecord, RunContext
 from .model import (
     DeleteAction,
@@ -42,7 +47,9 @@ from .model import (
     WaitForAction,
 )
 
-__all__ = ["FILE_STEPS", "StepOutcome"]
+__all__ = ["FILE_STEPS", "StepOutcome", "finish_sources"]
+
+log = logging.getLogger("ferryman.jobs")
 
 
 @dataclass
@@ -50,6 +57,7 @@ class StepOutcome:
     result: dict[str, Any] = field(default_factory=dict)
     error: FerrymanError | None = None
     files: list[FileOutcome] = field(default_factory=list)
+    steps: list[Any] = field(default_factory=list)  #: nested StepRecords (foreach)
 
 
 def _filters(action: Filtering) -> Filters:
@@ -128,6 +136,11 @@ def transfer_step(ctx: RunContext, action: TransferAction, upload: bool) -> Step
     source = ctx.endpoint(action.from_, remote=not upload)
     target = ctx.endpoint(action.to, remote=upload)
     options = _options(ctx, action, source)
+    after = options
+    if action.only_new and not ctx.dry_run:
+        # archive or delete the sources only once the run succeeded: a failed or killed
+        # run must leave them where the next run finds them again
+        options = replace(options, after=SourceAction.KEEP, move_to=None)
     with ctx.backend(source) as src, ctx.backend(target) as dst:
         try:
             plan = build_plan(
@@ -147,13 +160,31 @@ def transfer_step(ctx: RunContext, action: TransferAction, upload: bool) -> Step
         summary = transfer_plan(plan, src, dst, target.path, options)
     outcome = _summary_outcome(summary)
     if action.only_new and not ctx.dry_run:
-        copied = {f.source for f in summary.files if f.status == Status.COPIED}
+        copied = {f.source: f.target for f in summary.files if f.status == Status.COPIED}
         ctx.pending.extend(
-            LedgerRecord(source.key, i.source, i.entry.size, i.entry.mtime)
+            LedgerRecord(source.key, i.source, i.entry.size, i.entry.mtime, copied[i.source])
             for i in plan.items
             if i.source in copied
         )
+        if after.after is not SourceAction.KEEP:
+            ctx.deferred.append((source, after, [i for i in plan.items if i.source in copied]))
     return outcome
+
+
+def finish_sources(ctx: RunContext) -> None:
+    """The deferred after: of only-new transfers, once the run succeeded. A file that cannot
+    be moved stays where it is (it is in the ledger: it will not be taken twice)."""
+    for source, options, items in ctx.deferred:
+        try:
+            with ctx.backend(source) as backend:
+                for item in items:
+                    if options.after is SourceAction.DELETE:
+                        backend.remove(item.source)
+                        continue
+                    if options.move_to is not None:
+                        archive(backend, item.source, item.relative, options.move_to)
+        except FerrymanError as err:
+            log.warning("could not finish the sources of %s: %s", source.key, err)
 
 
 def sync_step(ctx: RunContext, action: SyncAction) -> StepOutcome:
@@ -171,10 +202,22 @@ def sync_step(ctx: RunContext, action: SyncAction) -> StepOutcome:
     return _summary_outcome(summary)
 
 
+def _listing(backend: Backend, path: str, recursive: bool, filters: Filters) -> Plan:
+    """The plan of a list: a directory means its files; no match means no files."""
+    if not recursive and split_glob(path)[1] is None and backend.stat(path).is_dir:
+        path = posixpath.join(path, "*")
+    try:
+        return build_plan(backend, path, recursive=recursive, filters=filters)
+    except NotFoundError:
+        if split_glob(path)[1] is None:
+            raise  # the file or directory itself does not exist
+        return Plan(root=split_glob(path)[0])
+
+
 def list_step(ctx: RunContext, action: ListAction) -> StepOutcome:
     place = ctx.endpoint(action.path)
     with ctx.backend(place) as backend:
-        plan = build_plan(backend, place.path, recursive=action.recursive, filters=_filters(action))
+        plan = _listing(backend, place.path, action.recursive, _filters(action))
     items = plan.items
     if action.only_new:
         fresh = _only_new(ctx, place, [(i.source, i.entry) for i in items])
@@ -256,7 +299,8 @@ def rename_step(ctx: RunContext, action: RenameAction) -> StepOutcome:
     place = ctx.endpoint(action.from_)
     new = action.to
     if place.connection is None:
-        new = str(ctx.local_path(new))
+        target = Path(new).expanduser()
+        new = str(target if target.is_absolute() else Path(place.path).parent / target)
     elif not new.startswith("/"):
         new = posixpath.join(posixpath.dirname(place.path.rstrip("/")), new)
     with ctx.backend(place) as backend:

@@ -92,21 +92,54 @@ def _resolve_sqlite(url: str, base: Path) -> str:
     return url
 
 
+def _positioned_problems(path: Path, data: Any) -> list[str]:
+    """What JobFile's model validator checks (unique step names, env names), at positions."""
+    problems: list[str] = []
+    seen: set[str] = set()
+
+    def walk(steps: Any, loc: tuple[str | int, ...]) -> None:
+        for index, step in enumerate(steps if isinstance(steps, list) else []):
+            if not isinstance(step, dict):
+                continue
+            name, here = step.get("name"), (*loc, index, "name")
+            if isinstance(name, str):
+                if name in seen:
+                    problems.append(
+                        f"{_where(path, data, here)}: {'.'.join(map(str, here))}: two steps "
+                        f"are named {name!r}; step names must be unique"
+                    )
+                seen.add(name)
+            if isinstance(step.get("foreach"), dict):
+                walk(step["foreach"].get("steps"), (*loc, index, "foreach", "steps"))
+
+    walk(data.get("steps"), ("steps",))
+    env = data.get("env")
+    for index, name in enumerate(env if isinstance(env, list) else []):
+        if isinstance(name, str) and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            where = _where(path, data, ("env", index))
+            problems.append(f"{where}: env.{index}: {name!r} is not an environment variable name")
+    return problems
+
+
 def load_job(path: Path) -> LoadedJob:
     """Parse and validate the job file at ``path``; raise ConfigError listing every problem."""
     data = load_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a job file is a mapping with name:, connections:, steps:")
+    problems = _positioned_problems(path, data)
+    job: JobFile | None = None
     try:
         job = JobFile.model_validate(data)
     except ValidationError as err:
-        problems = _schema_errors(path, data, err)
-        raise ConfigError(
-            "\n".join(problems) if len(problems) > 1 else problems[0],
-            hint="docs/jobs.md describes every key; `ferryman validate` lists all problems",
-        ) from None
-    loaded = LoadedJob(path=path.resolve(), job=job)
+        found = _schema_errors(path, data, err)
+        if problems:  # the model validator's unpositioned "(job)" lines, said better above
+            found = [p for p in found if ": (job): " not in p]
+        problems = [*found, *problems]
+    base = path.resolve().parent
+    databases: dict[str, DatabaseConnection] = {}
     raw_connections = data.get("connections") or {}
+    if not isinstance(raw_connections, dict):
+        raw_connections = {}  # the schema errors above say what is wrong
     for name, entry in raw_connections.items():
         database = _database(str(name), entry)
         if database is None:
@@ -114,10 +147,13 @@ def load_job(path: Path) -> LoadedJob:
         extra = sorted(set(entry) - {"url"})
         if extra:
             where = _where(path, data, ("connections", name, extra[0]))
-            raise ConfigError(
-                f"{where}: database connection {name!r} takes only url, not {extra[0]}"
-            )
-        url = _resolve_sqlite(database.url, loaded.base)
-        loaded.databases[str(name)] = DatabaseConnection(database.name, url)
-    loaded.connections = connections_from_mapping(raw_connections, path, skip=loaded.databases)
-    return loaded
+            problems.append(f"{where}: database connection {name!r} takes only url, not {extra[0]}")
+        url = _resolve_sqlite(database.url, base)
+        databases[str(name)] = DatabaseConnection(database.name, url)
+    connections = connections_from_mapping(raw_connections, path, skip=databases, problems=problems)
+    if problems or job is None:
+        raise ConfigError(
+            "\n".join(problems),
+            hint="docs/jobs.md describes every key; `ferryman validate` lists all problems",
+        )
+    return LoadedJob(path.resolve(), job, connections, databases)

@@ -40,7 +40,9 @@ Seconds = Annotated[float, Field(gt=0, le=7 * 86400)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, coerce_numbers_to_str=True
+    )
 
 
 class After(_Model):

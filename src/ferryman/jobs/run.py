@@ -21,6 +21,7 @@ from ..errors import ConfigError, FerrymanError
 from ..state import StateStore, job_lock, safe_job_name, state_path
 from ..wirelog import configure_logging
 from .context import RunContext
+from .file_steps import finish_sources
 from .loader import LoadedJob, load_job
 from .runner import StepRecord, execute_steps, exit_code_of
 
@@ -83,8 +84,9 @@ def _variables(ctx: RunContext, overrides: Mapping[str, str]) -> None:
         ctx.variables[name] = ctx.render(value, f"variables.{name}")
 
 
-def _record(store: StateStore, run_id: int, records: list[StepRecord]) -> None:
-    for order, record in enumerate(records):
+def _record(store: StateStore, run_id: int, records: list[StepRecord], order: int = 0) -> int:
+    """Record steps (those inside a foreach once per iteration, after it); the next position."""
+    for record in records:
         store.record_step(
             run_id,
             record.name,
@@ -98,8 +100,12 @@ def _record(store: StateStore, run_id: int, records: list[StepRecord]) -> None:
             error=record.error,
             result=record.result,
         )
+        order += 1
         if record.outcome is not None and record.outcome.files:
             store.record_files(run_id, record.name, record.outcome.files)
+        if record.outcome is not None and record.outcome.steps:
+            order = _record(store, run_id, record.outcome.steps, order)
+    return order
 
 
 def _commit_ledger(store: StateStore, ctx: RunContext, run_id: int) -> None:
@@ -164,6 +170,7 @@ def run_job(
         _record(store, run_id, records)
         if failure is None and not dry_run:
             _commit_ledger(store, ctx, run_id)
+            finish_sources(ctx)
         store.finish_run(run_id, report.status, report.exit_code, failure)
         report.seconds = (datetime.now(UTC) - started).total_seconds()
         log.info("run %d %s (exit code %d)", run_id, report.status, report.exit_code)

@@ -122,6 +122,7 @@ def _foreach_items(ctx: RunContext, action: ForeachAction) -> list[Any]:
 
 def _foreach(ctx: RunContext, step: Step, action: ForeachAction) -> StepOutcome:
     iterations: list[dict[str, Any]] = []
+    nested: list[Any] = []
     items = _foreach_items(ctx, action)
     for item in items:
         ctx.items[action.as_] = item
@@ -129,10 +130,12 @@ def _foreach(ctx: RunContext, step: Step, action: ForeachAction) -> StepOutcome:
             records, failure = execute_steps(ctx, action.steps)
         finally:
             ctx.items.pop(action.as_, None)
+        nested.extend(records)
         iterations.append({"item": item, "steps": {r.name: r.result for r in records}})
         if failure is not None:
-            return StepOutcome({"count": len(iterations), "iterations": iterations}, failure)
-    return StepOutcome({"count": len(items), "iterations": iterations})
+            result = {"count": len(iterations), "iterations": iterations}
+            return StepOutcome(result, failure, steps=nested)
+    return StepOutcome({"count": len(items), "iterations": iterations}, steps=nested)
 
 
 def _dispatch(ctx: RunContext, step: Step) -> StepOutcome:
@@ -201,10 +204,11 @@ def execute_steps(
             except FerrymanError as err:
                 record.status, record.error = "failed", err
                 failure = failure or err
+                ctx.results[step.name] = {"status": "failed", "error": err.message}
                 continue
         if reason is not None:
             record.reason = reason
-            ctx.results[step.name] = {"status": "skipped", "reason": reason}
+            ctx.results[step.name] = {"status": "skipped", "reason": reason, "error": None}
             continue
         started = time.monotonic()
         record.started = datetime.now(UTC).isoformat(timespec="seconds")

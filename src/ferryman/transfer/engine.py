@@ -36,6 +36,7 @@ __all__ = [
     "Job",
     "SourceAction",
     "TransferOptions",
+    "archive",
     "ensure_directory",
     "run_jobs",
 ]
@@ -128,6 +129,18 @@ def _unchanged(before: Entry, now: Entry) -> bool:
         return True  # only the sizes can be compared, and they are equal
     precision = max(before.mtime_precision or 1, now.mtime_precision or 1)
     return abs(before.mtime - now.mtime) < timedelta(seconds=precision)
+
+
+def archive(backend: Backend, path: str, relative: str, archive_dir: str) -> str:
+    """Move ``path`` to ``archive_dir/relative`` (directories made as needed) and return
+    where it went; an archived file of that name is never overwritten: the newcomer gets a
+    time-stamp suffix."""
+    archived = posixpath.join(archive_dir, relative)
+    ensure_directory(backend, posixpath.dirname(archived))
+    if exists(backend, archived):
+        archived += "." + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    backend.rename(path, archived)
+    return archived
 
 
 def ensure_directory(backend: Backend, path: str) -> None:
@@ -365,12 +378,7 @@ class _Runner:
             src.remove(job.item.source)
             return "deleted"
         if options.after is SourceAction.MOVE and options.move_to is not None:
-            archived = posixpath.join(options.move_to, job.item.relative)
-            ensure_directory(src, posixpath.dirname(archived))
-            if exists(src, archived):  # never overwrite an earlier archived copy
-                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-                archived = f"{archived}.{stamp}"
-            src.rename(job.item.source, archived)
+            archived = archive(src, job.item.source, job.item.relative, options.move_to)
             return f"moved to {archived}"
         return None
 
