@@ -1,0 +1,270 @@
+"""Where a benchmark run happens: the work directory, the test data and the servers.
+
+Layout of the work directory (a fresh temporary directory, or ``--workdir`` to keep the
+generated data between runs)::
+
+    ftproot/          the FTP root of both vsftpd instances (owned by the test user)
+      data/big.bin    the big file (random bytes)
+      data/small/     N small files of 4 KiB (random bytes)
+      data/many/      the big directory (empty files)
+      up/             one fresh directory per upload run, removed after its check
+    local/            one fresh download destination per run
+    home/             HOME of every tool run: empty, so no ~/.netrc, ~/.lftprc, ~/.curlrc...
+    secrets/          mode 0700: netrc, lftp scripts, the connections file
+    logs/             stdout and stderr of every run
+    pycache/          PYTHONPYCACHEPREFIX of the Python tools (byte code, as an install has)
+
+The SFTP server (OpenSSH ``sshd``, no chroot) serves the same files by absolute path.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pwd
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from tests.servers.vsftpd import (
+    TEST_USER,
+    Vsftpd,
+    Workdir,
+    make_ftp_root,
+)
+
+__all__ = [
+    "FULL",
+    "QUICK",
+    "BenchDirs",
+    "Endpoint",
+    "Protocol",
+    "Sizes",
+    "count_tree",
+    "make_base",
+    "prepare_data",
+    "sftp_pending_reason",
+    "start_servers",
+]
+
+Protocol = Literal["ftp", "ftps", "sftp"]
+MIB = 1024 * 1024
+SMALL_FILE_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Sizes:
+    big_bytes: int
+    small_count: int
+    listing_count: int
+    small_bytes: int = SMALL_FILE_BYTES
+
+
+FULL = Sizes(big_bytes=1024 * MIB, small_count=2000, listing_count=100_000)
+QUICK = Sizes(big_bytes=64 * MIB, small_count=200, listing_count=10_000)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One server as the tools see it. ``data_prefix`` is how the server names ``ftproot``:
+    ``""`` for vsftpd (chrooted there), its absolute path for sshd."""
+
+    protocol: Protocol
+    host: str
+    port: int
+    user: str
+    data_prefix: str
+    ca_file: Path | None = None
+    key_file: Path | None = None
+    known_hosts: Path | None = None
+
+    def path(self, relpath: str) -> str:
+        """The server's absolute path of ``relpath`` (relative to ``ftproot``)."""
+        return f"{self.data_prefix}/{relpath}"
+
+    @property
+    def ferryman_scheme(self) -> str:
+        return {"ftp": "ftp", "ftps": "ftpes", "sftp": "sftp"}[self.protocol]
+
+
+@dataclass(frozen=True)
+class BenchDirs:
+    base: Path
+    ftproot: Path
+    local: Path
+    home: Path
+    secrets: Path
+    logs: Path
+    pycache: Path
+
+    @classmethod
+    def create(cls, base: Path) -> BenchDirs:
+        if any(c.isspace() or c in "\"'\\*?[" for c in str(base)):
+            raise SystemExit(
+                f"benchmark: {base}: the work directory's path must not contain blanks, "
+                "quotes or glob characters (tool scripts name files in it)"
+            )
+        base.mkdir(parents=True, exist_ok=True)
+        base.chmod(0o755)  # the server's user must pass through to ftproot
+        dirs = cls(
+            base=base,
+            ftproot=base / "ftproot",
+            local=base / "local",
+            home=base / "home",
+            secrets=base / "secrets",
+            logs=base / "logs",
+            pycache=base / "pycache",
+        )
+        make_ftp_root(dirs.ftproot)
+        for path in (dirs.local, dirs.home, dirs.logs, dirs.pycache):
+            path.mkdir(exist_ok=True)
+        dirs.secrets.mkdir(mode=0o700, exist_ok=True)
+        dirs.secrets.chmod(0o700)
+        _check_reachable(dirs.ftproot)
+        return dirs
+
+    @property
+    def server_data(self) -> Workdir:
+        return Workdir(local=self.ftproot, path="")
+
+    def fresh_local(self, name: str) -> Path:
+        """An empty download destination."""
+        path = self.local / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+    def fresh_upload(self, name: str) -> str:
+        """An empty upload directory on the servers (owned by the test user); its relpath."""
+        relpath = f"up/{name}"
+        shutil.rmtree(self.ftproot / relpath, ignore_errors=True)
+        self.server_data.mkdir(relpath)
+        return relpath
+
+    def remove(self, path: Path) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _check_reachable(directory: Path) -> None:
+    """vsftpd and sshd log in as the test user, who must be able to reach ``directory``."""
+    for parent in directory.resolve().parents:
+        if not os.stat(parent).st_mode & 0o001:
+            raise SystemExit(
+                f"benchmark: {parent} is not searchable by other users; the test user "
+                f"{TEST_USER!r} cannot reach {directory}. Use another --workdir."
+            )
+
+
+def _write_random(path: Path, size: int, chunk: int = 4 * MIB) -> None:
+    with path.open("wb") as out:
+        left = size
+        while left > 0:
+            out.write(os.urandom(min(chunk, left)))
+            left -= chunk
+
+
+def prepare_data(dirs: BenchDirs, sizes: Sizes, needed: set[str]) -> None:
+    """Create the data sets in ``needed`` (``big``, ``small``, ``many``) unless a previous
+    run in the same work directory made them with these sizes."""
+    data = dirs.server_data
+    marker = dirs.ftproot / "data" / ".sizes.json"
+    made: dict[str, int] = json.loads(marker.read_text()) if marker.is_file() else {}
+    wanted = {
+        "big": sizes.big_bytes,
+        "small": sizes.small_count,
+        "many": sizes.listing_count,
+    }
+    data.mkdir("data")
+    for name in sorted(needed):
+        if made.get(name) == wanted[name]:
+            continue
+        if name == "big":
+            big = dirs.ftproot / "data" / "big.bin"
+            _write_random(big, sizes.big_bytes)
+            os.chown(big, *_test_user_ids())
+        else:
+            shutil.rmtree(dirs.ftproot / "data" / name, ignore_errors=True)
+            data.mkdir(f"data/{name}")
+            count = wanted[name]
+            for index in range(count):
+                if name == "small":
+                    data.write(f"data/small/f{index:06d}.bin", os.urandom(sizes.small_bytes))
+                else:
+                    data.write(f"data/many/entry-{index:07d}", b"")
+        made[name] = wanted[name]
+        marker.write_text(json.dumps(made))
+    os.sync()  # the data is on disk before anything is timed
+
+
+def _test_user_ids() -> tuple[int, int]:
+    entry = pwd.getpwnam(TEST_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def count_tree(path: Path) -> tuple[int, int]:
+    """Number of files and their total size below ``path``."""
+    files = total = 0
+    for root, _dirs, names in os.walk(path):
+        for name in names:
+            files += 1
+            total += os.lstat(os.path.join(root, name)).st_size
+    return files, total
+
+
+def sftp_pending_reason() -> str | None:
+    """Why the SFTP workloads cannot run yet (``None`` when they can)."""
+    for module in ("tests.servers.sshd", "ferryman.backends.sftp"):
+        if importlib.util.find_spec(module) is None:
+            return f"pending: no {module} (the sshd launcher and the SFTP backend are needed)"
+    return None
+
+
+@contextmanager
+def start_servers(
+    dirs: BenchDirs, protocols: set[Protocol], problems: dict[str, str]
+) -> Iterator[dict[str, Endpoint]]:
+    """Start what ``protocols`` need; yields their endpoints by protocol. vsftpd not starting
+    raises :class:`VsftpdUnavailableError`; sshd not starting is noted in ``problems`` (the
+    SFTP workloads are then skipped with that reason)."""
+    endpoints: dict[str, Endpoint] = {}
+    with ExitStack() as stack:
+        if "ftp" in protocols:
+            plain = stack.enter_context(Vsftpd("none", root=dirs.ftproot))
+            endpoints["ftp"] = Endpoint("ftp", plain.host, plain.port, plain.user, "")
+        if "ftps" in protocols:
+            tls = stack.enter_context(Vsftpd("explicit", root=dirs.ftproot))
+            assert tls.pki is not None
+            endpoints["ftps"] = Endpoint(
+                "ftps", tls.host, tls.port, tls.user, "", ca_file=tls.pki.ca_cert
+            )
+        if "sftp" in protocols:
+            from tests.servers.sshd import Sshd  # noqa: PLC0415 (only when it exists)
+
+            try:
+                sshd = stack.enter_context(Sshd())
+            except RuntimeError as exc:  # SshdUnavailableError: not installed, did not start
+                problems["sftp"] = f"sshd unavailable: {exc}"
+                yield endpoints
+                return
+            endpoints["sftp"] = Endpoint(
+                "sftp",
+                sshd.host,
+                sshd.port,
+                sshd.user,
+                str(dirs.ftproot),
+                key_file=sshd.keys["plain"],
+                known_hosts=sshd.known_hosts,
+            )
+        yield endpoints
+
+
+def make_base(workdir: Path | None) -> tuple[Path, bool]:
+    """The work directory and whether it is temporary (removed at the end)."""
+    if workdir is not None:
+        return workdir.resolve(), False
+    return Path(tempfile.mkdtemp(prefix="ferryman-bench-")), True

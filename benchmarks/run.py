@@ -1,0 +1,239 @@
+"""Benchmark ferryman against curl, lftp, stdlib ftplib and OpenSSH sftp on loopback servers.
+
+    python benchmarks/run.py [--quick] [--only WORKLOAD...] [--rounds N] [--json FILE]
+
+Starts vsftpd (plain FTP, and explicit FTPS with require_ssl_reuse) and, for the sftp-*
+workloads, OpenSSH sshd on free loopback ports; generates the data; runs every workload for
+ferryman and its peers alternately, round after round; checks each result; prints a table
+of medians, throughput, peak memory and ratios, and the issue's targets. Needs root and what
+scripts/install-test-servers.sh installs. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tests` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.servers.vsftpd import TEST_PASSWORD, VsftpdUnavailableError
+
+from benchmarks.environment import (
+    FULL,
+    QUICK,
+    BenchDirs,
+    Endpoint,
+    Protocol,
+    Sizes,
+    make_base,
+    prepare_data,
+    sftp_pending_reason,
+    start_servers,
+)
+from benchmarks.machine import machine_info
+from benchmarks.measure import Measurement, rss_floor_kib, run_measured, wrapper_name
+from benchmarks.peers import FTPLIB_SCRIPT, Ferryman, Task, ToolContext, Variant
+from benchmarks.report import (
+    CaseResult,
+    VariantResult,
+    failure_notes,
+    markdown_table,
+    results_to_dict,
+)
+from benchmarks.targets import evaluate
+from benchmarks.workloads import WORKLOADS, Workload, prepare_run, workload_names
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/run.py", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes, 1 round (<2 min)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="WORKLOAD",
+        choices=workload_names(),
+        help=f"only these: {', '.join(workload_names())}",
+    )
+    parser.add_argument("--protocol", nargs="+", choices=["ftp", "ftps", "sftp"])
+    parser.add_argument("--rounds", type=int, help="rounds per workload (default 3, quick 1)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
+    parser.add_argument("--workdir", type=Path, help="keep data here (reused between runs)")
+    parser.add_argument("--timeout", type=float, help="per tool run, s (default 900, quick 120)")
+    return parser
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+
+class Runner:
+    def __init__(self, dirs: BenchDirs, ctx: ToolContext, sizes: Sizes, timeout: float) -> None:
+        self.dirs, self.ctx, self.sizes, self.timeout = dirs, ctx, sizes, timeout
+        self.done = 0
+        self.total = 0
+
+    def one(
+        self, workload: Workload, endpoint: Endpoint, variant: Variant, round_index: int
+    ) -> Measurement:
+        run_id = f"{workload.name}-{endpoint.protocol}-{_slug(variant.label)}-r{round_index + 1}"
+        prepared = prepare_run(workload, endpoint, self.dirs, self.sizes, run_id)
+        invocation = variant.build(prepared.task, self.ctx)
+        os.sync()  # the previous run's written data goes to disk before this one starts
+        stdout = self.dirs.logs / f"{run_id}.out"
+        result = run_measured(
+            invocation.argv,
+            env=invocation.env,
+            cwd=self.dirs.home,
+            stdout_path=stdout,
+            stderr_path=self.dirs.logs / f"{run_id}.err",
+            timeout=self.timeout,
+        )
+        if result.ok:
+            problem = prepared.check(invocation, stdout)
+            if problem:
+                result.status, result.detail = "wrong", problem
+        prepared.cleanup()
+        self.done += 1
+        _say(
+            f"[{self.done}/{self.total}] {workload.name} {endpoint.protocol} {variant.label} "
+            f"round {round_index + 1}: {result.seconds:.3f} s, CPU {result.cpu_seconds:.2f} s, "
+            f"{result.max_rss_kib / 1024:.1f} MiB, {result.status}"
+            + (f" ({' '.join(result.detail.split())[-200:]})" if result.detail else "")
+        )
+        return result
+
+    def case(
+        self, workload: Workload, protocol: Protocol, endpoint: Endpoint, rounds: int
+    ) -> CaseResult:
+        case = CaseResult(workload, protocol, self.sizes)
+        runnable: list[Variant] = []
+        for variant in _variants(workload, protocol):
+            reason = variant.unavailable()
+            case.variants.append(VariantResult(variant.label, variant.tool, unavailable=reason))
+            if reason is None:
+                runnable.append(variant)
+        by_label = {v.label: v for v in case.variants}
+        for round_index in range(rounds):
+            shift = round_index % max(1, len(runnable))
+            for variant in runnable[shift:] + runnable[:shift]:  # alternate; rotate the order
+                result = self.one(workload, endpoint, variant, round_index)
+                by_label[variant.label].runs.append(result)
+        return case
+
+
+def _variants(workload: Workload, protocol: Protocol) -> list[Variant]:
+    return [v for v in workload.variants if protocol in v.protocols and workload.kind in v.kinds]
+
+
+def _warm_up(ctx: ToolContext, endpoints: dict[str, Endpoint]) -> None:
+    """Fill the byte-code cache and the page cache: one unmeasured listing per server."""
+    for endpoint in endpoints.values():
+        task = Task("list", endpoint, "data", ctx.dirs.local, f"warm-up-{endpoint.protocol}")
+        invocation = Ferryman("warm-up").build(task, ctx)
+        subprocess.run(invocation.argv, env=invocation.env, capture_output=True, check=False)
+    argv = [ctx.python, str(FTPLIB_SCRIPT), "--help"]
+    subprocess.run(argv, env=ctx.env(python=True), capture_output=True, check=False)
+
+
+def _print_summary(cases: list[CaseResult], sizes: Sizes, quick: bool, rounds: int) -> None:
+    print()
+    print(
+        f"sizes: big file {sizes.big_bytes // 2**20} MiB, {sizes.small_count} x "
+        f"{sizes.small_bytes // 1024} KiB files, {sizes.listing_count} entries; "
+        f"rounds {rounds}{' (--quick)' if quick else ''}"
+    )
+    print("ratio = tool seconds / reference (ferryman) seconds, same round; >1: ferryman faster")
+    print()
+    print(markdown_table(cases))
+    notes = failure_notes(cases)
+    if notes:
+        print("\nfailed runs:")
+        for note in notes:
+            print(f"- {note}")
+    verdicts = evaluate(cases)
+    if verdicts:
+        print(f"\ntargets{' (quick sizes: indicative only)' if quick else ''}:")
+        for target, verdict in verdicts:
+            print(f"- {target.description}: {verdict}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    rounds = args.rounds or (1 if args.quick else 3)
+    timeout = args.timeout or (120.0 if args.quick else 900.0)
+    workloads = [w for w in WORKLOADS if not args.only or w.name in args.only]
+    wanted = set(args.protocol or ["ftp", "ftps", "sftp"])
+    cases_wanted = [(w, p) for w in workloads for p in w.protocols if p in wanted]
+    problems: dict[str, str] = {}
+    if reason := sftp_pending_reason():
+        problems["sftp"] = reason
+    protocols: set[Protocol] = {p for _w, p in cases_wanted if p not in problems}
+    machine = machine_info()
+    _say(f"machine: {json.dumps(machine)}")
+    base, temporary = make_base(args.workdir)
+    cases: list[CaseResult] = []
+    try:
+        dirs = BenchDirs.create(base)
+        machine["rss_wrapper"] = wrapper_name()
+        machine["rss_floor_mib"] = round(rss_floor_kib(dirs.logs) / 1024, 1)
+        _say(f"peak RSS by {machine['rss_wrapper']}, floor {machine['rss_floor_mib']} MiB")
+        started = time.monotonic()
+        prepare_data(dirs, sizes, {w.dataset for w, p in cases_wanted if p in protocols})
+        _say(f"data ready in {base} ({time.monotonic() - started:.1f} s)")
+        ctx = ToolContext(dirs, TEST_PASSWORD)
+        runner = Runner(dirs, ctx, sizes, timeout)
+        with start_servers(dirs, protocols, problems) as endpoints:
+            _warm_up(ctx, endpoints)
+            runner.total = rounds * sum(
+                len([v for v in _variants(w, p) if v.unavailable() is None])
+                for w, p in cases_wanted
+                if p in endpoints
+            )
+            for workload, protocol in cases_wanted:
+                if protocol not in endpoints:
+                    reason = problems.get(protocol, "server not started")
+                    skipped = CaseResult(workload, protocol, sizes, skipped=reason)
+                    cases.append(skipped)
+                    continue
+                cases.append(runner.case(workload, protocol, endpoints[protocol], rounds))
+    except VsftpdUnavailableError as exc:
+        _say(f"benchmark: vsftpd unavailable: {exc}")
+        return 2
+    finally:
+        if temporary:
+            shutil.rmtree(base, ignore_errors=True)
+    _print_summary(cases, sizes, args.quick, rounds)
+    if args.json:
+        document = {
+            "machine": machine,
+            "settings": {"quick": args.quick, "rounds": rounds, "sizes": asdict(sizes)},
+            "cases": results_to_dict(cases),
+            "targets": {t.description: verdict for t, verdict in evaluate(cases)},
+        }
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+    ferryman_failed = any(
+        not run.ok for c in cases for v in c.variants if v.tool == "ferryman" for run in v.runs
+    )
+    return 1 if ferryman_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
