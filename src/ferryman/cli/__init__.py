@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -10,8 +11,6 @@ import click
 from .. import __version__
 from ..errors import ExitCode, FerrymanError
 from .commands import COMMANDS
-from .diagnose import test_command
-from .jobs import JOB_COMMANDS
 from .output import print_error
 
 __all__ = ["cli", "main"]
@@ -25,7 +24,30 @@ Exit codes:
 """
 
 
+#: commands imported only when used: the job runner (jinja2, SQLite state) and the
+#: diagnosis would otherwise slow every transfer command's start
+_LAZY = {
+    "test": ("ferryman.cli.diagnose", "test_command"),
+    "run": ("ferryman.cli.jobs", "run"),
+    "validate": ("ferryman.cli.jobs", "validate"),
+    "history": ("ferryman.cli.jobs", "history"),
+    "show": ("ferryman.cli.jobs", "show"),
+    "schema": ("ferryman.cli.jobs", "schema"),
+}
+
+
 class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _LAZY and cmd_name not in self.commands:
+            module, attr = _LAZY[cmd_name]
+            command = getattr(importlib.import_module(module), attr)
+            assert isinstance(command, click.Command)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -56,7 +78,7 @@ def cli() -> None:
     """
 
 
-for _command in [*COMMANDS, test_command, *JOB_COMMANDS]:
+for _command in COMMANDS:
     cli.add_command(_command)
 
 
