@@ -64,8 +64,8 @@ def _parser() -> argparse.ArgumentParser:
         "--only",
         nargs="+",
         metavar="WORKLOAD",
-        choices=workload_names(),
-        help=f"only these: {', '.join(workload_names())}",
+        choices=[*workload_names(), CSV_LOAD],
+        help=f"only these: {', '.join([*workload_names(), CSV_LOAD])}",
     )
     parser.add_argument("--protocol", nargs="+", choices=["ftp", "ftps", "sftp"])
     parser.add_argument("--rounds", type=int, help="rounds per workload (default 3, quick 1)")
@@ -73,6 +73,26 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", type=Path, help="keep data here (reused between runs)")
     parser.add_argument("--timeout", type=float, help="per tool run, s (default 900, quick 120)")
     return parser
+
+
+CSV_LOAD = "csv-load"
+
+
+def _csv_load(quick: bool, rounds: int) -> None:
+    """The database workload: ferryman's load_csv/export_query against a stdlib csv +
+    executemany loop (benchmarks/load_csv.py, in-process on both sides: no network)."""
+    rows = 100_000 if quick else 1_000_000
+    script = Path(__file__).resolve().parent / "load_csv.py"
+    _say(f"{CSV_LOAD}: {rows:,} rows, {rounds} round(s)")
+    done = subprocess.run(
+        [sys.executable, str(script), "--rows", str(rows), "--rounds", str(rounds)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(f"\n## {CSV_LOAD}\n\n{done.stdout.rstrip()}")
+    if done.returncode != 0:
+        print(f"{CSV_LOAD} failed: {done.stderr.strip()[-500:]}")
 
 
 def _say(text: str) -> None:
@@ -180,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (1 if args.quick else 3)
     timeout = args.timeout or (120.0 if args.quick else 900.0)
     workloads = [w for w in WORKLOADS if not args.only or w.name in args.only]
+    if not args.only or CSV_LOAD in args.only:
+        _csv_load(args.quick, rounds)
+    if args.only and not workloads:
+        return 0
     wanted = set(args.protocol or ["ftp", "ftps", "sftp"])
     cases_wanted = [(w, p) for w in workloads for p in w.protocols if p in wanted]
     problems: dict[str, str] = {}
