@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from ..backends.base import Entry
 from ..errors import FerrymanError
 
-__all__ = ["emit_json", "format_entry", "print_error", "progress_for"]
+__all__ = ["emit_json", "format_entry", "print_error"]
 
 
 def emit_json(payload: Any) -> None:
@@ -46,23 +35,3 @@ def format_entry(entry: Entry) -> str:
     if entry.link_target:
         name += f" -> {entry.link_target}"
     return f"{kind} {size:>12}  {when:16}  {name}"
-
-
-@contextmanager
-def progress_for(
-    label: str, total: int | None, enabled: bool
-) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on a terminal (stderr); nothing otherwise."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)

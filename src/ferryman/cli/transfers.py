@@ -25,8 +25,6 @@ from ..transfer import (
     SyncOptions,
     TransferOptions,
     build_plan,
-    parse_age_or_time,
-    parse_size,
     sync,
     transfer_plan,
 )
@@ -61,13 +59,13 @@ class _Choices:
     dry_run: bool
 
     def filters(self) -> Filters:
-        return Filters(
+        return Filters.parse(
             include=self.include,
             exclude=self.exclude,
-            min_size=parse_size(self.min_size) if self.min_size else None,
-            max_size=parse_size(self.max_size) if self.max_size else None,
-            newer_than=parse_age_or_time(self.newer_than) if self.newer_than else None,
-            older_than=parse_age_or_time(self.older_than) if self.older_than else None,
+            min_size=self.min_size,
+            max_size=self.max_size,
+            newer_than=self.newer_than,
+            older_than=self.older_than,
         )
 
     def options(self, conn: Connection | None, default: IfExists) -> TransferOptions:

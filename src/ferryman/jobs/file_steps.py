@@ -28,8 +28,6 @@ from ..transfer import (
     TransferOptions,
     build_plan,
     ensure_directory,
-    parse_age_or_time,
-    parse_size,
     split_glob,
     sync,
     transfer_plan,
@@ -61,13 +59,13 @@ class StepOutcome:
 
 
 def _filters(action: Filtering) -> Filters:
-    return Filters(
+    return Filters.parse(
         include=action.include,
         exclude=action.exclude,
-        min_size=parse_size(action.min_size) if action.min_size else None,
-        max_size=parse_size(action.max_size) if action.max_size else None,
-        newer_than=parse_age_or_time(action.newer_than) if action.newer_than else None,
-        older_than=parse_age_or_time(action.older_than) if action.older_than else None,
+        min_size=action.min_size,
+        max_size=action.max_size,
+        newer_than=action.newer_than,
+        older_than=action.older_than,
     )
 
 

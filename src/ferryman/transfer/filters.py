@@ -71,6 +71,28 @@ class Filters:
     newer_than: datetime | None = None  #: modified after this instant
     older_than: datetime | None = None  #: modified before this instant
 
+    @classmethod
+    def parse(
+        cls,
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        min_size: str | None = None,
+        max_size: str | None = None,
+        newer_than: str | None = None,
+        older_than: str | None = None,
+    ) -> Filters:
+        """Filters from what users write: sizes such as ``10K``, ages or dates such as
+        ``2h`` or ``2026-11-01`` (the command line and job files share this)."""
+        return cls(
+            include=tuple(include),
+            exclude=tuple(exclude),
+            min_size=parse_size(min_size) if min_size else None,
+            max_size=parse_size(max_size) if max_size else None,
+            newer_than=parse_age_or_time(newer_than) if newer_than else None,
+            older_than=parse_age_or_time(older_than) if older_than else None,
+        )
+
     @property
     def active(self) -> bool:
         return bool(
