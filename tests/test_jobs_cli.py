@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from ferryman.errors import ExitCode
+from ferryman.jobs.run import run_job
+from ferryman.state import StateStore
 
 from .conftest import PASSWORD, ServerFactory
 from .test_jobs_support import PW_ENV, JobEnv, make_env, partner_server
@@ -309,3 +311,29 @@ def test_a_relative_state_option_means_the_same_file_for_run_and_history(
     runs = json.loads(env.cli("history", "--state", "cli-state.db", "--json").stdout)["runs"]
     assert [r["job"] for r in runs] == ["job"]
     assert (tmp_path / "cli-state.db").is_file() and not (env.dir / "cli-state.db").exists()
+
+
+def test_a_variable_from_the_environment_is_not_recorded_in_the_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FM_TOKEN", "tok-secret-123")
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "name: env-vars\n"
+        "state: state.db\n"
+        "env: [FM_TOKEN]\n"
+        "variables:\n"
+        "  token: '{{ env.FM_TOKEN }}'\n"
+        "  day: '20261123'\n"
+        "steps:\n"
+        "  - name: noop\n"
+        "    mkdir_local: {path: made}\n",
+        encoding="utf-8",
+    )
+    report = run_job(job)
+    assert report.exit_code == 0
+    with StateStore(tmp_path / "state.db") as store:
+        detail = store.run_detail(report.run_id or 0).to_dict()
+    assert detail["variables"]["day"] == "20261123"
+    assert "tok-secret-123" not in json.dumps(detail)
+    assert "tok-secret-123" not in (report.log_file.read_text() if report.log_file else "")

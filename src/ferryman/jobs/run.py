@@ -84,6 +84,18 @@ def _variables(ctx: RunContext, overrides: Mapping[str, str]) -> None:
         ctx.variables[name] = ctx.render(value, f"variables.{name}")
 
 
+def _recordable(loaded: LoadedJob, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Variables for the run's history: simple values, but never one computed from the
+    environment (where secrets live): it is recorded as hidden."""
+    shown: dict[str, Any] = {}
+    for name, value in values.items():
+        if "env" in str(loaded.job.variables.get(name, "")):
+            shown[name] = "(from the environment: not recorded)"
+        elif isinstance(value, str | int | float | bool):
+            shown[name] = value
+    return shown
+
+
 def _record(store: StateStore, run_id: int, records: list[StepRecord], order: int = 0) -> int:
     """Record steps (those inside a foreach once per iteration, after it); the next position."""
     for record in records:
@@ -141,7 +153,7 @@ def run_job(
         configure_logging(verbose, log_file)
         ctx = RunContext(loaded, dry_run=dry_run, ledger=store)
         _variables(ctx, overrides or {})
-        public = {k: v for k, v in ctx.variables.items() if isinstance(v, str | int | float | bool)}
+        public = _recordable(loaded, ctx.variables)
         run_id = store.start_run(
             loaded.job.name, job_file=loaded.path, variables=public, transcript=log_file
         )
