@@ -15,15 +15,16 @@ import click
 
 from ..backends.ftp.session import FtpSession, parse_epsv, parse_pasv
 from ..backends.ftp.tls import describe_tls, probe_fingerprint
-from ..backends.ftp.translate import translate
-from ..connection import FtpConnection, TLSMode
+from ..backends.ftp.translate import FTP_REFUSED_HINT, translate
+from ..backends.neterrors import translate_network_error
+from ..connection import Connection, FtpConnection, TLSMode
 from ..errors import CertificateError, ExitCode, FerrymanError, TimeoutError
 from ..secrets import resolve_credentials
 from ..wirelog import WireLog, register_secret
 from .options import CommonOptions, common_options
 from .output import emit_json
 
-__all__ = ["Check", "diagnose", "test_command"]
+__all__ = ["Check", "diagnose", "tcp_check", "test_command"]
 
 
 @dataclass
@@ -40,7 +41,8 @@ def _failed(name: str, err: FerrymanError, hint: str | None = None) -> Check:
     return Check(name, False, err.message, hint or err.hint, int(err.exit_code))
 
 
-def _tcp(conn: FtpConnection) -> Check:
+def tcp_check(conn: Connection, refused_hint: str) -> Check:
+    """Does the port answer at all (FTP and SFTP alike)?"""
     started = time.monotonic()
     try:
         with socket.create_connection(
@@ -48,7 +50,9 @@ def _tcp(conn: FtpConnection) -> Check:
         ) as sock:
             peer = sock.getpeername()
     except OSError as err:
-        return _failed("tcp", translate(err, "connect", conn.describe()))
+        error = translate_network_error(err, "connect", conn.describe(), refused_hint=refused_hint)
+        assert error is not None  # every OSError is a network error
+        return _failed("tcp", error)
     ms = (time.monotonic() - started) * 1000
     return Check("tcp", True, f"connected to {peer[0]}:{peer[1]} in {ms:.1f} ms")
 
@@ -112,7 +116,7 @@ def _data_check(session: FtpSession, mode: str) -> Check:
 
 
 def diagnose(conn: FtpConnection) -> list[Check]:
-    checks = [_tcp(conn)]
+    checks = [tcp_check(conn, FTP_REFUSED_HINT)]
     if not checks[0].ok:
         return checks
     session = FtpSession(conn, WireLog(conn.describe()))

@@ -8,17 +8,14 @@ to pin it; a refused login names the methods the server offers and what ferryman
 
 from __future__ import annotations
 
-import socket
-import time
-
 from ..backends.sftp import loop
 from ..backends.sftp.channel import SftpChannel, open_channel
 from ..backends.sftp.session import HandshakeInfo, SshConnection, offered_auth_methods, open_ssh
-from ..backends.sftp.translate import translate
+from ..backends.sftp.translate import SSH_REFUSED_HINT, translate
 from ..connection import SftpConnection
 from ..errors import AuthenticationError, FerrymanError, HostKeyError
 from ..wirelog import WireLog
-from .diagnose import Check
+from .diagnose import Check, tcp_check
 
 __all__ = ["diagnose_sftp"]
 
@@ -27,19 +24,6 @@ def _failed(
     name: str, err: FerrymanError, detail: str | None = None, data: dict[str, object] | None = None
 ) -> Check:
     return Check(name, False, detail or err.message, err.hint, int(err.exit_code), data or {})
-
-
-def _tcp(conn: SftpConnection) -> Check:
-    started = time.monotonic()
-    try:
-        with socket.create_connection(
-            (conn.host, conn.port), timeout=conn.effective_connect_timeout
-        ) as sock:
-            peer = sock.getpeername()
-    except OSError as err:
-        return _failed("tcp", translate(err, "connect", conn.describe()))
-    ms = (time.monotonic() - started) * 1000
-    return Check("tcp", True, f"connected to {peer[0]}:{peer[1]} in {ms:.1f} ms")
 
 
 def _handshake_data(info: HandshakeInfo) -> dict[str, object]:
@@ -100,7 +84,7 @@ def _listing(conn: SftpConnection, channel: SftpChannel) -> Check:
 
 def diagnose_sftp(conn: SftpConnection) -> list[Check]:
     """The checks of ``ferryman test`` for an SFTP connection (see the module docstring)."""
-    checks = [_tcp(conn)]
+    checks = [tcp_check(conn, SSH_REFUSED_HINT)]
     if not checks[0].ok:
         return checks
     info = HandshakeInfo()

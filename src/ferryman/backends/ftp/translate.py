@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ftplib
 import re
-import socket
 import ssl
 
 from ...errors import (
@@ -22,12 +21,12 @@ from ...errors import (
     PermissionDeniedError,
     ProtocolError,
     RemoteError,
-    TimeoutError,
     TLSError,
     TransferError,
 )
+from ..neterrors import translate_network_error
 
-__all__ = ["reply_code", "translate", "translate_reply"]
+__all__ = ["FTP_REFUSED_HINT", "reply_code", "translate", "translate_reply"]
 
 _DENIED = re.compile(r"permission|denied|access|not allowed|forbidden|read-only", re.I)
 _CONFLICT = re.compile(r"not empty|already exists|file exists|directory exists", re.I)
@@ -85,6 +84,11 @@ def translate_reply(reply: str, what: str) -> FerrymanError:
     return make(RemoteError, retriable=400 <= code < 500)
 
 
+FTP_REFUSED_HINT = (
+    "check the host and port; is the server running? (explicit FTPS uses 21, implicit 990)"
+)
+
+
 def translate(err: BaseException, what: str, where: str) -> FerrymanError:
     """The project error for any exception raised while doing ``what`` against ``where``."""
     if isinstance(err, FerrymanError):
@@ -93,11 +97,6 @@ def translate(err: BaseException, what: str, where: str) -> FerrymanError:
         return translate_reply(str(err), what)
     if isinstance(err, ftplib.error_proto):
         return ProtocolError(f"{what}: malformed reply from {where}: {str(err)[:200]!r}")
-    if isinstance(err, socket.timeout | TimeoutError):
-        return TimeoutError(
-            f"{what}: {where} did not answer in time",
-            hint="the server or network is slow or stuck; raise --timeout if this is expected",
-        )
     if isinstance(err, ssl.SSLCertVerificationError):
         return CertificateError(
             f"{what}: the certificate of {where} is not trusted: {err.verify_message}",
@@ -114,23 +113,12 @@ def translate(err: BaseException, what: str, where: str) -> FerrymanError:
         elif reason == "TLSV1_ALERT_PROTOCOL_VERSION":
             hint = "the server and ferryman share no TLS version; see tls_min_version"
         return TLSError(f"{what}: TLS with {where} failed ({reason})", hint=hint, retriable=False)
-    if isinstance(err, ConnectionRefusedError):
-        return ConnectError(
-            f"{what}: {where} refused the connection",
-            hint="check the host and port; is the server running? (explicit FTPS uses 21, "
-            "implicit 990)",
-        )
-    if isinstance(err, socket.gaierror):
-        return ConnectError(
-            f"{what}: cannot resolve the host name of {where} ({err.strerror})",
-            hint="check the host name",
-            retriable=err.errno == socket.EAI_AGAIN,
-        )
-    if isinstance(err, EOFError | ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
-        return ConnectError(
-            f"{what}: {where} closed the connection",
-            hint="the server dropped the session; it is retried",
-        )
-    if isinstance(err, OSError):
-        return ConnectError(f"{what}: network error with {where}: {err.strerror or err}")
+    network = translate_network_error(
+        err,
+        what,
+        where,
+        refused_hint=FTP_REFUSED_HINT,
+    )
+    if network is not None:
+        return network
     return ProtocolError(f"{what}: unexpected {type(err).__name__} talking to {where}: {err}")

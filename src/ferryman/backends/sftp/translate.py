@@ -8,10 +8,6 @@ untrusted host key are not. SFTP v3 (what OpenSSH speaks) reports most refusals 
 
 from __future__ import annotations
 
-import asyncio
-import builtins
-import socket
-
 import asyncssh
 
 from ...errors import (
@@ -23,12 +19,12 @@ from ...errors import (
     PermissionDeniedError,
     ProtocolError,
     RemoteError,
-    TimeoutError,
     TLSError,
     TransferError,
 )
+from ..neterrors import translate_network_error
 
-__all__ = ["status_name", "translate"]
+__all__ = ["SSH_REFUSED_HINT", "status_name", "translate"]
 
 _STATUS_NAMES = {
     getattr(asyncssh, name): name.removeprefix("FX_")
@@ -95,6 +91,9 @@ def _sftp_status(err: asyncssh.SFTPError, what: str, transfer: bool) -> Ferryman
     )
 
 
+SSH_REFUSED_HINT = "check the host and port; is the SSH server running? (SFTP uses port 22)"
+
+
 def translate(
     err: BaseException, what: str, where: str, *, transfer: bool = False
 ) -> FerrymanError:
@@ -132,37 +131,15 @@ def translate(
             hint="the server dropped the session; it is retried",
             retriable=err.code not in _FINAL_DISCONNECTS,
         )
-    if isinstance(err, builtins.TimeoutError | asyncio.TimeoutError | socket.timeout):
-        return TimeoutError(
-            f"{what}: {where} did not answer in time",
-            hint="the server or network is slow or stuck; raise --timeout if this is expected",
-        )
-    if isinstance(err, ConnectionRefusedError):
-        return ConnectError(
-            f"{what}: {where} refused the connection",
-            hint="check the host and port; is the SSH server running? (SFTP uses port 22)",
-        )
-    if isinstance(err, socket.gaierror):
-        return ConnectError(
-            f"{what}: cannot resolve the host name of {where} ({err.strerror})",
-            hint="check the host name",
-            retriable=err.errno == socket.EAI_AGAIN,
-        )
-    if isinstance(
+    network = translate_network_error(
         err,
-        EOFError
-        | asyncio.IncompleteReadError
-        | ConnectionResetError
-        | BrokenPipeError
-        | ConnectionAbortedError,
-    ):
-        cls = TransferError if transfer else ConnectError
-        return cls(
-            f"{what}: {where} closed the connection",
-            hint="the server dropped the session; it is retried",
-        )
-    if isinstance(err, OSError):
-        return ConnectError(f"{what}: network error with {where}: {err.strerror or err}")
+        what,
+        where,
+        refused_hint=SSH_REFUSED_HINT,
+        in_transfer=transfer,
+    )
+    if network is not None:
+        return network
     if isinstance(err, asyncssh.Error):
         return ProtocolError(f"{what}: SSH error with {where}: {err.reason}")
     return ProtocolError(f"{what}: unexpected {type(err).__name__} talking to {where}: {err}")
