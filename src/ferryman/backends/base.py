@@ -142,6 +142,10 @@ class ReadStream(_Stream):
 class WriteStream(_Stream):
     """A file being written to a backend."""
 
+    #: the file's size as the destination reported it while closing (SFTP: an FSTAT sent
+    #: with the CLOSE; local: fstat), or None: the caller asks ``Backend.size`` afterwards
+    landed_size: int | None = None
+
     @abc.abstractmethod
     def write(self, data: bytes | memoryview) -> None:
         """Write all of ``data``."""

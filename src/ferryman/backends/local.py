@@ -242,6 +242,7 @@ class LocalWriteStream(_LocalFile, WriteStream):
         try:
             if self._fsync:
                 os.fsync(self._file.fileno())
+            self.landed_size = os.fstat(self._file.fileno()).st_size
         except OSError as exc:
             self.abort()
             raise translate_os_error(exc, "flush", self._path) from exc

@@ -209,8 +209,10 @@ def copy_file(
                     progress(n)
         moved = writer.bytes_transferred
         size = offset + moved
+        landed = writer.landed_size
         if ascii:  # line ends were converted: sizes differ by design, byte counts do not
-            landed = dst.size(part)
+            if landed is None:
+                landed = dst.size(part)
             if moved and landed == 0:
                 raise VerificationError(
                     f"{dst_path}: {moved} bytes were sent, but the destination holds none",
@@ -226,7 +228,8 @@ def copy_file(
                 f"{src_path}: copied {size} bytes, but the source has {entry.size}",
                 hint="the source changed or the connection lost data; the copy is retried",
             )
-        landed = dst.size(part)
+        if landed is None:
+            landed = dst.size(part)
         if landed is not None and landed != size:
             raise VerificationError(
                 f"{dst_path}: the destination holds {landed} bytes, {size} were sent",

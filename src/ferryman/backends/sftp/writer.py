@@ -4,6 +4,10 @@ Requests are queued without waiting for their replies, at most ``requests_in_fli
 time (a bounded write-behind window); a failed request is reported by the next ``write`` or by
 ``close``, which waits for every reply, the CLOSE's included. Small writes are gathered into
 full requests; large ones are split into equal requests within the server's limit.
+
+``close`` sends an FSTAT of the handle between the last WRITE and the CLOSE: the server
+handles requests on one file in order (draft-ietf-secsh-filexfer-02, 6.1), so its answer is
+the size that landed, and checking it costs no round trip of its own (``landed_size``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ if TYPE_CHECKING:
     from .backend import SftpBackend
 
 __all__ = ["SftpWriteStream"]
+
+#: queued in place of data: the FSTAT that reports the landed size, and the CLOSE
+_FSTAT = "fstat"
+_CLOSE = "close"
 
 
 async def _write_at(file: asyncssh.SFTPClientFile, offset: int, data: bytes) -> None:
@@ -46,8 +54,8 @@ class SftpWriteStream(SftpStream, WriteStream):
         self._max_requests = max_requests
         self._in_flight = 0  #: queued or sent, not yet answered (the CLOSE included)
         self._pending = bytearray()
-        #: requests the loop has yet to send; ``None`` data is the CLOSE, which goes last
-        self._queued: deque[tuple[int, bytes | None]] = deque()
+        #: requests the loop has yet to send: WRITEs, then the FSTAT and the CLOSE
+        self._queued: deque[tuple[int, bytes | str]] = deque()
         self._drain_scheduled = False
         super().__init__(backend, opener, what)
 
@@ -74,12 +82,22 @@ class SftpWriteStream(SftpStream, WriteStream):
             queued, self._queued = self._queued, deque()
             self._drain_scheduled = False
         for offset, data in queued:
-            if data is None:
-                closing = asyncio.ensure_future(file.close())
-                closing.add_done_callback(self._on_answer)
-            else:
+            if isinstance(data, bytes):
                 task = asyncio.ensure_future(_write_at(file, offset, data))
                 task.add_done_callback(self._on_answer)
+            elif data == _FSTAT:
+                asyncio.ensure_future(file.stat()).add_done_callback(self._on_size)
+            else:
+                asyncio.ensure_future(file.close()).add_done_callback(self._on_answer)
+
+    def _on_size(self, task: asyncio.Future[asyncssh.SFTPAttrs]) -> None:
+        # a failed FSTAT only means no size: the caller then asks for it, and a session that
+        # broke fails the CLOSE queued behind it anyway
+        if task_error(task) is None:
+            self.landed_size = task.result().size
+        with self._cv:
+            self._in_flight -= 1
+            self._cv.notify_all()
 
     def _on_answer(self, task: asyncio.Future[None]) -> None:
         error = task_error(task)
@@ -100,8 +118,8 @@ class SftpWriteStream(SftpStream, WriteStream):
             lambda: self._in_flight < before or self._error is not None, self.timeout
         )
 
-    def _send(self, data: bytes | None) -> None:
-        """Queue a WRITE of ``data`` at the next offset (``None``: the CLOSE)."""
+    def _send(self, data: bytes | str) -> None:
+        """Queue a WRITE of ``data`` at the next offset (or ``_FSTAT``, ``_CLOSE``)."""
         with self._cv:
             room = self._cv.wait_for(
                 lambda: self._in_flight < self._max_requests or self._error is not None,
@@ -112,7 +130,8 @@ class SftpWriteStream(SftpStream, WriteStream):
             if room and error is None:
                 self._in_flight += 1
                 self._queued.append((self._offset, data))
-                self._offset += len(data or b"")
+                if isinstance(data, bytes):
+                    self._offset += len(data)
                 wake, self._drain_scheduled = not self._drain_scheduled, True
         if error is not None:
             raise self._fail(error)
@@ -157,8 +176,10 @@ class SftpWriteStream(SftpStream, WriteStream):
         if self._pending:
             self._send(bytes(self._pending))
             self._pending.clear()
-        # The CLOSE follows the last WRITE without waiting for the replies: one round trip.
-        self._send(None)
+        # The FSTAT and the CLOSE follow the last WRITE without waiting for the replies: one
+        # round trip for all of them.
+        self._send(_FSTAT)
+        self._send(_CLOSE)
         while True:  # the time-out counts from the last reply, not from the first request
             with self._cv:
                 progressed = self._wait_for_a_reply()
@@ -170,4 +191,6 @@ class SftpWriteStream(SftpStream, WriteStream):
             if not progressed:
                 raise self._fail(self._timeout("write acknowledgement"))
         self.closed = True
+        if self.landed_size is not None:
+            self.backend.wire.received(f"FSTAT before CLOSE: size={self.landed_size}")
         self._log_rate()
