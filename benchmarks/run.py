@@ -214,8 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     _say(f"machine: {json.dumps(machine)}")
     base, temporary = make_base(args.workdir)
     cases: list[CaseResult] = []
+    dirs: BenchDirs | None = None
     try:
         dirs = BenchDirs.create(base)
+        dirs.empty_trash()  # left by an interrupted run
         machine["rss_wrapper"] = wrapper_name()
         machine["rss_floor_mib"] = round(rss_floor_kib(dirs.logs) / 1024, 1)
         _say(f"peak RSS by {machine['rss_wrapper']}, floor {machine['rss_floor_mib']} MiB")
@@ -244,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if temporary:
             shutil.rmtree(base, ignore_errors=True)
+        elif dirs is not None:
+            dirs.empty_trash()
     _print_summary(cases, sizes, args.quick, rounds)
     if args.json:
         document = {

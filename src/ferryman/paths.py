@@ -9,6 +9,7 @@ from pathlib import Path
 from .errors import ConfigError, ProtocolError
 
 __all__ = [
+    "LocalDestination",
     "check_listed_name",
     "check_remote_path",
     "join_remote",
@@ -84,18 +85,42 @@ def check_listed_name(name: str) -> str:
     return name
 
 
+class LocalDestination:
+    """Where server-supplied relative paths land inside one local ``destination``: every
+    part is checked, then the resolved path must stay inside it (a symbolic link already on
+    disk cannot lead the write elsewhere).
+
+    The destination and each directory are resolved once, not once per file (resolving
+    costs a ``lstat`` per path component: ~15 system calls per file before, 1 now).
+    """
+
+    def __init__(self, destination: Path) -> None:
+        self.root = destination.resolve()
+        self._dirs: dict[tuple[str, ...], Path] = {(): self.root}
+
+    def path(self, relative: str) -> Path:
+        """The local path for ``relative`` (``/``-separated, each part from a listing)."""
+        parts = relative.split("/")
+        for part in parts:
+            check_listed_name(part)
+        folders = tuple(parts[:-1])
+        parent = self._dirs.get(folders)
+        if parent is None:
+            parent = self.root.joinpath(*folders).resolve()
+            if not parent.is_relative_to(self.root):
+                raise _refuse(relative, "resolves outside the destination")
+            self._dirs[folders] = parent
+        final = parent / parts[-1]
+        if final.is_symlink():  # an existing link under the final name: where it leads counts
+            target = final.resolve()
+            if not target.is_relative_to(self.root) or target == self.root:
+                raise _refuse(relative, "resolves outside the destination")
+        return self.root.joinpath(*parts)
+
+
 def safe_local_path(destination: Path, relative: str) -> Path:
-    """The local path for ``relative`` (``/``-separated, each part from a listing) inside
-    ``destination``: every part is checked, then the resolved path must stay inside it (a
-    symbolic link already on disk cannot lead the write elsewhere)."""
-    parts = relative.split("/")
-    for part in parts:
-        check_listed_name(part)
-    root = destination.resolve()
-    candidate = root.joinpath(*parts).resolve()
-    if not candidate.is_relative_to(root) or candidate == root:
-        raise _refuse(relative, "resolves outside the destination")
-    return root.joinpath(*parts)
+    """The local path for ``relative`` inside ``destination`` (see LocalDestination)."""
+    return LocalDestination(destination).path(relative)
 
 
 def safe_local_child(destination: Path, name: str) -> Path:

@@ -191,6 +191,7 @@ def _report(summary: Summary, opts: CommonOptions) -> None:
     if opts.json:
         emit_json(summary.to_dict())
     else:
+        lines = []  # one write for all of them: a click.echo per file costs more than a copy
         for f in summary.files:
             line = f"{f.status:8} {f.source or f.target}"
             if f.source and f.target:
@@ -204,15 +205,18 @@ def _report(summary: Summary, opts: CommonOptions) -> None:
                     line += f"  source {f.source_action}"
             elif f.reason:
                 line += f"  ({f.reason})"
-            click.echo(line)
+            lines.append(line)
         for s in summary.skipped_names:
-            click.echo(f"{'refused' if s.unsafe else 'skipped'}  {s.path}  ({s.reason})")
+            lines.append(f"{'refused' if s.unsafe else 'skipped'}  {s.path}  ({s.reason})")
         counts = ", ".join(
             f"{n} {s}"
             for s in ("copied", "skipped", "planned", "deleted", "failed")
             if (n := summary.count(s))
         )
-        click.echo(f"{counts or 'nothing to do'}; {summary.bytes} bytes in {summary.seconds:.2f} s")
+        lines.append(
+            f"{counts or 'nothing to do'}; {summary.bytes} bytes in {summary.seconds:.2f} s"
+        )
+        click.echo("\n".join(lines))
     failures = summary.failures
     unsafe = [s for s in summary.skipped_names if s.unsafe]
     for err in failures[1:]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..backends.base import Backend
 from ..backends.local import LocalBackend
 from ..errors import ConfigError, FerrymanError, NotFoundError, TargetExistsError
-from ..paths import safe_local_path
+from ..paths import LocalDestination, safe_local_path
 from .engine import Events, Job, TransferOptions, ensure_directory, run_jobs
 from .filters import Filters
 from .plan import Caller, Plan, Skipped, build_plan, direct_call
@@ -47,12 +47,13 @@ def destination_jobs(
         return ([Job(item, destination)] if item else []), posixpath.dirname(destination), []
     root = destination.rstrip("/") or destination or "."
     jobs, refused = [], []
+    inside = LocalDestination(Path(root)) if local else None
     for item in plan.items:
-        if not local:
+        if inside is None:
             jobs.append(Job(item, posixpath.join(root, item.relative)))
             continue
         try:
-            jobs.append(Job(item, str(safe_local_path(Path(root), item.relative))))
+            jobs.append(Job(item, str(inside.path(item.relative))))
         except FerrymanError as err:
             refused.append(Skipped(item.source, err.message, unsafe=True))
     return jobs, root, refused
