@@ -776,3 +776,15 @@ def test_unwritable_local_paths_give_one_readable_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["demo", "--workdir", str(blocker / "sub")])
     assert result.exit_code == 1
     assert "ferryman: error:" in result.stderr and "Traceback" not in result.output
+
+
+def test_start_up_loads_no_heavy_optional_module() -> None:
+    """Every command pays for what ``ferryman.cli`` imports: bars (rich), certificate
+    details (cryptography), YAML (ruamel) and SSH (asyncssh) load only when used."""
+    code = (
+        "import sys, ferryman.cli, ferryman.backends.ftp; "
+        "print(sorted(m for m in ('rich', 'cryptography', 'ruamel.yaml', 'asyncssh', 'jinja2')"
+        " if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

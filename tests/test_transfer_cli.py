@@ -24,7 +24,7 @@ from rich.progress import Progress
 
 from ferryman.backends.base import Entry, EntryType
 from ferryman.cli import cli
-from ferryman.cli.progress import BarEvents
+from ferryman.cli.progress import BarEvents, transfer_progress
 from ferryman.errors import ExitCode
 from ferryman.transfer import PARTIAL_SUFFIX, FileOutcome, Job, PlanItem, Status
 from tests.servers.faulty_ftpd import DataFault, FaultyFtpServer
@@ -693,3 +693,21 @@ def test_progress_bars_follow_the_events() -> None:
         assert "/in/a.bin" not in events.tasks
         total = bar.tasks[events.total]
         assert total.description == "total 1/2 files" and total.completed == 220
+
+
+def test_bars_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rich is imported only when bars are drawn; the context yields events exactly then."""
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    with transfer_progress(True, 2, 300) as events:  # pytest's stderr is no terminal
+        assert events is None
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    with transfer_progress(False, 2, 300) as events:  # --json
+        assert events is None
+    with transfer_progress(True, 0, 0) as events:  # nothing to copy
+        assert events is None
+    with transfer_progress(True, 2, 300) as events:
+        assert isinstance(events, BarEvents) and events.files == 2

@@ -34,7 +34,6 @@ from .connection import (
 )
 from .errors import ConfigError
 from .paths import check_remote_path
-from .yamlfile import load_yaml, position
 
 __all__ = [
     "connections_from_mapping",
@@ -85,6 +84,8 @@ def _entry_fields(name: str, entry: Any, base: Path, where: str) -> dict[str, ob
 
 def load_connections(path: Path) -> dict[str, Connection]:
     """All connections of a connections file; errors say file:line:column."""
+    from .yamlfile import load_yaml  # noqa: PLC0415 (ruamel.yaml only when a file is read)
+
     data = load_yaml(path)
     if data is None:
         return {}
@@ -117,6 +118,8 @@ def connections_from_mapping(
 
 def _connection(data: Any, name: Any, entry: Any, path: Path) -> Connection:
     """One connection of the mapping, or ConfigError at its file:line:column."""
+    from .yamlfile import position  # noqa: PLC0415 (the mapping came from load_yaml)
+
     line_col = position(data, [name])
     where = f"{path}:{line_col[0]}:{line_col[1]}" if line_col else str(path)
     fields = _entry_fields(str(name), entry, path.parent, where)

@@ -7,18 +7,12 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from typing import TYPE_CHECKING
 
 from ..transfer import Events, FileOutcome, Job
+
+if TYPE_CHECKING:  # rich is loaded only when bars are drawn (about 20 ms of start-up)
+    from rich.progress import Progress, TaskID
 
 __all__ = ["BarEvents", "transfer_progress"]
 
@@ -69,6 +63,15 @@ def transfer_progress(enabled: bool, files: int, total_bytes: int) -> Iterator[E
     if not enabled or not sys.stderr.isatty() or files == 0:
         yield None
         return
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

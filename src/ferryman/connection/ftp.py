@@ -12,7 +12,7 @@ from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from ..certs import normalize_fingerprint
+from ..fingerprints import normalize_fingerprint
 from .common import ConnectionBase, PortNumber, Seconds
 
 __all__ = ["SCHEME_TLS", "TLS_SCHEME", "FtpConnection", "TLSMode"]
