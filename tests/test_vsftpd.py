@@ -85,6 +85,31 @@ def test_vsftpd_logs_every_data_session_as_reused(
     assert "No SSL session reuse" not in vsftpd_explicit.log_text()
 
 
+def test_siblings_share_one_tls_context_and_still_resume_their_own_sessions(
+    vsftpd_explicit: Vsftpd, vsftpd_workdir: Workdir
+) -> None:
+    """The CA file is loaded once per backend, not per connection; each sibling's data
+    connections resume that sibling's own control session (vsftpd refuses anything else)."""
+    vsftpd_workdir.write("a.txt", b"abc")
+    with FtpBackend(connection(vsftpd_explicit)).connect() as first:
+        with first.sibling().connect() as second:
+            assert first.tls_context is not None and second.tls_context is first.tls_context
+            for backend in (second, first, second):
+                with backend.open_read(vsftpd_workdir.ftp_path("a.txt")) as stream:
+                    assert stream.read() == b"abc"
+            assert second.session is not None and second.session.data_sessions_resumed == [
+                True,
+                True,
+            ]
+    assert "No SSL session reuse" not in vsftpd_explicit.log_text()
+
+
+def test_plain_ftp_builds_no_tls_context(vsftpd_plain: Vsftpd) -> None:
+    with FtpBackend(connection(vsftpd_plain)).connect() as ftp:
+        assert ftp.tls_context is None and ftp.sibling().tls_context is None
+        assert ftp.session is not None and ftp.session.context.cert_store_stats()["x509_ca"] == 0
+
+
 def test_wrong_password(vsftpd_explicit: Vsftpd) -> None:
     with pytest.raises(AuthenticationError) as info:
         FtpBackend(connection(vsftpd_explicit, password=SecretStr("nope-nope"))).connect()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from ...connection import FtpConnection
+from ...connection import FtpConnection, TLSMode
 from ...errors import (
     CertificateError,
     ConnectError,
@@ -34,7 +34,7 @@ from .hashes import hash_support, normalize_algorithm, server_hash
 from .listing import parse_list, parse_mlsd, parse_mlsd_line
 from .session import FtpSession
 from .streams import FtpReadStream, FtpWriteStream
-from .tls import probe_fingerprint
+from .tls import build_context, probe_fingerprint
 from .translate import translate
 
 __all__ = ["FtpBackend"]
@@ -46,8 +46,10 @@ _MLSD_REFUSED: set[tuple[str, int]] = set()  # servers without MLSD (vsftpd), pe
 class FtpBackend(Backend):
     """FTP, explicit FTPS (ftpes://) and implicit FTPS (ftps://) via stdlib ftplib."""
 
-    def __init__(self, conn: FtpConnection) -> None:
+    def __init__(self, conn: FtpConnection, tls_context: ssl.SSLContext | None = None) -> None:
         self.conn = conn
+        #: one TLS context for this backend, its reconnections and its siblings
+        self.tls_context = tls_context
         self.wire = WireLog(conn.describe())
         self.session: FtpSession | None = None
         self.user = conn.user
@@ -69,7 +71,12 @@ class FtpBackend(Backend):
         return self
 
     def sibling(self) -> FtpBackend:
-        return FtpBackend(self.conn)
+        return FtpBackend(self.conn, self._context())
+
+    def _context(self) -> ssl.SSLContext | None:
+        if self.tls_context is None and self.conn.tls is not TLSMode.NONE:
+            self.tls_context = build_context(self.conn)
+        return self.tls_context
 
     def session_or_raise(self) -> FtpSession:
         if self.session is not None:
@@ -78,7 +85,7 @@ class FtpBackend(Backend):
         self.user = creds.user
         if not creds.anonymous:
             register_secret(creds.password)
-        session = FtpSession(self.conn, self.wire)
+        session = FtpSession(self.conn, self.wire, self._context())
         try:
             self.banner = session.open()
             session.login_with(creds.user, creds.password)
