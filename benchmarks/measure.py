@@ -28,7 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["Measurement", "Status", "rss_floor_kib", "run_measured", "tail", "wrapper_name"]
+__all__ = [
+    "Measurement",
+    "ServerCpu",
+    "Status",
+    "rss_floor_kib",
+    "run_measured",
+    "tail",
+    "wrapper_name",
+]
 
 GNU_TIME = Path("/usr/bin/time")
 _PY_WRAPPER = """\
@@ -98,6 +106,7 @@ class Measurement:
     exit_code: int | None
     detail: str = ""
     cpu_seconds: float = 0.0  # user + system time of the tool's process tree
+    server_cpu_seconds: float | None = None  # the server's processes during the run
 
     @property
     def ok(self) -> bool:
@@ -108,6 +117,9 @@ class Measurement:
             "status": self.status,
             "seconds": round(self.seconds, 4),
             "cpu_seconds": round(self.cpu_seconds, 3),
+            "server_cpu_seconds": (
+                None if self.server_cpu_seconds is None else round(self.server_cpu_seconds, 3)
+            ),
             "max_rss_mib": round(self.max_rss_kib / 1024, 1),
             "exit_code": self.exit_code,
             "detail": self.detail,
@@ -213,3 +225,47 @@ def rss_floor_kib(scratch: Path) -> int:
         timeout=30,
     )
     return result.max_rss_kib
+
+
+class ServerCpu:
+    """The CPU time of a server and every process it starts (sessions, privilege-separated
+    children), counted by a cgroup (v1 ``cpuacct``) that the server is moved into before the
+    first run: exact, whether or not the server reaps its children. Needs root and a
+    ``cpuacct`` hierarchy; :meth:`attach` returns None where there is none."""
+
+    ROOT = Path("/sys/fs/cgroup/cpuacct")
+
+    def __init__(self, group: Path, pid: int) -> None:
+        self.group, self.pid = group, pid
+
+    @classmethod
+    def attach(cls, pid: int) -> ServerCpu | None:
+        group = cls.ROOT / f"ferryman-bench-{pid}"
+        try:
+            group.mkdir(exist_ok=True)
+            (group / "cgroup.procs").write_text(str(pid))
+        except OSError:
+            with contextlib.suppress(OSError):
+                group.rmdir()
+            return None
+        return cls(group, pid)
+
+    def seconds(self, settle: float = 3.0) -> float | None:
+        """CPU seconds so far, once the sessions of the last run have ended (``settle``
+        seconds at most: a session still running is counted as far as it got)."""
+        deadline = time.monotonic() + settle
+        try:
+            while time.monotonic() < deadline:
+                if len((self.group / "cgroup.procs").read_text().split()) <= 1:
+                    break
+                time.sleep(0.02)
+            return int((self.group / "cpuacct.usage").read_text()) / 1e9
+        except (OSError, ValueError):
+            return None
+
+    def detach(self) -> None:
+        """Move what is left back to the root group and remove the group; never raises."""
+        with contextlib.suppress(OSError):
+            for pid in (self.group / "cgroup.procs").read_text().split():
+                (self.ROOT / "cgroup.procs").write_text(pid)
+            self.group.rmdir()

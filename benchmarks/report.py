@@ -36,6 +36,13 @@ class VariantResult:
         return statistics.median(run.cpu_seconds for run in ok) if ok else None
 
     @property
+    def median_server_cpu_seconds(self) -> float | None:
+        known = [
+            run.server_cpu_seconds for run in self.ok_runs if run.server_cpu_seconds is not None
+        ]
+        return statistics.median(known) if known else None
+
+    @property
     def peak_rss_mib(self) -> float | None:
         ok = self.ok_runs
         return max(run.max_rss_kib for run in ok) / 1024 if ok else None
@@ -91,14 +98,14 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 def markdown_table(cases: list[CaseResult]) -> str:
     """The results as a Markdown table (ratios: variant seconds / reference seconds)."""
     head = (
-        "| workload | proto | tool | median s | throughput | CPU s | peak RSS MiB "
+        "| workload | proto | tool | median s | throughput | CPU s | server CPU s | peak RSS MiB "
         "| ratio vs ref (median) | ratio per round | status |"
     )
-    lines = [head, "|---|---|---|---:|---:|---:|---:|---:|---|---|"]
+    lines = [head, "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for case in cases:
         name = case.workload.name
         if case.skipped:
-            cells = " - |" * 7
+            cells = " - |" * 8
             lines.append(f"| {name} | {case.protocol} |{cells} {case.skipped} |")
             continue
         for variant in case.variants:
@@ -112,6 +119,7 @@ def markdown_table(cases: list[CaseResult]) -> str:
             lines.append(
                 f"| {name} | {case.protocol} | {label} | {_fmt(variant.median_seconds, 3)} "
                 f"| {rate_text} | {_fmt(variant.median_cpu_seconds)} "
+                f"| {_fmt(variant.median_server_cpu_seconds)} "
                 f"| {_fmt(variant.peak_rss_mib, 1)} "
                 f"| {_fmt(case.ratio_median(variant.label))} | {rounds} | {status} |"
             )
@@ -156,6 +164,7 @@ def results_to_dict(cases: list[CaseResult]) -> list[dict[str, object]]:
                     "median_seconds": variant.median_seconds,
                     "throughput": case.throughput(variant.label),
                     "median_cpu_seconds": variant.median_cpu_seconds,
+                    "median_server_cpu_seconds": variant.median_server_cpu_seconds,
                     "peak_rss_mib": variant.peak_rss_mib,
                     "ratio_per_round": case.ratios(variant.label),
                     "ratio_median": case.ratio_median(variant.label),

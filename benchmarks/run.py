@@ -35,12 +35,20 @@ from benchmarks.environment import (
     Protocol,
     Sizes,
     make_base,
+    note_deletion,
     prepare_data,
     sftp_pending_reason,
     start_servers,
+    wait_after_deletions,
 )
 from benchmarks.machine import machine_info
-from benchmarks.measure import Measurement, rss_floor_kib, run_measured, wrapper_name
+from benchmarks.measure import (
+    Measurement,
+    ServerCpu,
+    rss_floor_kib,
+    run_measured,
+    wrapper_name,
+)
 from benchmarks.peers import FTPLIB_SCRIPT, Ferryman, Task, ToolContext, Variant
 from benchmarks.report import (
     CaseResult,
@@ -108,6 +116,21 @@ class Runner:
         self.dirs, self.ctx, self.sizes, self.timeout = dirs, ctx, sizes, timeout
         self.done = 0
         self.total = 0
+        self._meters: dict[int, ServerCpu | None] = {}
+
+    def _server_meter(self, endpoint: Endpoint) -> ServerCpu | None:
+        pid = endpoint.server_pid
+        if pid is None:
+            return None
+        if pid not in self._meters:
+            self._meters[pid] = ServerCpu.attach(pid)
+        return self._meters[pid]
+
+    def detach_meters(self) -> None:
+        for meter in self._meters.values():
+            if meter is not None:
+                meter.detach()
+        self._meters.clear()
 
     def one(
         self, workload: Workload, endpoint: Endpoint, variant: Variant, round_index: int
@@ -116,6 +139,8 @@ class Runner:
         prepared = prepare_run(workload, endpoint, self.dirs, self.sizes, run_id)
         invocation = variant.build(prepared.task, self.ctx)
         os.sync()  # the previous run's written data goes to disk before this one starts
+        meter = self._server_meter(endpoint)
+        server_before = meter.seconds() if meter is not None else None
         stdout = self.dirs.logs / f"{run_id}.out"
         result = run_measured(
             invocation.argv,
@@ -125,6 +150,10 @@ class Runner:
             stderr_path=self.dirs.logs / f"{run_id}.err",
             timeout=self.timeout,
         )
+        if meter is not None and server_before is not None:
+            server_after = meter.seconds()
+            if server_after is not None:
+                result.server_cpu_seconds = server_after - server_before
         if result.ok:
             problem = prepared.check(invocation, stdout)
             if problem:
@@ -218,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dirs = BenchDirs.create(base)
         dirs.empty_trash()  # left by an interrupted run
+        wait_after_deletions(_say)
         machine["rss_wrapper"] = wrapper_name()
         machine["rss_floor_mib"] = round(rss_floor_kib(dirs.logs) / 1024, 1)
         _say(f"peak RSS by {machine['rss_wrapper']}, floor {machine['rss_floor_mib']} MiB")
@@ -240,12 +270,14 @@ def main(argv: list[str] | None = None) -> int:
                     cases.append(skipped)
                     continue
                 cases.append(runner.case(workload, protocol, endpoints[protocol], rounds))
+            runner.detach_meters()
     except VsftpdUnavailableError as exc:
         _say(f"benchmark: vsftpd unavailable: {exc}")
         return 2
     finally:
         if temporary:
             shutil.rmtree(base, ignore_errors=True)
+            note_deletion()
         elif dirs is not None:
             dirs.empty_trash()
     _print_summary(cases, sizes, args.quick, rounds)
