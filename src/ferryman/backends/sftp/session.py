@@ -21,7 +21,7 @@ from . import loop
 from .auth import PREFERRED_AUTH, AuthPlan, auth_plan, login_refused
 from .hostkeys import HostKeyVerifier
 from .translate import translate
-from .transport import coalesce_writes
+from .transport import coalesce_writes, drop_ignore_packets
 
 __all__ = [
     "MAX_CHANNELS_PER_CONNECTION",
@@ -182,6 +182,7 @@ async def _connect(
         window=WINDOW,
     )
     coalesce_writes(ssh)
+    drop_ignore_packets(ssh, CIPHERS)
     return ssh
 
 
