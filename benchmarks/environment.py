@@ -176,9 +176,9 @@ class BenchDirs:
 
 #: when the last run deleted its files (see wait_after_deletions)
 _DELETED_AT = Path(tempfile.gettempdir()) / "ferryman-bench-deleted-at"
-#: ext4 skips inodes freed less than 60 s ago (once written back; 5 minutes more while the
-#: inode table is dirty, hence the sync)
-_RECENTLY_DELETED = 65.0
+#: ext4 skips inodes freed less than 60 s ago, or 6 minutes while their inode-table block is
+#: dirty -- which creating new files in the same block makes it again, so 6 minutes it is
+_RECENTLY_DELETED = 370.0
 
 
 def note_deletion() -> None:
@@ -253,7 +253,9 @@ def prepare_data(dirs: BenchDirs, sizes: Sizes, needed: set[str]) -> None:
             _write_random(big, sizes.big_bytes)
             os.chown(big, *_test_user_ids())
         else:
-            shutil.rmtree(dirs.ftproot / "data" / name, ignore_errors=True)
+            if (dirs.ftproot / "data" / name).exists():
+                shutil.rmtree(dirs.ftproot / "data" / name, ignore_errors=True)
+                note_deletion()
             data.mkdir(f"data/{name}")
             count = wanted[name]
             for index in range(count):

@@ -247,13 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dirs = BenchDirs.create(base)
         dirs.empty_trash()  # left by an interrupted run
-        wait_after_deletions(_say)
         machine["rss_wrapper"] = wrapper_name()
         machine["rss_floor_mib"] = round(rss_floor_kib(dirs.logs) / 1024, 1)
         _say(f"peak RSS by {machine['rss_wrapper']}, floor {machine['rss_floor_mib']} MiB")
         started = time.monotonic()
         prepare_data(dirs, sizes, {w.dataset for w, p in cases_wanted if p in protocols})
         _say(f"data ready in {base} ({time.monotonic() - started:.1f} s)")
+        wait_after_deletions(_say)
         ctx = ToolContext(dirs, TEST_PASSWORD)
         runner = Runner(dirs, ctx, sizes, timeout)
         with start_servers(dirs, protocols, problems) as endpoints:
