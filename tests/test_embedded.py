@@ -23,14 +23,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ferryman.certs import (
-    PkiFiles,
-    make_client_cert,
-    make_test_pki,
-    normalize_fingerprint,
-    sha256_fingerprint,
-)
+from ferryman.certs import PkiFiles, make_client_cert, make_test_pki
 from ferryman.embedded import EmbeddedServer
+from ferryman.fingerprints import normalize_fingerprint, sha256_fingerprint
 
 PAYLOAD = bytes(range(256)) * 400  # 100 KiB, binary
 

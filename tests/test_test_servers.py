@@ -192,7 +192,7 @@ def test_explicit_login_negotiates_tls13(vsftpd_explicit: Vsftpd) -> None:
         assert server.pki is not None
         der = ftp.sock.getpeercert(binary_form=True)
         assert der is not None
-        from ferryman.certs import sha256_fingerprint
+        from ferryman.fingerprints import sha256_fingerprint
 
         assert sha256_fingerprint(der) == server.pki.server_fingerprint
         ftp.quit()

@@ -1,6 +1,5 @@
-"""Certificate helpers: SHA-256 fingerprints and a throw-away test PKI.
+"""A throw-away test PKI (fingerprints for pinning are in :mod:`ferryman.fingerprints`).
 
-The fingerprint helpers are used by certificate pinning (``fingerprint:`` of a connection);
 :func:`make_test_pki` and :func:`make_client_cert` build the small certificate authority that
 the embedded FTPS server of ``ferryman demo`` and the test suite present. Nothing here is meant
 for production certificates: keys are unencrypted files (mode 0600) in the given directory.
@@ -20,14 +19,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .fingerprints import normalize_fingerprint, sha256_fingerprint
+from .fingerprints import sha256_fingerprint
 
 __all__ = [
     "PkiFiles",
     "make_client_cert",
     "make_test_pki",
-    "normalize_fingerprint",
-    "sha256_fingerprint",
 ]
 
 _VALIDITY = dt.timedelta(days=730)
