@@ -19,6 +19,7 @@ What this adds to ``ftplib.FTP_TLS`` (each with its reason):
 from __future__ import annotations
 
 import ftplib
+import functools
 import random
 import re
 import socket
@@ -76,15 +77,11 @@ def parse_feat(reply: str) -> dict[str, str]:
     return features
 
 
-_PLAIN_PLACEHOLDER: list[ssl.SSLContext] = []
-
-
+@functools.cache
 def _plain_placeholder() -> ssl.SSLContext:
     """The context ftplib.FTP_TLS insists on, for plain FTP, which never uses it: one for the
     process, with no CA loaded (nothing could verify against it, should it ever be used)."""
-    if not _PLAIN_PLACEHOLDER:
-        _PLAIN_PLACEHOLDER.append(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
-    return _PLAIN_PLACEHOLDER[0]
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 class FtpSession(ftplib.FTP_TLS):

@@ -95,12 +95,13 @@ class SftpWriteStream(SftpStream, WriteStream):
         # broke fails the CLOSE queued behind it anyway
         if task_error(task) is None:
             self.landed_size = task.result().size
-        with self._cv:
-            self._in_flight -= 1
-            self._cv.notify_all()
+        self._answered(None)
 
     def _on_answer(self, task: asyncio.Future[None]) -> None:
-        error = task_error(task)
+        self._answered(task_error(task))
+
+    def _answered(self, error: BaseException | None) -> None:
+        """One more request answered (``error``: how it failed, if it did)."""
         with self._cv:
             self._in_flight -= 1
             if error is not None and self._error is None:
