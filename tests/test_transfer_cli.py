@@ -146,14 +146,17 @@ def test_get_one_file_with_the_json_summary(served: Served, local: Path) -> None
     assert sorted(p.name for p in local.iterdir()) == ["a.csv"]
 
 
-def test_get_into_the_current_directory_by_default(served: Served, tmp_path: Path) -> None:
-    runner = CliRunner()
+def test_get_into_the_current_directory_by_default(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
     args = ["get", served.url("/out/*.csv"), "--password-env", "FM_PW", "--retries", "0"]
-    with runner.isolated_filesystem(temp_dir=tmp_path) as here:
-        result = runner.invoke(cli, args, env=ENV)
-        assert result.exit_code == 0, result.output
-        assert sorted(p.name for p in Path(here).iterdir()) == ["a.csv", "b.csv"]
-        assert (Path(here) / "a.csv").read_bytes() == b"id\n1\n"
+    result = CliRunner().invoke(cli, args, env=ENV)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in here.iterdir()) == ["a.csv", "b.csv"]
+    assert (here / "a.csv").read_bytes() == b"id\n1\n"
 
 
 def test_get_a_glob_prints_one_line_per_file(served: Served, local: Path) -> None:
