@@ -173,4 +173,4 @@ def show(run_id: int, state: Path | None, json_output: bool) -> None:
     click.echo(f"  log: {detail.transcript}")
 
 
-JOB_COMMANDS = [run, validate, history, show, schema]
+JOB_COMMANDS: list[click.Command] = [run, validate, history, show, schema]

@@ -310,4 +310,4 @@ def sync_command(
     _run(source, destination, opts, choices, guard)
 
 
-TRANSFER_COMMANDS = [get, put, sync_command]
+TRANSFER_COMMANDS: list[click.Command] = [get, put, sync_command]
