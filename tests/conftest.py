@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from pydantic import SecretStr
 
 from ferryman.connection import FtpConnection, TLSMode
 from ferryman.embedded import EmbeddedServer
 
 PASSWORD = "Pw-for-tests-0nly"
+
+# The tests read result.stderr apart from result.stdout, which CliRunner always does since
+# click 8.2 (it dropped mix_stderr); click 8.1, which the package still admits, mixes them
+# unless told not to.
+if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters:
+    CliRunner.__init__ = functools.partialmethod(  # type: ignore[method-assign]
+        CliRunner.__init__, mix_stderr=False
+    )
 
 
 @dataclass
