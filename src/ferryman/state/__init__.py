@@ -18,11 +18,13 @@ Typical use by the job runner::
 
 Modules: :mod:`.location` (where the file is), :mod:`.schema` (versions, migrations),
 :mod:`.db` (connection, transactions, thread safety, error translation), :mod:`.history`
-(runs, steps, files, interrupted runs), :mod:`.ledger` (only-new; its contract), :mod:`.lock`.
+(runs, steps, files, interrupted runs), :mod:`.ledger` (only-new; its contract), :mod:`.effects`
+(source actions and uploads, journaled so that re-runs converge), :mod:`.lock`.
 """
 
 from __future__ import annotations
 
+from .effects import PendingSourceAction, Publication
 from .history import FileOutcomeLike
 from .ledger import LedgerEntry
 from .location import ENV_VAR, state_path
@@ -47,6 +49,8 @@ __all__ = [
     "JobLock",
     "LedgerEntry",
     "LockOwner",
+    "PendingSourceAction",
+    "Publication",
     "RunDetail",
     "RunStatus",
     "RunSummary",

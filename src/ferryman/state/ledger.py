@@ -23,6 +23,7 @@ naive datetimes are taken as UTC.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TypeVar
@@ -30,7 +31,7 @@ from typing import TypeVar
 from .db import Database
 from .records import TakenFile, iso, now_iso
 
-__all__ = ["FILTER_BATCH", "LedgerEntry", "LedgerStore"]
+__all__ = ["FILTER_BATCH", "LedgerEntry", "LedgerStore", "insert_taken", "ledger_key"]
 
 #: (path, size, mtime) of a listed file; size and mtime may be unknown (None).
 LedgerEntry = tuple[str, int | None, datetime | str | None]
@@ -54,7 +55,7 @@ _FILTER = """
 """
 
 
-def _key(entry: tuple[str, int | None, datetime | str | None]) -> tuple[str, int, str]:
+def ledger_key(entry: tuple[str, int | None, datetime | str | None]) -> tuple[str, int, str]:
     """The stored form of (path, size, mtime); raises ValueError for a malformed entry."""
     if len(entry) != 3:
         raise ValueError(f"a ledger entry is (path, size, mtime), not {entry!r}")
@@ -65,6 +66,24 @@ def _key(entry: tuple[str, int | None, datetime | str | None]) -> tuple[str, int
         raise ValueError(f"{path}: size {size!r} is not a byte count")
     stamp = iso(mtime)
     return path, _NO_SIZE if size is None else size, _NO_MTIME if stamp is None else stamp
+
+
+def insert_taken(
+    conn: sqlite3.Connection,
+    job: str,
+    connection: str,
+    records: Iterable[tuple[str, int | None, datetime | str | None]],
+    run_id: int | None,
+) -> None:
+    """Write ledger rows inside the caller's transaction (see :meth:`LedgerStore.remember`)."""
+    taken = now_iso()
+    conn.executemany(
+        "INSERT INTO ledger (job, connection, path, size, mtime, run_id, taken)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (job, connection, path, size, mtime)"
+        " DO UPDATE SET run_id = excluded.run_id, taken = excluded.taken",
+        ((job, connection, *ledger_key(r), run_id, taken) for r in records),
+    )
 
 
 def _chunks(items: Sequence[E], size: int) -> Iterator[Sequence[E]]:
@@ -86,7 +105,7 @@ class LedgerStore:
         mtime: datetime | str | None,
     ) -> bool:
         """Whether ``job`` has not taken this file (this path, size and mtime) yet."""
-        key = _key((path, size, mtime))
+        key = ledger_key((path, size, mtime))
         with self._db.read("read the only-new ledger") as conn:
             row = conn.execute(
                 "SELECT 1 FROM ledger WHERE job = ? AND connection = ? AND path = ?"
@@ -105,7 +124,7 @@ class LedgerStore:
         fresh: list[E] = []
         with self._db.read("read the only-new ledger") as conn:
             for chunk in _chunks(entries, FILTER_BATCH):
-                payload = json.dumps([_key(e) for e in chunk], ensure_ascii=False)
+                payload = json.dumps([ledger_key(e) for e in chunk], ensure_ascii=False)
                 for (index,) in conn.execute(_FILTER, (payload, job, connection)):
                     fresh.append(chunk[int(index)])
         return fresh
@@ -123,16 +142,8 @@ class LedgerStore:
         a full disk -- none. Remembering a file again is harmless (it records the newer run).
         Call it only for files whose step fully succeeded (see the module documentation).
         """
-        taken = now_iso()
-        rows = ((job, connection, *_key(r), run_id, taken) for r in records)
         with self._db.write(f"remember taken files of job {job!r}") as conn:
-            conn.executemany(
-                "INSERT INTO ledger (job, connection, path, size, mtime, run_id, taken)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (job, connection, path, size, mtime)"
-                " DO UPDATE SET run_id = excluded.run_id, taken = excluded.taken",
-                rows,
-            )
+            insert_taken(conn, job, connection, records, run_id)
 
     def forget(self, job: str, connection: str | None = None, path_glob: str | None = None) -> int:
         """Forget taken files of ``job`` (of one connection; whose path matches a glob).

@@ -108,8 +108,43 @@ _V1: Migration = (
     "CREATE INDEX ledger_by_run ON ledger (run_id)",
 )
 
+#: Version 2 (issue 11, exactly once across crashes): the after: actions (archive, delete) of
+#: only-new transfers, recorded in the same transaction as the ledger and removed once done, so
+#: a run killed while archiving leaves them for the next run to finish; and the files a job
+#: publishes with send, recorded before the upload, so a re-run after a crash recognizes its
+#: own upload instead of refusing it as somebody else's file or sending it twice.
+_V2: Migration = (
+    """
+    CREATE TABLE source_actions (
+        job         TEXT    NOT NULL,
+        connection  TEXT    NOT NULL,
+        path        TEXT    NOT NULL,
+        size        INTEGER NOT NULL,
+        mtime       TEXT    NOT NULL,
+        action      TEXT    NOT NULL CHECK (action IN ('delete', 'move')),
+        move_to     TEXT,
+        relative    TEXT    NOT NULL,
+        run_id      INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+        recorded    TEXT    NOT NULL,
+        PRIMARY KEY (job, connection, path, size, mtime)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE publications (
+        job         TEXT    NOT NULL,
+        connection  TEXT    NOT NULL,
+        path        TEXT    NOT NULL,
+        size        INTEGER NOT NULL,
+        sha256      TEXT    NOT NULL,
+        run_id      INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+        recorded    TEXT    NOT NULL,
+        PRIMARY KEY (job, connection, path)
+    ) WITHOUT ROWID
+    """,
+)
+
 #: Every migration, in order; the schema version of this ferryman is their number.
-MIGRATIONS: tuple[Migration, ...] = (_V1,)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

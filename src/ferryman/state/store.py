@@ -6,6 +6,7 @@ from pathlib import Path
 from types import TracebackType
 
 from .db import Database
+from .effects import EffectsStore
 from .history import History
 from .ledger import LedgerStore
 from .schema import MIGRATIONS, Migration
@@ -13,7 +14,7 @@ from .schema import MIGRATIONS, Migration
 __all__ = ["StateStore"]
 
 
-class StateStore(History, LedgerStore):
+class StateStore(History, LedgerStore, EffectsStore):
     """An open state file (see :mod:`ferryman.state`).
 
     Opening creates the file (``0600``) and its missing directories (``0700``), switches it to
