@@ -620,6 +620,7 @@ def test_load_append_replace_upsert(env: JobEnv) -> None:
         "files": [str(env.dir / "inbox/orders_1.csv"), str(env.dir / "inbox/orders_2.csv")],
         "rows": 3,
         "tables": ["orders"],
+        "already_loaded": [],
     }
     ok(env.run(append))
     assert env.rows("select count(*) from orders") == [(6,)]

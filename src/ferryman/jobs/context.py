@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +20,7 @@ from ..backends.local import LocalBackend
 from ..connection import Connection, parse_url
 from ..errors import ConfigError
 from ..retry import RetryPolicy, with_retries
+from ..state import PendingSourceAction, Publication
 from .expressions import Expressions
 from .loader import DatabaseConnection, LoadedJob
 
@@ -40,19 +41,32 @@ class LedgerRecord:
 
 
 class Ledger(Protocol):
-    """The only-new ledger (``ferryman.state``), as the runner needs it."""
+    """The state file (``ferryman.state.StateStore``) as the runner needs it: the only-new
+    ledger and the journal of effects (``ferryman.state.effects``)."""
 
     def filter_new(
         self, job: str, connection: str, entries: list[tuple[str, int | None, datetime | None]]
     ) -> list[tuple[str, int | None, datetime | None]]: ...
 
-    def remember(
+    def commit_taken(
         self,
         job: str,
-        connection: str,
-        records: list[tuple[str, int | None, datetime | None]],
-        run_id: int,
+        taken: Mapping[str, Iterable[tuple[str, int | None, datetime | str | None]]],
+        actions: Iterable[PendingSourceAction],
+        run_id: int | None,
     ) -> None: ...
+
+    def pending_source_actions(self, job: str) -> list[PendingSourceAction]: ...
+
+    def source_actions_done(self, job: str, actions: Iterable[PendingSourceAction]) -> None: ...
+
+    def intend_publications(
+        self, job: str, connection: str, entries: Iterable[tuple[str, int, str]], run_id: int | None
+    ) -> None: ...
+
+    def publications(
+        self, job: str, connection: str, paths: Sequence[str]
+    ) -> dict[str, Publication]: ...
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,8 @@ class RunContext:
     pending: list[LedgerRecord] = field(default_factory=list)
     #: after: of only-new transfers (endpoint, options, items), done when the run succeeds
     deferred: list[tuple[Endpoint, Any, list[Any]]] = field(default_factory=list)
+    #: the step running now (load markers and upload records name it)
+    step: str = ""
     expressions: Expressions = field(default_factory=Expressions)
 
     @property

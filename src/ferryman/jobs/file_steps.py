@@ -32,8 +32,8 @@ from ..transfer import (
     sync,
     transfer_plan,
 )
-from ..transfer.engine import archive
 from .context import Endpoint, LedgerRecord, RunContext
+from .effects import skip_published
 from .model import (
     DeleteAction,
     Filtering,
@@ -45,7 +45,7 @@ from .model import (
     WaitForAction,
 )
 
-__all__ = ["FILE_STEPS", "StepOutcome", "finish_sources"]
+__all__ = ["FILE_STEPS", "StepOutcome"]
 
 log = logging.getLogger("ferryman.jobs")
 
@@ -155,34 +155,24 @@ def transfer_step(ctx: RunContext, action: TransferAction, upload: bool) -> Step
         if action.only_new:
             fresh = _only_new(ctx, source, [(i.source, i.entry) for i in plan.items])
             plan.items = [i for i in plan.items if i.source in fresh]
-        summary = transfer_plan(plan, src, dst, target.path, options)
+        items = list(plan.items)
+        summary, already = None, set()
+        if upload:  # a run cut short after uploading: its uploads are recognized, not redone
+            summary = skip_published(ctx, target, plan, dst, target.path)
+            already = {f.source for f in summary.files}
+        summary = transfer_plan(plan, src, dst, target.path, options, summary=summary)
     outcome = _summary_outcome(summary)
     if action.only_new and not ctx.dry_run:
-        copied = {f.source: f.target for f in summary.files if f.status == Status.COPIED}
+        done = {f.source: f.target for f in summary.files if f.status == Status.COPIED}
+        done.update((f.source, f.target) for f in summary.files if f.source in already)
         ctx.pending.extend(
-            LedgerRecord(source.key, i.source, i.entry.size, i.entry.mtime, copied[i.source])
-            for i in plan.items
-            if i.source in copied
+            LedgerRecord(source.key, i.source, i.entry.size, i.entry.mtime, done[i.source])
+            for i in items
+            if i.source in done
         )
         if after.after is not SourceAction.KEEP:
-            ctx.deferred.append((source, after, [i for i in plan.items if i.source in copied]))
+            ctx.deferred.append((source, after, [i for i in items if i.source in done]))
     return outcome
-
-
-def finish_sources(ctx: RunContext) -> None:
-    """The deferred after: of only-new transfers, once the run succeeded. A file that cannot
-    be moved stays where it is (it is in the ledger: it will not be taken twice)."""
-    for source, options, items in ctx.deferred:
-        try:
-            with ctx.backend(source) as backend:
-                for item in items:
-                    if options.after is SourceAction.DELETE:
-                        backend.remove(item.source)
-                        continue
-                    if options.move_to is not None:
-                        archive(backend, item.source, item.relative, options.move_to)
-        except FerrymanError as err:
-            log.warning("could not finish the sources of %s: %s", source.key, err)
 
 
 def sync_step(ctx: RunContext, action: SyncAction) -> StepOutcome:

@@ -181,6 +181,13 @@ class LoadAction(_Model):
         "append", description="append, replace (in one transaction) or upsert on key."
     )
     key: list[str] = Field([], description="Key columns for upsert.")
+    once: bool | None = Field(
+        None,
+        description="Load each file exactly once, across crashes and re-runs: a marker in the "
+        "target database, committed with the rows, makes a re-run skip it. Default: the files "
+        "an only_new step took; true: every file (known by name, size and SHA-256); false: "
+        "never.",
+    )
 
 
 class ExportAction(_Model):

@@ -1,15 +1,16 @@
 """One run of a job: lock, state, variables, steps, ledger, history.
 
 The order of things is what makes runs safe to repeat: the job's lock first (an overlapping
-run stops before touching anything), then the run record, then the steps; the only-new
-ledger is written last and only when the run succeeded, so a failed or crashed run leaves
-its files to be taken again.
+run stops before touching anything), then the run record, then what a killed run left
+undone (``effects.recover_sources``), then the steps; the only-new ledger is written last
+and only when the run succeeded, so a failed or crashed run leaves its files to be taken
+again. docs/jobs.md has the table of what a crash at each point leaves and what the re-run
+does.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from ..errors import ConfigError, FerrymanError
 from ..state import StateStore, job_lock, safe_job_name, state_path
 from ..wirelog import configure_logging
 from .context import RunContext
-from .file_steps import finish_sources
+from .effects import commit_taken, finish_sources, recover_sources
 from .loader import LoadedJob, load_job
 from .runner import StepRecord, execute_steps, exit_code_of
 
@@ -42,6 +43,8 @@ class RunReport:
     seconds: float = 0.0
     log_file: Path | None = None
     state_file: Path | None = None
+    #: what the run finished for earlier, killed runs (and source actions it could not do)
+    recovered: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,7 @@ class RunReport:
             "seconds": round(self.seconds, 6),
             "error": self.error.to_dict() if self.error else None,
             "steps": [s.to_dict() for s in self.steps],
+            "recovered": self.recovered,
             "log_file": str(self.log_file) if self.log_file else None,
             "state_file": str(self.state_file) if self.state_file else None,
         }
@@ -120,14 +124,6 @@ def _record(store: StateStore, run_id: int, records: list[StepRecord], order: in
     return order
 
 
-def _commit_ledger(store: StateStore, ctx: RunContext, run_id: int) -> None:
-    by_connection: dict[str, list[tuple[str, int | None, datetime | None]]] = defaultdict(list)
-    for taken in ctx.pending:
-        by_connection[taken.connection].append((taken.path, taken.size, taken.mtime))
-    for connection, records in by_connection.items():
-        store.remember(ctx.name, connection, records, run_id)
-
-
 @contextmanager
 def _locked_store(loaded: LoadedJob, state: Path) -> Iterator[StateStore]:
     with job_lock(state, loaded.job.name), StateStore(state) as store:
@@ -169,6 +165,7 @@ def run_job(
             loaded.job.name, run_id, "running", 0, dry_run, log_file=log_file, state_file=state_file
         )
         try:
+            report.recovered = recover_sources(ctx)
             records, failure = execute_steps(ctx, loaded.job.steps)
         except KeyboardInterrupt:
             store.finish_run(run_id, "interrupted", 130, "interrupted (Ctrl-C)")
@@ -181,8 +178,8 @@ def run_job(
         report.status = "succeeded" if failure is None else "failed"
         _record(store, run_id, records)
         if failure is None and not dry_run:
-            _commit_ledger(store, ctx, run_id)
-            finish_sources(ctx)
+            commit_taken(ctx)  # the ledger and the pending source actions, in one transaction
+            report.recovered += finish_sources(ctx)
         store.finish_run(run_id, report.status, report.exit_code, failure)
         report.seconds = (datetime.now(UTC) - started).total_seconds()
         log.info("run %d %s (exit code %d)", run_id, report.status, report.exit_code)

@@ -141,6 +141,7 @@ def _foreach(ctx: RunContext, step: Step, action: ForeachAction) -> StepOutcome:
 def _dispatch(ctx: RunContext, step: Step) -> StepOutcome:
     action = _rendered(ctx, step)
     name = step.action_name
+    ctx.step = step.name
     if name in FILE_STEPS:
         return FILE_STEPS[name](ctx, action)
     if isinstance(action, RunAction):

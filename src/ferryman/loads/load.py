@@ -13,6 +13,7 @@ from types import ModuleType
 
 from ..errors import ConfigError
 from .csvformat import CsvFormat
+from .markers import LoadMarker
 from .plan import check_mode
 from .results import LoadMode, LoadResult
 from .sql import parse_database, parse_table
@@ -43,6 +44,7 @@ def load_csv(
     fmt: CsvFormat,
     mode: LoadMode | str = LoadMode.APPEND,
     key: Sequence[str] = (),
+    marker: LoadMarker | None = None,
 ) -> LoadResult:
     """Load the CSV file ``path`` into ``table`` of ``database`` (a URL), in one transaction.
 
@@ -51,13 +53,17 @@ def load_csv(
     replaced by the file's in the same transaction) or upsert on the ``key`` columns.
     Any bad row fails the whole file with a :class:`~ferryman.errors.LoadError` that says
     ``FILE:LINE: what is wrong`` and leaves nothing of the file in the table.
+
+    With a ``marker`` the load is exactly-once (:mod:`ferryman.loads.markers`): the marker is
+    committed with the rows, and a file whose marker is already there is not loaded again
+    (the result's ``already`` says when it was).
     """
     url = parse_database(database)
     name = parse_table(table)
     checked, keys = check_mode(mode, key)
     path = Path(path)
     if url.sqlite_path is not None:
-        return load_sqlite(url.sqlite_path, name, path, fmt, checked, keys)
+        return load_sqlite(url.sqlite_path, name, path, fmt, checked, keys, marker)
     backend = sqlalchemy_backend()
-    result: LoadResult = backend.load_sqlalchemy(url, name, path, fmt, checked, keys)
+    result: LoadResult = backend.load_sqlalchemy(url, name, path, fmt, checked, keys, marker)
     return result

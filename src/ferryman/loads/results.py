@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
+from .markers import Marked
+
 __all__ = ["ExportResult", "LoadMode", "LoadResult"]
 
 
@@ -30,6 +32,8 @@ class LoadResult:
     rows: int
     seconds: float
     created_table: bool
+    #: the file's marker was found: it was loaded before and was not loaded again
+    already: Marked | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -42,6 +46,7 @@ class LoadResult:
             "rows": self.rows,
             "seconds": round(self.seconds, 6),
             "created_table": self.created_table,
+            "already_loaded": self.already.describe() if self.already else None,
         }
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from sqlalchemy.dialects import (  # type: ignore[import-not-found, unused-ignor
 
 from ..errors import ConfigError, LoadError
 from .csvformat import ColumnType, CsvFormat
+from .markers import MARKER_TABLE, LoadMarker, Marked
 from .plan import ColumnPlan, plan_columns
 from .reader import CsvSource
 from .results import LoadMode, LoadResult
@@ -187,22 +189,91 @@ def _statement(
     return stmt.on_conflict_do_update(index_elements=plan.key, set_=updates)
 
 
+def _marker_table() -> sa.Table:
+    """:data:`~ferryman.loads.markers.MARKER_TABLE` for SQLAlchemy: bounded key columns, so
+    that every database (MariaDB's index length limit included) can make them its key."""
+    return sa.Table(
+        MARKER_TABLE,
+        sa.MetaData(),
+        sa.Column("job", sa.String(200), primary_key=True),
+        sa.Column("step", sa.String(200), primary_key=True),
+        sa.Column("target_table", sa.String(200), primary_key=True),
+        sa.Column("file_key", sa.String(64), primary_key=True),
+        sa.Column("identity", sa.Text, nullable=False),
+        sa.Column("file", sa.Text, nullable=False),
+        sa.Column("rows", sa.BigInteger, nullable=False),
+        sa.Column("run_id", sa.BigInteger),
+        sa.Column("loaded", sa.String(40), nullable=False),
+    )
+
+
+def _find_marker(conn: sa.engine.Connection, markers: sa.Table, key: dict[str, str]) -> Any:
+    markers.create(conn, checkfirst=True)
+    query = sa.select(markers.c.run_id, markers.c.loaded, markers.c.rows).where(
+        *(markers.c[name] == value for name, value in key.items())
+    )
+    return conn.execute(query).first()
+
+
 def load_sqlalchemy(
-    url: DatabaseURL, table: TableName, path: Path, fmt: CsvFormat, mode: LoadMode, key: list[str]
+    url: DatabaseURL,
+    table: TableName,
+    path: Path,
+    fmt: CsvFormat,
+    mode: LoadMode,
+    key: list[str],
+    marker: LoadMarker | None = None,
 ) -> LoadResult:
-    """Load one file into ``table`` through SQLAlchemy, in one transaction."""
+    """Load one file into ``table`` through SQLAlchemy, in one transaction (with its
+    ``marker``, when given: a file already marked is not loaded again)."""
     started = time.perf_counter()
     with CsvSource(path, fmt) as source:
         engine = _engine(url, write=True)
         doing = f"load {path} into {table}"
         try:
             with engine.connect() as conn, conn.begin():
-                rows, created = _load(conn, table, source, mode, key)
+                rows, created, already = _marked_load(conn, table, source, mode, key, marker)
         except sa.exc.SQLAlchemyError as err:
             raise _translate(err, url, doing) from err
         finally:
             engine.dispose()
-    return LoadResult(path, str(table), rows, time.perf_counter() - started, created)
+    seconds = time.perf_counter() - started
+    return LoadResult(path, str(table), rows, seconds, created, already)
+
+
+def _marked_load(
+    conn: sa.engine.Connection,
+    table: TableName,
+    source: CsvSource,
+    mode: LoadMode,
+    key: list[str],
+    marker: LoadMarker | None,
+) -> tuple[int, bool, Marked | None]:
+    """The load, and its marker in the same transaction (see ``ferryman.loads.markers``)."""
+    if marker is None:
+        return (*_load(conn, table, source, mode, key), None)
+    markers = _marker_table()
+    marker_key = {
+        "job": marker.job,
+        "step": marker.step,
+        "target_table": str(table),
+        "file_key": marker.file_key,
+    }
+    found = _find_marker(conn, markers, marker_key)
+    if found is not None:
+        return 0, False, Marked(found.run_id, found.loaded, found.rows)
+    rows, created = _load(conn, table, source, mode, key)
+    loaded = datetime.now(UTC).isoformat(timespec="milliseconds")
+    row = {
+        **marker_key,
+        "identity": marker.identity,
+        "file": str(source.path),
+        "rows": rows,
+        "run_id": marker.run_id,
+        "loaded": loaded,
+    }
+    conn.execute(sa.insert(markers), [row])
+    return rows, created, None
 
 
 def _load(

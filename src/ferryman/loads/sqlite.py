@@ -25,6 +25,7 @@ from urllib.parse import quote as url_quote
 
 from ..errors import LoadError
 from .csvformat import ColumnType, CsvFormat
+from .markers import MARKER_COLUMNS, MARKER_TABLE, LoadMarker, Marked
 from .plan import ColumnPlan, plan_columns
 from .reader import CsvSource
 from .results import LoadMode, LoadResult
@@ -134,10 +135,34 @@ def insert_sql(table: TableName, plan: ColumnPlan, mode: LoadMode) -> str:
     return sql
 
 
+_MARKER_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (job TEXT NOT NULL, step TEXT NOT NULL,"
+    " target_table TEXT NOT NULL, file_key TEXT NOT NULL, identity TEXT NOT NULL,"
+    " file TEXT NOT NULL,"
+    " rows INTEGER NOT NULL, run_id INTEGER, loaded TEXT NOT NULL,"
+    " PRIMARY KEY (job, step, target_table, file_key))"
+)
+_MARKER_FIND = (
+    f"SELECT run_id, loaded, rows FROM {MARKER_TABLE}"  # noqa: S608 - our constant
+    " WHERE job = ? AND step = ? AND target_table = ? AND file_key = ?"
+)
+_MARKER_ADD = (
+    f"INSERT INTO {MARKER_TABLE} ({', '.join(MARKER_COLUMNS)})"  # noqa: S608 - constants
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+)
+
+
 def load_sqlite(
-    db: Path, table: TableName, path: Path, fmt: CsvFormat, mode: LoadMode, key: list[str]
+    db: Path,
+    table: TableName,
+    path: Path,
+    fmt: CsvFormat,
+    mode: LoadMode,
+    key: list[str],
+    marker: LoadMarker | None = None,
 ) -> LoadResult:
-    """Load one file into ``table`` of the SQLite file ``db``, in one transaction."""
+    """Load one file into ``table`` of the SQLite file ``db``, in one transaction (with its
+    ``marker``, when given: a file already marked is not loaded again)."""
     started = time.perf_counter()
     with CsvSource(path, fmt) as source:
         doing = f"load {path} into {table}"
@@ -146,10 +171,11 @@ def load_sqlite(
         except sqlite3.Error as err:
             raise translate(err, db, f"open the database to {doing}") from err
         try:
-            rows, created = _load(conn, db, table, source, mode, key, doing)
+            rows, created, already = _load(conn, db, table, source, mode, key, doing, marker)
         finally:
             conn.close()
-    return LoadResult(path, str(table), rows, time.perf_counter() - started, created)
+    seconds = time.perf_counter() - started
+    return LoadResult(path, str(table), rows, seconds, created, already)
 
 
 def _load(
@@ -160,7 +186,8 @@ def _load(
     mode: LoadMode,
     key: list[str],
     doing: str,
-) -> tuple[int, bool]:
+    marker: LoadMarker | None,
+) -> tuple[int, bool, Marked | None]:
     try:
         conn.execute("PRAGMA journal_mode = WAL").fetchone()
         conn.execute("BEGIN IMMEDIATE")
@@ -168,6 +195,13 @@ def _load(
         raise translate(err, db, doing) from err
     inserting = False
     try:
+        marker_key = (marker.job, marker.step, str(table), marker.file_key) if marker else None
+        if marker_key is not None:
+            conn.execute(_MARKER_DDL)
+            found = conn.execute(_MARKER_FIND, marker_key).fetchone()
+            if found is not None:
+                _rollback(conn)
+                return 0, False, Marked(found[0], found[1], found[2])
         existing = _columns(conn, table)
         plan = plan_columns(source, table, existing, key)
         if existing is None:
@@ -181,6 +215,9 @@ def _load(
         inserting = True
         conn.executemany(sql, records)
         inserting = False
+        if marker_key is not None and marker is not None:
+            added = (*marker_key, marker.identity, str(source.path), source.rows, marker.run_id)
+            conn.execute(_MARKER_ADD, added)
         conn.execute("COMMIT")
     except sqlite3.Error as err:
         _rollback(conn)
@@ -200,7 +237,7 @@ def _load(
     except BaseException:
         _rollback(conn)
         raise
-    return source.rows, existing is None
+    return source.rows, existing is None, None
 
 
 def _no_unique_index(table: TableName, key: list[str]) -> LoadError:
