@@ -14,12 +14,17 @@ Semantics (the reference the other backends are tested against):
 - ``rename`` is :func:`os.replace`: an existing target file (or empty directory) is replaced
   atomically; it fails across file systems.
 - no server-side hashes: the transfer layer hashes local files itself.
+- ``claim(path)`` takes an exclusive advisory lock (``flock``) on a file a writer is about to
+  fill, held until the writer releases it (after its rename): two ferryman processes never
+  write one temporary file at once, and the holder can check that the name still leads to
+  the very file it wrote (:class:`LocalClaim`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import io
 import os
 import posixpath
@@ -33,10 +38,17 @@ from ..errors import (
     PermissionDeniedError,
     RemoteError,
     TransferError,
+    VerificationError,
 )
 from .base import Backend, Capabilities, Entry, EntryType, ReadStream, WriteStream
 
-__all__ = ["LocalBackend", "LocalReadStream", "LocalWriteStream", "translate_os_error"]
+__all__ = [
+    "LocalBackend",
+    "LocalClaim",
+    "LocalReadStream",
+    "LocalWriteStream",
+    "translate_os_error",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -249,6 +261,55 @@ class LocalWriteStream(_LocalFile, WriteStream):
         self._close_file()
 
 
+class LocalClaim:
+    """An exclusive ``flock`` on one file, held on a descriptor of its own.
+
+    The lock belongs to the open file, not to the name: after the holder renames the file
+    into place it still holds that very inode, and ``holds(path)`` tells whether a name still
+    leads to it. Advisory: it keeps ferryman writers apart, not other programs.
+    """
+
+    def __init__(self, fd: int, path: str) -> None:
+        self._fd: int | None = fd
+        self.path = path
+
+    def _stat(self) -> os.stat_result:
+        if self._fd is None:
+            raise ValueError(f"the claim on {self.path!r} was released")
+        return os.fstat(self._fd)
+
+    def holds(self, path: str) -> bool:
+        """Whether ``path`` names the claimed file (not a file put there since)."""
+        try:
+            named = os.lstat(_fs_path(path))
+        except OSError:
+            return False
+        mine = self._stat()
+        return (named.st_dev, named.st_ino) == (mine.st_dev, mine.st_ino)
+
+    def check(self, path: str, size: int | None) -> None:
+        """Raise VerificationError unless ``path`` is the claimed file and holds ``size``
+        bytes (None: any): what is renamed into place must be what this writer wrote."""
+        if not self.holds(path):
+            raise VerificationError(
+                f"{path}: the temporary file was replaced or removed by someone else",
+                hint="another program replaced the temporary file; the copy is retried",
+            )
+        landed = self._stat().st_size
+        if size is not None and landed != size:
+            raise VerificationError(
+                f"{path}: the temporary file holds {landed} bytes, {size} were written",
+                hint="another program wrote to the temporary file; the copy is retried",
+            )
+
+    def release(self) -> None:
+        """Drop the lock (closing the descriptor); safe to call twice."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 class LocalBackend(Backend):
     """The local file system. ``fsync=True`` makes ``close()`` of a written file durable."""
 
@@ -343,6 +404,40 @@ class LocalBackend(Backend):
             file.close()
             raise
         return LocalWriteStream(file, path, fsync=self.fsync)
+
+    def claim(self, path: str, *, create: bool = True, new: bool = False) -> LocalClaim | None:
+        """Lock file ``path`` for one writer: a :class:`LocalClaim`, or None while another
+        process (or another claim in this one) holds it.
+
+        ``create`` makes the file when missing (else NotFoundError); ``new`` requires that it
+        did not exist (``O_EXCL``). Links are never followed.
+        """
+        fs = _fs_path(path)
+        flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+        flags |= (os.O_CREAT if create else 0) | (os.O_EXCL if new else 0)
+        for _ in range(5):
+            try:
+                fd = os.open(fs, flags, 0o666)
+            except OSError as exc:
+                raise translate_os_error(exc, "claim", path) from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            except OSError as exc:
+                # a file system without flock (some network mounts): the inode check of
+                # LocalClaim.check still keeps a foreign file from being published
+                if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                    os.close(fd)
+                    raise translate_os_error(exc, "lock", path) from exc
+            claim = LocalClaim(fd, path)
+            if claim.holds(path):
+                return claim
+            # the holder renamed or removed it between our open and our lock: the name now
+            # leads elsewhere (or nowhere), so claim what it names now
+            claim.release()
+        return None
 
     def mkdir(self, path: str) -> None:
         try:
