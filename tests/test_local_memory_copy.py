@@ -82,7 +82,7 @@ def test_copy_interrupted_midway_leaves_nothing_under_any_name() -> None:
         copy_file(source, "/big.bin", target, "/big.bin", chunk_size=65536)
     assert info.value.retriable
     assert not target.exists("/big.bin")
-    assert not target.exists("/big.bin" + PARTIAL_SUFFIX)
+    assert not any(PARTIAL_SUFFIX in path for path in target.snapshot())
     copy_file(source, "/big.bin", target, "/big.bin")  # the re-run converges
     assert target.get("/big.bin") == source.get("/big.bin")
 

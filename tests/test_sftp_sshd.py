@@ -38,7 +38,7 @@ from ferryman.errors import (
     TimeoutError,
     TransferError,
 )
-from ferryman.transfer.copy import copy_file
+from ferryman.transfer.copy import copy_file, partial_name, source_tag
 from tests.backend_conformance import make_data, read_file, write_file
 from tests.servers.sshd import KEY_PASSPHRASE, SHELL_USER, RemoteDir, Sshd
 from tests.test_sftp_conformance import sshd_connection
@@ -515,7 +515,10 @@ def test_upload_learns_the_landed_size_without_a_round_trip_of_its_own(
     assert (sshd_workdir.local / "up.bin").read_bytes() == data
     text = records.text
     assert f"FSTAT before CLOSE: size={len(data)}" in text
-    assert "STAT " + sshd_workdir.remote("up.bin.ferryman-part") not in text
+    tag = source_tag(LocalBackend(), str(tmp_path / "up.bin"), len(data))
+    temporary = partial_name(sshd_workdir.remote("up.bin"), tag)
+    assert temporary in text  # the name the transcript shows (opened, renamed)
+    assert f"STAT {temporary}" not in text
 
 
 def test_no_ignore_packet_precedes_the_others(

@@ -27,6 +27,7 @@ from ferryman.cli import cli
 from ferryman.cli.progress import BarEvents, transfer_progress
 from ferryman.errors import ExitCode
 from ferryman.transfer import PARTIAL_SUFFIX, FileOutcome, Job, PlanItem, Status
+from ferryman.transfer.copy import identity_tag, partial_name
 from tests.servers.faulty_ftpd import DataFault, FaultyFtpServer
 from tests.servers.scripted import Reply, ScriptedFtpServer
 
@@ -374,7 +375,8 @@ def test_resume_via_the_command(served: Served, local: Path) -> None:
     payload = os.urandom(1_500_000)
     (served.root / "out/big.bin").write_bytes(payload)
     set_age(served.root / "out/big.bin", timedelta(hours=1))
-    (local / ("big.bin" + PARTIAL_SUFFIX)).write_bytes(payload[:600_000])
+    tag = identity_tag(served.url(""), "/out/big.bin", len(payload))
+    (local / partial_name("big.bin", tag)).write_bytes(payload[:600_000])
     result = ok(run(served, "get", served.url("/out/big.bin"), local, "--if-exists", "resume"))
     assert "resumed at 600000" in result.stdout
     assert (local / "big.bin").read_bytes() == payload
@@ -647,7 +649,7 @@ def test_a_run_killed_midway_leaves_no_final_file_and_a_rerun_converges(
         "--retries",
         "0",
     ]
-    part = local / ("big.bin" + PARTIAL_SUFFIX)
+    part = local / partial_name("big.bin", identity_tag(served.url(""), "/big.bin", len(payload)))
     with open(tmp_path / "stderr.txt", "wb") as stderr:
         proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         try:

@@ -41,6 +41,7 @@ from ferryman.transfer import (
     transfer,
     transfer_plan,
 )
+from ferryman.transfer.copy import partial_name, source_tag
 
 T0 = datetime(2026, 10, 15, 12, 0, 0, tzinfo=UTC)
 FAST = RetryPolicy(retries=3, delay=0.001)
@@ -50,6 +51,11 @@ def options(**overrides: object) -> TransferOptions:
     fields: dict[str, object] = {"retry": FAST, "parallel": 1, "chunk_size": 32768}
     fields.update(overrides)
     return TransferOptions(**fields)  # type: ignore[arg-type]
+
+
+def part_of(src: Backend, source: str, target: str) -> str:
+    """The temporary name of a copy of ``source`` (as it is now) to ``target``."""
+    return partial_name(target, source_tag(src, source, src.stat(source).size))
 
 
 def no_partials(backend: MemoryBackend) -> bool:
@@ -118,11 +124,9 @@ def test_data_goes_to_a_temporary_name_then_is_renamed_into_place() -> None:
     src, dst = MemoryBackend(), MemoryBackend()
     src.put("/out/f.bin", payload)
     during: list[tuple[bool, bool]] = []
-    events = Events(
-        lambda job: during.append(
-            (dst.exists("/in/f.bin"), dst.exists("/in/f.bin" + PARTIAL_SUFFIX))
-        )
-    )
+    temporary = part_of(src, "/out/f.bin", "/in/f.bin")
+    assert temporary.startswith("/in/f.bin.") and temporary.endswith(PARTIAL_SUFFIX)
+    events = Events(lambda job: during.append((dst.exists("/in/f.bin"), dst.exists(temporary))))
     summary = transfer(src, "/out/f.bin", dst, "/in/", options(), events=events)
     assert summary.ok
     assert during and all(state == (False, True) for state in during)
@@ -236,7 +240,7 @@ def test_a_link_planted_as_the_temporary_name_cannot_redirect_the_write(tmp_path
     outside.mkdir()
     victim = outside / "victim.txt"
     victim.write_bytes(b"precious")
-    (dest / ("a.csv" + PARTIAL_SUFFIX)).symlink_to(victim)
+    Path(part_of(src, "/out/a.csv", str(dest / "a.csv"))).symlink_to(victim)
     with LocalBackend() as disk:
         for policy in (IfExists.FAIL, IfExists.RESUME):
             transfer(src, "/out/a.csv", disk, str(dest), options(if_exists=policy))
@@ -275,7 +279,8 @@ def test_the_source_stays_when_the_copy_fails(action: SourceAction) -> None:
     src, dst = MemoryBackend(), MemoryBackend()
     src.put("/out/a.csv", b"a")
     src.put("/out/b.csv", b"b")
-    dst.fail_next("open_write", PermissionDeniedError("denied"), path="/in/a.csv" + PARTIAL_SUFFIX)
+    temporary = part_of(src, "/out/a.csv", "/in/a.csv")
+    dst.fail_next("open_write", PermissionDeniedError("denied"), path=temporary)
     opts = options(after=action, move_to="/archive")
     summary = transfer(src, "/out/*.csv", dst, "/in", opts)
     files = {f.source: f for f in summary.files}
@@ -400,7 +405,8 @@ def test_a_dropped_write_resumes_where_it_stopped(tmp_path: Path) -> None:
     payload = os.urandom(700_000)
     (tmp_path / "big.bin").write_bytes(payload)
     dst = MemoryBackend()
-    dst.truncate_writes_after("/in/big.bin" + PARTIAL_SUFFIX, 250_000, times=2)
+    temporary = part_of(LocalBackend(), str(tmp_path / "big.bin"), "/in/big.bin")
+    dst.truncate_writes_after(temporary, 250_000, times=2)
     with LocalBackend() as disk:
         [outcome] = transfer(disk, str(tmp_path / "big.bin"), dst, "/in/", options()).files
     assert outcome.status is Status.COPIED, outcome.reason
@@ -652,7 +658,7 @@ def test_with_resume_a_copy_that_runs_out_of_retries_keeps_its_partial_for_the_n
     [failed] = transfer(src, "/out/big.bin", dst, "/in/", few).files
     assert failed.status is Status.FAILED and failed.retries == 1
     assert not dst.exists("/in/big.bin")
-    kept = dst.get("/in/big.bin" + PARTIAL_SUFFIX)
+    kept = dst.get(part_of(src, "/out/big.bin", "/in/big.bin"))
     assert len(kept) == 400_000 and kept == payload[:400_000]  # two attempts, 200 000 each
     src.clear_faults()
     [done] = transfer(src, "/out/big.bin", dst, "/in/", few).files

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ferryman.backends.base import Capabilities, Entry, EntryType
+from ferryman.backends.base import Backend, Capabilities, Entry, EntryType
 from ferryman.backends.local import LocalBackend
 from ferryman.backends.memory import MemoryBackend
 from ferryman.errors import TargetExistsError, TransferError
@@ -27,6 +27,7 @@ from ferryman.transfer import (
     decide,
     transfer,
 )
+from ferryman.transfer.copy import partial_name, source_tag
 
 T0 = datetime(2026, 10, 15, 12, 0, 0, tzinfo=UTC)
 FAST = RetryPolicy(retries=3, delay=0.001)
@@ -179,6 +180,11 @@ def run(
     return summary.files
 
 
+def part_of(src: Backend, source: str, target: str) -> str:
+    """The temporary name of a copy of ``source`` (as it is now) to ``target``."""
+    return partial_name(target, source_tag(src, source, src.stat(source).size))
+
+
 def no_partials(backend: MemoryBackend) -> bool:
     return not any(PARTIAL_SUFFIX in path for path in backend.snapshot())
 
@@ -299,7 +305,7 @@ def test_resume_continues_a_leftover_partial_through_the_engine() -> None:
     payload = os.urandom(300_000)
     src, dst = MemoryBackend(), MemoryBackend()
     src.put("/out/big.bin", payload, mtime=T0)
-    dst.put("/in/big.bin" + PARTIAL_SUFFIX, payload[:120_000], mtime=later(5))
+    dst.put(part_of(src, "/out/big.bin", "/in/big.bin"), payload[:120_000], mtime=later(5))
     [outcome] = run(src, "/out/big.bin", dst, "/in/", IfExists.RESUME)
     assert outcome.status is Status.COPIED, outcome.reason
     assert outcome.resumed_from == 120_000
@@ -313,7 +319,7 @@ def test_resume_of_a_local_partial(tmp_path: Path) -> None:
     payload = os.urandom(200_000)
     src = MemoryBackend()
     src.put("/out/big.bin", payload, mtime=T0)
-    (tmp_path / ("big.bin" + PARTIAL_SUFFIX)).write_bytes(payload[:50_000])
+    Path(part_of(src, "/out/big.bin", str(tmp_path / "big.bin"))).write_bytes(payload[:50_000])
     with LocalBackend() as disk:
         [outcome] = run(src, "/out/big.bin", disk, str(tmp_path), IfExists.RESUME)
     assert outcome.resumed_from == 50_000 and outcome.bytes == 150_000
@@ -327,7 +333,7 @@ def test_resume_never_publishes_a_partial_that_does_not_match_the_source() -> No
     src, dst = MemoryBackend(), MemoryBackend()
     src.put("/out/f.bin", payload, mtime=T0)
     # newer and shorter, but other bytes: the source's hash of the whole file catches it
-    dst.put("/in/f.bin" + PARTIAL_SUFFIX, os.urandom(40_000), mtime=later(5))
+    dst.put(part_of(src, "/out/f.bin", "/in/f.bin"), os.urandom(40_000), mtime=later(5))
     dst.capabilities = Capabilities(set_mtime=True, atomic_rename_replace=True)  # no hashes
     [outcome] = run(src, "/out/f.bin", dst, "/in/", IfExists.RESUME)
     if outcome.status is Status.COPIED:  # started over after the mismatch
@@ -380,7 +386,8 @@ def test_resume_restarts_a_stale_partial_older_than_the_source() -> None:
     payload = os.urandom(100_000)
     src, dst = MemoryBackend(), MemoryBackend()
     src.put("/out/f.bin", payload, mtime=later(60))
-    dst.put("/in/f.bin" + PARTIAL_SUFFIX, b"G" * 50_000, mtime=T0)  # from an older version
+    stale = part_of(src, "/out/f.bin", "/in/f.bin")
+    dst.put(stale, b"G" * 50_000, mtime=T0)  # from an older version
     [outcome] = run(src, "/out/f.bin", dst, "/in/", IfExists.RESUME)
     assert outcome.status is Status.COPIED
     assert outcome.resumed_from == 0 and outcome.bytes == 100_000

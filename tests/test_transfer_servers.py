@@ -30,6 +30,7 @@ from ferryman.transfer import (
     TransferOptions,
     transfer,
 )
+from ferryman.transfer.copy import identity_tag, partial_name, source_tag
 from tests.servers.faulty_ftpd import DataFault, FaultyFtpServer
 from tests.servers.scripted import Reply, ScriptedFtpServer, transfer_out
 from tests.servers.vsftpd import Vsftpd, Workdir
@@ -144,7 +145,8 @@ def test_an_upload_cut_midway_resumes(faulty: FaultyFactory, tmp_path: Path, act
 
     [outcome] = upload(served, tmp_path / "up.bin", "/in/", events=OnProgress(look)).files
     assert outcome.status is Status.COPIED, outcome.reason
-    assert seen == {("up.bin" + PARTIAL_SUFFIX,)}  # never the final name before the end
+    tag = source_tag(LocalBackend(), str(tmp_path / "up.bin"), len(payload))
+    assert seen == {(partial_name("up.bin", tag),)}  # never the final name before the end
     assert fault.hits == 1 and outcome.retries == 1
     assert 300_000 <= outcome.resumed_from < len(payload)
     assert outcome.bytes == len(payload) - outcome.resumed_from
@@ -553,8 +555,11 @@ def test_vsftpd_resumes_what_a_killed_run_left(
     os.utime(vsftpd_workdir.local / "down.bin", (old, old))
     local = tmp_path / "local"
     local.mkdir()
-    (local / ("down.bin" + PARTIAL_SUFFIX)).write_bytes(payload[:1_000_000])
     url = vsftpd_url(vsftpd_explicit, vsftpd_workdir.ftp_path("down.bin"))
+    tag = identity_tag(
+        vsftpd_url(vsftpd_explicit, ""), vsftpd_workdir.ftp_path("down.bin"), 3_000_000
+    )
+    (local / partial_name("down.bin", tag)).write_bytes(payload[:1_000_000])
     result = vsftpd_run(vsftpd_explicit, "get", url, local, "--if-exists", "resume", "--json")
     assert result.exit_code == 0, result.output
     [entry] = json.loads(result.stdout)["files"]
@@ -564,7 +569,8 @@ def test_vsftpd_resumes_what_a_killed_run_left(
     # upload: a remote temporary holding the first 1.5 megabytes
     (local / "up.bin").write_bytes(payload)
     os.utime(local / "up.bin", (old, old))
-    vsftpd_workdir.write("in/up.bin" + PARTIAL_SUFFIX, payload[:1_500_000])
+    tag = source_tag(LocalBackend(), str(local / "up.bin"), len(payload))
+    vsftpd_workdir.write(partial_name("in/up.bin", tag), payload[:1_500_000])
     dest = vsftpd_url(vsftpd_explicit, vsftpd_workdir.ftp_path("in") + "/")
     result = vsftpd_run(
         vsftpd_explicit, "put", local / "up.bin", dest, "--if-exists", "resume", "--json"

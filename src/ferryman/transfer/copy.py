@@ -1,18 +1,40 @@
 """Copy one file between any two backends, safely.
 
 The destination appears under its final name only when complete and verified: the data is
-written to ``NAME.ferryman-part`` beside it (WinSCP's ``.filepart``, rclone's ``.partial``),
+written to a temporary name beside it (WinSCP's ``.filepart``, rclone's ``.partial``),
 checked, and only then renamed into place. Checks: the byte count against the source's size,
 the size the destination reports, and -- when a server offers one -- a server-side hash
 compared with the hash of the bytes that went through. A copy may continue a temporary file
 at ``offset`` (REST / SFTP offsets). After a failure the temporary file is removed, unless
 the caller keeps it to resume (``cleanup=False``).
+
+Temporary names are ``NAME.<tag>.ferryman-part``: the tag is 8 hex digits of a hash of the
+source's identity (the source backend's secret-free ``describe()``, the source path, its
+size), so two writers of one destination from different sources never share a temporary,
+while the same source finds its own temporary again to resume. The modification time is
+left out on purpose: listings report it with different precisions (``LIST`` minutes or days,
+``MDTM`` seconds), and one file must get one tag however it was listed; a partial older than
+the source is refused by the resume policy instead. Every temporary, with any tag, ends in
+:data:`PARTIAL_SUFFIX`, which is how listings recognise (and never take) them.
+
+Two writers of the *same* source to the local disk: the temporary is claimed with an
+exclusive ``flock`` from before its first byte until after its rename; a writer that finds
+it held writes to a fresh name of its own (``NAME.<tag>-<random>.ferryman-part``, never
+resumed). Just before the rename the claim checks that the temporary's name still leads to
+the inode this writer wrote and that it holds the bytes written, so a process never
+publishes (and reports) bytes it did not write. The local disk is not re-read to hash it:
+the bytes went from this process's buffer through its own descriptor into a file nobody else
+may touch, and reading a big file back would double the disk's work. Remote destinations
+have no locks; there the tag keeps different sources apart, and the size the server reports
+(and its hash, where it offers one) is checked for the temporary this copy wrote.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import secrets
 import time
 import zlib
 from collections.abc import Callable
@@ -20,6 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..backends.base import Backend, Entry
+from ..backends.local import LocalBackend, LocalClaim
 from ..errors import (
     ConfigError,
     FerrymanError,
@@ -36,8 +59,11 @@ __all__ = [
     "Digest",
     "copy_file",
     "discard",
+    "discard_partial",
     "exists",
+    "identity_tag",
     "partial_name",
+    "source_tag",
 ]
 
 log = logging.getLogger("ferryman.transfer")
@@ -48,8 +74,23 @@ DEFAULT_CHUNK = 256 * 1024
 HASH_PREFERENCE = ("sha256", "sha1", "md5", "crc32")
 
 
-def partial_name(path: str) -> str:
-    return path + PARTIAL_SUFFIX
+def source_tag(src: Backend, path: str, size: int | None) -> str:
+    """8 hex digits naming a source: the same for the same file on the same server (so a
+    retry or the next run finds its temporary again), different for another one."""
+    if isinstance(src, LocalBackend):
+        path = os.path.abspath(path)  # the same relative name in another directory is another file
+    return identity_tag(src.describe(), path, size)
+
+
+def identity_tag(where: str, path: str, size: int | None) -> str:
+    """:func:`source_tag` from the parts: ``where`` is the source backend's ``describe()``."""
+    key = "\0".join((where, path, "" if size is None else str(size)))
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def partial_name(path: str, tag: str) -> str:
+    """The temporary name of a copy of the source tagged ``tag`` to ``path``."""
+    return f"{path}.{tag}{PARTIAL_SUFFIX}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +149,54 @@ def discard(backend: Backend, path: str) -> None:
         pass
 
 
-def _publish(dst: Backend, part: str, target: str, replace: bool) -> None:
-    """Rename the verified temporary into place; replace an existing file only if allowed."""
+def discard_partial(dst: Backend, path: str) -> None:
+    """Remove the temporary ``path`` unless another writer is filling it (on the local disk,
+    where writers claim their temporaries); never raise."""
+    if not isinstance(dst, LocalBackend):
+        discard(dst, path)
+        return
+    try:
+        claim = dst.claim(path, create=False)
+    except FerrymanError:
+        return  # gone already, or not ours to judge
+    if claim is not None:
+        try:
+            discard(dst, path)
+        finally:
+            claim.release()
+
+
+def _claim(
+    dst: Backend, dst_path: str, tag: str, offset: int
+) -> tuple[str, LocalClaim | None, int]:
+    """The temporary this copy writes, its claim (local disk), and the offset to continue
+    from: a fresh name from 0 when another writer holds the tagged one."""
+    part = partial_name(dst_path, tag)
+    if not isinstance(dst, LocalBackend):
+        return part, None, offset
+    claim = dst.claim(part)
+    if claim is not None:
+        return part, claim, offset
+    fresh = partial_name(dst_path, f"{tag}-{secrets.token_hex(4)}")
+    log.info("%s is being written by another process; writing %s instead", part, fresh)
+    claim = dst.claim(fresh, new=True)
+    if claim is None:  # nobody else can know a name made a moment ago: a bug or a hostile peer
+        raise VerificationError(f"{fresh}: the new temporary file is locked by someone else")
+    return fresh, claim, 0
+
+
+def _publish(
+    dst: Backend,
+    part: str,
+    target: str,
+    replace: bool,
+    claim: LocalClaim | None,
+    size: int | None,
+) -> None:
+    """Rename the verified temporary into place; replace an existing file only if allowed.
+    Under a claim, first make sure the name still leads to the file this copy wrote."""
+    if claim is not None:
+        claim.check(part, size)
     if not replace or dst.capabilities.atomic_rename_replace:
         dst.rename(part, target)
         return
@@ -186,13 +273,14 @@ def copy_file(
             f"{dst_path} already exists on {dst.describe()}",
             hint="pass --overwrite (or --if-exists) to replace it",
         )
-    part = partial_name(dst_path)
+    tag = source_tag(src, src_path, entry.size)
     buffer = memoryview(bytearray(chunk_size))
     started = time.monotonic()
     if ascii:
         offset, verify_hash = 0, False
     hashing = _hash_side(src, dst) if verify_hash else None
     digest = Digest(hashing[0]) if hashing else None
+    part, claim, offset = _claim(dst, dst_path, tag, offset)
     try:
         if digest is not None and offset:
             _seed(digest, dst, part, offset, buffer)
@@ -220,7 +308,7 @@ def copy_file(
                 )
             if preserve_mtime and entry.mtime is not None:
                 _set_mtime(dst, part, entry.mtime)
-            _publish(dst, part, dst_path, replace)
+            _publish(dst, part, dst_path, replace, claim, landed)
             seconds = time.monotonic() - started
             return CopyResult(src_path, dst_path, moved, landed or moved, seconds, "ascii")
         if entry.size is not None and size != entry.size:
@@ -250,18 +338,23 @@ def copy_file(
             verified = f"size+{algorithm}"
         if preserve_mtime and entry.mtime is not None:
             _set_mtime(dst, part, entry.mtime)
-        _publish(dst, part, dst_path, replace)
+        _publish(dst, part, dst_path, replace, claim, size)
     except BaseException as err:
-        # a copy that failed verification is known bad: never keep it to resume from
+        # a copy that failed verification is known bad: never keep it to resume from; nor
+        # a fresh name, which no one will look for again
         keep = (
             not cleanup
+            and part == partial_name(dst_path, tag)
             and isinstance(err, FerrymanError)
             and err.retriable
             and not isinstance(err, VerificationError)
         )
-        if not keep:
+        if not keep and (claim is None or claim.holds(part)):  # never remove another's file
             discard(dst, part)
         raise
+    finally:
+        if claim is not None:
+            claim.release()
     return CopyResult(
         src_path, dst_path, moved, size, time.monotonic() - started, verified, resumed_from=offset
     )

@@ -26,7 +26,7 @@ from typing import Protocol
 from ..backends.base import Backend, Entry
 from ..errors import FerrymanError, NotFoundError, TargetExistsError
 from ..retry import RetryPolicy
-from .copy import CopyResult, copy_file, discard, exists, partial_name
+from .copy import CopyResult, copy_file, discard_partial, exists, partial_name, source_tag
 from .plan import PlanItem
 from .policy import Decision, IfExists, decide
 from .report import FileOutcome, Status, Summary
@@ -118,6 +118,11 @@ def _stat_or_none(backend: Backend, path: str) -> Entry | None:
         return backend.stat(path)
     except NotFoundError:
         return None
+
+
+def _partial(job: Job, item: PlanItem, src: Backend) -> str:
+    """The temporary name a copy of ``item`` (as it is now) to the job's target uses."""
+    return partial_name(job.target, source_tag(src, item.source, item.entry.size))
 
 
 def _unchanged(before: Entry, now: Entry) -> bool:
@@ -255,7 +260,7 @@ class _Runner:
                         f"still being written (changed within {self.options.stable_for:g} s)"
                     )
                     return outcome
-            decision = self.decide(job, dst)
+            decision = self.decide(job, src, dst)
             outcome.reason = decision.reason
             if not decision.copies:
                 outcome.status = Status.SKIPPED
@@ -276,12 +281,12 @@ class _Runner:
             outcome.seconds = time.monotonic() - started
         return outcome
 
-    def decide(self, job: Job, dst: Backend) -> Decision:
+    def decide(self, job: Job, src: Backend, dst: Backend) -> Decision:
         policy = self.options.if_exists
         target = self.index.lookup(dst, job.target)
         partial = None
         if policy is IfExists.RESUME and target is None:
-            partial = self.index.lookup(dst, partial_name(job.target))
+            partial = self.index.lookup(dst, _partial(job, job.item, src))
         compare_times = self.options.preserve_mtime and dst.capabilities.set_mtime
         return decide(
             policy,
@@ -302,7 +307,8 @@ class _Runner:
         offset = decision.offset if resumable else 0
         replace_final = decision.replace
         if decision.from_final and offset:
-            dst.rename(job.target, partial_name(job.target))  # keep the final name complete-only
+            # keep the final name complete-only
+            dst.rename(job.target, _partial(job, item, src))
             replace_final = False
         policy, first_try = options.retry, time.monotonic()
         while True:
@@ -331,7 +337,7 @@ class _Runner:
                 spent = time.monotonic() - first_try
                 if not err.retriable or attempt > policy.retries or spent + wait > policy.max_total:
                     if options.if_exists is not IfExists.RESUME:  # resume: the next run continues
-                        discard(dst, partial_name(job.target))
+                        discard_partial(dst, _partial(job, item, src))
                     raise
                 outcome.retries = attempt
                 log.warning(
@@ -343,7 +349,10 @@ class _Runner:
                     wait,
                 )
                 time.sleep(wait)
+                before = _partial(job, item, src)
                 item, offset = self._resume_point(job, item, src, dst, resumable)
+                if _partial(job, item, src) != before:  # the source changed size: a new tag
+                    discard_partial(dst, before)
 
     def _progress(self, job: Job) -> Callable[[int], None] | None:
         events = self.events
@@ -366,7 +375,7 @@ class _Runner:
         if not resumable:
             return item, 0
         try:
-            partial = _stat_or_none(dst, partial_name(job.target))
+            partial = _stat_or_none(dst, _partial(job, item, src))
         except FerrymanError:
             return item, 0
         size = partial.size if partial is not None and partial.size else 0
