@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..crashpoints import crash_point
 from ..errors import ConfigError, FerrymanError
 from ..loads import LoadMode, export_query, load_csv
 from ..loads.markers import LoadMarker, content_key, ledger_file_key
@@ -86,6 +87,7 @@ def load_step(ctx: RunContext, action: LoadAction) -> StepOutcome:
             not_loaded = {str(p) for p in files[index:]}  # only_new takes them again
             ctx.pending = [r for r in ctx.pending if r.target not in not_loaded]
             return StepOutcome(result, err)
+        crash_point("load-committed")
         if loaded.already is not None:
             log.info("%s: %s; not loaded again", path, loaded.already.describe())
             result["already_loaded"].append(str(path))

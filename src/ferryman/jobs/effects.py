@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..backends.base import Backend, Entry
+from ..crashpoints import crash_point
 from ..errors import FerrymanError, NotFoundError
 from ..state import PendingSourceAction
 from ..state.records import iso
@@ -65,6 +66,7 @@ def commit_taken(ctx: RunContext) -> None:
         if options.after is SourceAction.DELETE or options.move_to is not None
     ]
     ctx.ledger.commit_taken(ctx.name, taken, actions, ctx.run_id)
+    crash_point("ledger-committed")
 
 
 def _endpoint(ctx: RunContext, connection: str) -> Endpoint | None:
@@ -110,6 +112,7 @@ def _finish_on(backend: Backend, actions: list[PendingSourceAction]) -> list[str
                 backend.remove(action.path)
             elif action.move_to is not None:
                 archive(backend, action.path, action.relative, action.move_to)
+            crash_point("source-action")
     return found_done
 
 
@@ -217,5 +220,6 @@ def skip_published(
     sent = {job.item.source: job.target for job in jobs}
     entries = [(sent[i.source], *content[sent[i.source]]) for i in kept if i.source in sent]
     store.intend_publications(ctx.name, target.key, entries, ctx.run_id)
+    crash_point("uploads-recorded")
     plan.items = kept
     return summary

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import Backend, Entry
+from ..crashpoints import armed, crash_point
 from ..errors import FerrymanError, NotFoundError, ProtocolError, TimeoutError
 from ..retry import RetryPolicy
 from ..transfer import (
@@ -32,6 +33,7 @@ from ..transfer import (
     sync,
     transfer_plan,
 )
+from ..transfer.engine import Job
 from .context import Endpoint, LedgerRecord, RunContext
 from .effects import skip_published
 from .model import (
@@ -122,6 +124,19 @@ def _options(ctx: RunContext, action: TransferAction, side: Endpoint) -> Transfe
     )
 
 
+class _CrashEvents:
+    """Transfer events for the crash tests (``ferryman.crashpoints``): a point per file."""
+
+    def started(self, job: Job, offset: int) -> None:
+        pass
+
+    def advanced(self, job: Job, nbytes: int) -> None:
+        pass
+
+    def finished(self, outcome: FileOutcome) -> None:
+        crash_point("file-done")
+
+
 def _only_new(ctx: RunContext, source: Endpoint, entries: list[tuple[str, Entry]]) -> set[str]:
     """The source paths the ledger has not seen (all of them without a ledger)."""
     if ctx.ledger is None:
@@ -160,7 +175,10 @@ def transfer_step(ctx: RunContext, action: TransferAction, upload: bool) -> Step
         if upload:  # a run cut short after uploading: its uploads are recognized, not redone
             summary = skip_published(ctx, target, plan, dst, target.path)
             already = {f.source for f in summary.files}
-        summary = transfer_plan(plan, src, dst, target.path, options, summary=summary)
+        events = _CrashEvents() if armed() else None
+        summary = transfer_plan(
+            plan, src, dst, target.path, options, summary=summary, events=events
+        )
     outcome = _summary_outcome(summary)
     if action.only_new and not ctx.dry_run:
         done = {f.source: f.target for f in summary.files if f.status == Status.COPIED}

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..connection import format_validation_error
+from ..crashpoints import crash_point
 from ..errors import ConfigError, ExitCode, FerrymanError
 from ..transfer import build_plan
 from .context import RunContext
@@ -228,6 +229,7 @@ def execute_steps(
             "error": record.error.message if record.error else None,
         }
         log.info("step %s %s in %.2f s", step.name, record.status, record.seconds)
+        crash_point(f"after-step:{step.name}")
     return records, failure
 
 
