@@ -135,7 +135,7 @@ def check_converged(env: JobEnv) -> None:
         assert len(store.taken("job")) == FILES + 1
 
 
-@pytest.mark.parametrize("kills", [[p] for p in POINTS] + TWICE, ids=lambda k: "+".join(k))
+@pytest.mark.parametrize("kills", [[p] for p in POINTS] + TWICE, ids="+".join)
 def test_a_killed_run_converges_on_the_rerun(env: JobEnv, kills: list[str]) -> None:
     env.write(JOB)
     for point in kills:
