@@ -8,9 +8,11 @@ and a further run must change nothing: the same state as one run that was never 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +53,7 @@ steps:
       from: "out/*.csv"
       to: "partner:/reports/"
       only_new: true
+      if_exists: fail  # a re-run must recognize its own upload, not overwrite blindly
       after: {move_to: sent/}
 """
 
@@ -196,3 +199,31 @@ def test_an_upload_cut_short_is_recognized_not_refused(env: JobEnv) -> None:
     publish = {s["name"]: s for s in rerun["steps"]}["publish"]["result"]
     assert publish["count"] == 0 and publish["skipped"] == [str(env.dir / "out/report.csv")]
     check_converged(env)
+
+
+def test_an_upload_of_a_cut_short_run_is_replaced_when_the_content_changed(
+    env: JobEnv,
+) -> None:
+    """The report a killed run uploaded is no successful run's result: when the re-run's
+    report differs (the data changed meanwhile), it replaces that file instead of failing on
+    it (if_exists: fail) -- while a file nobody of this job uploaded is still refused."""
+    env.write(JOB)
+    assert run(env, crash_at="file-done:7").returncode == -signal.SIGKILL
+    with contextlib.closing(sqlite3.connect(env.dir / "warehouse.db")) as db, db:
+        db.execute("INSERT INTO orders VALUES ('9999', '1.0')")
+    rerun = run(env)
+    assert rerun.returncode == 0, rerun.stderr
+    text = (env.remote() / "reports" / "report.csv").read_bytes().decode()
+    assert text.replace("\r\n", "\n").endswith("9999,1.0\n")
+    assert sorted(p.name for p in (env.remote() / "reports").iterdir()) == ["report.csv"]
+
+
+def test_a_target_this_job_never_uploaded_is_still_refused(env: JobEnv) -> None:
+    env.write(JOB)
+    (env.remote() / "reports" / "report.csv").write_text("somebody else's\n", encoding="utf-8")
+    failed = run(env)
+    assert failed.returncode == 7, failed.stderr
+    publish = {s["name"]: s for s in json.loads(failed.stdout)["steps"]}["publish"]
+    assert "already exists" in publish["error"]["message"]
+    text = (env.remote() / "reports" / "report.csv").read_text(encoding="utf-8")
+    assert text == "somebody else's\n"

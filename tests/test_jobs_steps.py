@@ -330,10 +330,23 @@ def test_rename_remote_relative_and_absolute(env: JobEnv) -> None:
     assert step(report, "relative").result == {
         "from": "/out/orders_1.csv",
         "to": "/out/orders_1.old",
+        "already": False,
     }
     assert env.remote("out/orders_1.old").read_text() == ORDERS_1
     assert env.remote("done/orders_2.csv").read_text() == ORDERS_2
     assert not env.remote("out/orders_1.csv").exists()
+    # a re-run (after a crash that came after the renames) finds them done, and says so
+    again = ok(env.run())
+    assert step(again, "relative").result["already"] is True
+    assert step(again, "absolute").result["already"] is True
+    assert env.remote("out/orders_1.old").read_text() == ORDERS_1
+
+
+def test_rename_of_a_missing_file_still_fails(env: JobEnv) -> None:
+    report = env.run(
+        env.write('steps:\n  - {name: mv, rename: {from: "partner:/out/nope", to: x}}\n')
+    )
+    assert report.exit_code == 6 and "nope" in step(report, "mv").error.message
 
 
 def test_rename_local_to_an_absolute_path(env: JobEnv) -> None:

@@ -9,7 +9,8 @@ to the state of one successful run: nothing lost, nothing done twice (issue 11).
   and SHA-256 of what will land there (:func:`skip_published`). A re-run that finds a target
   holding exactly that (size, and the server's hash where it offers one) knows it is its own
   upload from a run that was cut short, and skips it ("already sent") instead of refusing it as
-  somebody else's file or sending it again.
+  somebody else's file or sending it again. A target holding what a cut-short run uploaded,
+  where this run has other content for it, is replaced: no successful run published it.
 
 Loads have their own journal in the target database (:mod:`ferryman.loads.markers`).
 """
@@ -210,12 +211,24 @@ def skip_published(
     for job in jobs:
         size, sha = content[job.target]
         before = known.get(job.target)
-        ours = before is not None and (before.size, before.sha256) == (size, sha)
-        if ours and before is not None and _holds(dst, job.target, size, sha):
+        if before is None or not _holds(dst, job.target, before.size, before.sha256):
+            kept.append(job.item)  # nothing of ours there: the transfer's if_exists decides
+            continue
+        if (before.size, before.sha256) == (size, sha):
             outcome = FileOutcome(job.item.source, job.target, Status.SKIPPED, size=size)
             outcome.reason = f"already sent by run {before.run_id} (same size and SHA-256)"
             summary.add(outcome)
             continue
+        if before.run_status != "succeeded":
+            # what a run that never finished left there is not a result to keep: replace it
+            log.warning(
+                "%s holds what run %s uploaded before it was cut short; replacing it with "
+                "this run's %s",
+                job.target,
+                before.run_id,
+                job.item.source,
+            )
+            dst.remove(job.target)
         kept.append(job.item)
     sent = {job.item.source: job.target for job in jobs}
     entries = [(sent[i.source], *content[sent[i.source]]) for i in kept if i.source in sent]

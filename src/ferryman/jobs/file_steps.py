@@ -33,6 +33,7 @@ from ..transfer import (
     sync,
     transfer_plan,
 )
+from ..transfer.copy import exists
 from ..transfer.engine import Job
 from .context import Endpoint, LedgerRecord, RunContext
 from .effects import skip_published
@@ -309,10 +310,18 @@ def rename_step(ctx: RunContext, action: RenameAction) -> StepOutcome:
         new = str(target if target.is_absolute() else Path(place.path).parent / target)
     elif not new.startswith("/"):
         new = posixpath.join(posixpath.dirname(place.path.rstrip("/")), new)
+    already = False
     with ctx.backend(place) as backend:
         if not ctx.dry_run:
-            backend.rename(place.path, new)
-    return StepOutcome({"from": place.path, "to": new})
+            try:
+                backend.rename(place.path, new)
+            except NotFoundError:
+                # a re-run after a crash that came after the rename: the state it wants is there
+                if exists(backend, place.path) or not exists(backend, new):
+                    raise
+                log.info("%s is already at %s (renamed by an earlier run)", place.path, new)
+                already = True
+    return StepOutcome({"from": place.path, "to": new, "already": already})
 
 
 FILE_STEPS: dict[str, Callable[[RunContext, Any], StepOutcome]] = {
