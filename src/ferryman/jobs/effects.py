@@ -17,7 +17,6 @@ Loads have their own journal in the target database (:mod:`ferryman.loads.marker
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import posixpath
 from collections import defaultdict
@@ -27,6 +26,7 @@ from pathlib import Path
 from ..backends.base import Backend, Entry
 from ..crashpoints import crash_point
 from ..errors import FerrymanError, NotFoundError
+from ..filehash import sha256_of_file
 from ..state import PendingSourceAction
 from ..state.records import iso
 from ..transfer import FileOutcome, Plan, SourceAction, Status, Summary
@@ -41,7 +41,6 @@ log = logging.getLogger("ferryman.jobs")
 #: source actions forgotten per state-file transaction while finishing (a crash between an
 #: action and its record only means the next run finds that source gone: already done)
 _DONE_BATCH = 64
-_HASH_CHUNK = 1024 * 1024
 
 
 def commit_taken(ctx: RunContext) -> None:
@@ -172,15 +171,6 @@ def recover_sources(ctx: RunContext) -> list[str]:
     return [said, *finish_sources(ctx)]
 
 
-def _sha256(path: Path) -> tuple[int, str]:
-    digest, size = hashlib.sha256(), 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
-
-
 def _holds(dst: Backend, target: str, size: int, sha256: str) -> bool:
     """Whether ``target`` holds the recorded upload: its size, and the server's hash when it
     offers SHA-256."""
@@ -205,7 +195,7 @@ def skip_published(
     if store is None or ctx.dry_run or not plan.items:
         return summary
     jobs, _root, _refused = destination_jobs(plan, dst, destination)
-    content = {job.target: _sha256(Path(job.item.source)) for job in jobs}
+    content = {job.target: sha256_of_file(Path(job.item.source)) for job in jobs}
     known = store.publications(ctx.name, target.key, list(content))
     kept = []
     for job in jobs:

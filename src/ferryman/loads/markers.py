@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from ..filehash import sha256_of_file
+
 __all__ = [
     "MARKER_COLUMNS",
     "MARKER_TABLE",
@@ -47,8 +49,6 @@ MARKER_COLUMNS = (
     "run_id",
     "loaded",
 )
-
-_HASH_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +89,5 @@ def ledger_file_key(
 
 def content_key(path: Path) -> str:
     """The file key of a local file by its content: name, size and SHA-256."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return json.dumps(["content", path.name, size, digest.hexdigest()], ensure_ascii=False)
+    size, sha256 = sha256_of_file(path)
+    return json.dumps(["content", path.name, size, sha256], ensure_ascii=False)
