@@ -27,14 +27,18 @@ import pwd
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from tests.servers.vsftpd import (
+    INSTALL_HINT,
+    PAM_SERVICE,
+    SECURE_CHROOT_DIR,
     TEST_USER,
+    VSFTPD_BINARY,
     Vsftpd,
     Workdir,
     make_ftp_root,
@@ -49,6 +53,7 @@ __all__ = [
     "Sizes",
     "count_tree",
     "make_base",
+    "preflight",
     "prepare_data",
     "sftp_pending_reason",
     "start_servers",
@@ -266,6 +271,31 @@ def prepare_data(dirs: BenchDirs, sizes: Sizes, needed: set[str]) -> None:
         made[name] = wanted[name]
         marker.write_text(json.dumps(made))
     os.sync()  # the data is on disk before anything is timed
+
+
+def preflight(protocols: Iterable[str]) -> str | None:
+    """One line saying what is missing and which command to run first, or ``None`` when the
+    machine has what the servers for ``protocols`` need (checked before any data is made)."""
+    wanted = set(protocols)
+    if not wanted:
+        return None
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("the servers must be started as root")
+    try:
+        pwd.getpwnam(TEST_USER)
+    except KeyError:
+        problems.append(f"the test user {TEST_USER!r} does not exist")
+    if wanted & {"ftp", "ftps"}:
+        if not os.access(VSFTPD_BINARY, os.X_OK):
+            problems.append(f"{VSFTPD_BINARY} is not installed")
+        if not Path("/etc/pam.d", PAM_SERVICE).is_file():
+            problems.append(f"the PAM service /etc/pam.d/{PAM_SERVICE} is missing")
+        if not SECURE_CHROOT_DIR.is_dir():
+            problems.append(f"vsftpd's secure_chroot_dir {SECURE_CHROOT_DIR} is missing")
+    if not problems:
+        return None
+    return f"benchmark: {'; '.join(problems)}: {INSTALL_HINT}"
 
 
 def _test_user_ids() -> tuple[int, int]:

@@ -36,6 +36,7 @@ from benchmarks.environment import (
     Sizes,
     make_base,
     note_deletion,
+    preflight,
     prepare_data,
     sftp_pending_reason,
     start_servers,
@@ -229,12 +230,15 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (1 if args.quick else 3)
     timeout = args.timeout or (120.0 if args.quick else 900.0)
     workloads = [w for w in WORKLOADS if not args.only or w.name in args.only]
+    wanted = set(args.protocol or ["ftp", "ftps", "sftp"])
+    cases_wanted = [(w, p) for w in workloads for p in w.protocols if p in wanted]
+    if missing := preflight(p for _w, p in cases_wanted):
+        _say(missing)
+        return 2
     if not args.only or CSV_LOAD in args.only:
         _csv_load(args.quick, rounds)
     if args.only and not workloads:
         return 0
-    wanted = set(args.protocol or ["ftp", "ftps", "sftp"])
-    cases_wanted = [(w, p) for w in workloads for p in w.protocols if p in wanted]
     problems: dict[str, str] = {}
     if reason := sftp_pending_reason():
         problems["sftp"] = reason
