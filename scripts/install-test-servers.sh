@@ -6,8 +6,12 @@
 # Idempotent: a second run installs nothing and changes nothing. What it does:
 #   * apt-get install vsftpd openssh-server lftp curl (only the missing ones; one apt-get update
 #     first, and only when something has to be installed);
-#   * makes sure no vsftpd/sshd system service is left running by the install: the tests start
-#     their own servers from temporary configs, as children, on free loopback ports;
+#   * ProFTPD (proftpd-core + proftpd-mod-crypto for mod_tls) unpacked, not installed, under
+#     /opt/ferryman-test/proftpd: the Debian packages conflict with vsftpd's (both provide
+#     ftp-server), so dpkg cannot hold both; only its shared libraries are apt-installed;
+#   * makes sure no vsftpd/proftpd/sshd system service is left running by the install: the tests
+#     start their own servers from temporary configs, as children, on free loopback
+#     ports;
 #   * creates the local test user the vsftpd tests log in as, with a fixed password, and a PAM
 #     service that authenticates with pam_unix only (no pam_shells, no /etc/ftpusers);
 #   * creates vsftpd's secure_chroot_dir and sshd's privilege-separation directory;
@@ -29,6 +33,10 @@ SHELL_HOME="/var/lib/ferryman-test/shell-home"
 PAM_SERVICE="ferryman-vsftpd-test"
 SECURE_CHROOT_DIR="/var/run/vsftpd/empty"
 PACKAGES=(vsftpd openssh-server lftp curl)
+# ProFTPD's runtime libraries beyond what the base system has (proftpd-core's Depends)
+PROFTPD_LIBS=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3)
+PROFTPD_PACKAGES=(proftpd-core proftpd-mod-crypto)
+PROFTPD_ROOT="/opt/ferryman-test/proftpd"  # tests/servers/proftpd.py PROFTPD_ROOT
 
 log() { printf 'install-test-servers: %s\n' "$*"; }
 
@@ -42,12 +50,12 @@ is_installed() {
 }
 
 server_pids() {
-    # pids of running vsftpd/sshd processes (exact process name), one a line, sorted
-    { pgrep -x vsftpd || true; pgrep -x sshd || true; } | sort -n
+    # pids of running vsftpd/proftpd/sshd processes (exact process name), one a line, sorted
+    { pgrep -x vsftpd || true; pgrep -x proftpd || true; pgrep -x sshd || true; } | sort -n
 }
 
 missing=()
-for pkg in "${PACKAGES[@]}"; do
+for pkg in "${PACKAGES[@]}" "${PROFTPD_LIBS[@]}"; do
     is_installed "${pkg}" || missing+=("${pkg}")
 done
 
@@ -81,14 +89,14 @@ if ((${#missing[@]} > 0)); then
     new_pids="$(comm -13 <(printf '%s\n' "${before_pids}") <(server_pids) | sed '/^$/d' || true)"
     if [[ -n "${new_pids}" ]]; then
         log "the install started server processes ($(echo "${new_pids}" | tr '\n' ' ')); stopping"
-        for svc in vsftpd ssh; do
+        for svc in vsftpd proftpd ssh; do
             service "${svc}" stop >/dev/null 2>&1 || true
         done
         sleep 1
         for pid in ${new_pids}; do
             if kill -0 "${pid}" 2>/dev/null; then
                 name="$(ps -o comm= -p "${pid}" || true)"
-                if [[ "${name}" == "vsftpd" || "${name}" == "sshd" ]]; then
+                if [[ "${name}" == "vsftpd" || "${name}" == "proftpd" || "${name}" == "sshd" ]]; then
                     log "stopping ${name} pid ${pid} (started by this install)"
                     kill "${pid}" 2>/dev/null || true
                 fi
@@ -97,6 +105,27 @@ if ((${#missing[@]} > 0)); then
     fi
 else
     log "packages already installed: ${PACKAGES[*]}"
+fi
+
+# ProFTPD, unpacked beside vsftpd (see the top). Re-unpacked only when the version differs.
+proftpd_version="$(apt-cache policy proftpd-core | awk '/Candidate:/ {print $2}')"
+if [[ -z "${proftpd_version}" || "${proftpd_version}" == "(none)" ]]; then
+    log "apt knows no proftpd-core; running apt-get update once"
+    apt-get update
+    proftpd_version="$(apt-cache policy proftpd-core | awk '/Candidate:/ {print $2}')"
+fi
+if [[ "$(cat "${PROFTPD_ROOT}/.version" 2>/dev/null || true)" != "${proftpd_version}" ]]; then
+    log "unpacking proftpd ${proftpd_version} into ${PROFTPD_ROOT}"
+    work="$(mktemp -d)"
+    chmod 0755 "${work}"  # apt-get download runs as _apt where it can
+    (cd "${work}" && apt-get download "${PROFTPD_PACKAGES[@]}")
+    rm -rf "${PROFTPD_ROOT}"
+    install -d -m 0755 "${PROFTPD_ROOT}"
+    for deb in "${work}"/*.deb; do
+        dpkg-deb -x "${deb}" "${PROFTPD_ROOT}"
+    done
+    rm -rf "${work}"
+    echo "${proftpd_version}" >"${PROFTPD_ROOT}/.version"
 fi
 
 # The dedicated test user (no login shell; the PAM service below does not check shells).
@@ -156,14 +185,15 @@ fi
 install -d -m 0755 "${SECURE_CHROOT_DIR}"
 install -d -m 0755 /run/sshd
 
-# Final check: no system vsftpd/sshd service left running by us.
-if pgrep -x vsftpd >/dev/null || pgrep -x sshd >/dev/null; then
-    log "note: vsftpd/sshd processes are running (not started by this script's install):"
+# Final check: no system vsftpd/proftpd/sshd service left running by us.
+if pgrep -x vsftpd >/dev/null || pgrep -x proftpd >/dev/null || pgrep -x sshd >/dev/null; then
+    log "note: vsftpd/proftpd/sshd processes are running (not started by this script's install):"
     pgrep -a -x vsftpd || true
+    pgrep -a -x proftpd || true
     pgrep -a -x sshd || true
 fi
 
-for bin in /usr/sbin/vsftpd /usr/sbin/sshd /usr/bin/lftp /usr/bin/curl; do
+for bin in /usr/sbin/vsftpd "${PROFTPD_ROOT}/usr/sbin/proftpd" /usr/sbin/sshd /usr/bin/lftp /usr/bin/curl; do
     [[ -x "${bin}" ]] || { echo "install-test-servers: ${bin} missing after install" >&2; exit 1; }
 done
 log "ready (test users ${TEST_USER} and ${SHELL_USER}, PAM service ${PAM_SERVICE})"
