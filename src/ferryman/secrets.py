@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .connection import Connection
-from .errors import ConfigError
+from .errors import AuthenticationError, ConfigError
 
-__all__ = ["Credentials", "resolve_credentials"]
+__all__ = ["Credentials", "login_credentials", "no_password_hint", "resolve_credentials"]
 
 log = logging.getLogger("ferryman.secrets")
 
@@ -108,7 +108,7 @@ def resolve_credentials(conn: Connection) -> Credentials:
 
     Order: ``password`` (settings or URL), ``password_env``, ``password_file``, ~/.netrc,
     keyring; an anonymous FTP user gets ``anonymous_password``. A named user without any
-    password gets an empty one with source ``none``: an FTP server's 530 then says so, and
+    password gets an empty one with source ``none``: FTP logins refuse it (login_credentials), and
     SFTP goes on with keys and the agent.
     """
     if conn.password is not None:
@@ -141,3 +141,41 @@ def resolve_credentials(conn: Connection) -> Credentials:
         if password is not None:
             return Credentials(user, password, "keyring")
     return Credentials(user, "", "none")
+
+
+def no_password_hint(conn: Connection) -> str:
+    """Where a password can come from, for a login that has none."""
+    places = ["pass one (--password-env NAME, --password-file FILE, password_env:, password_file:)"]
+    if conn.use_netrc:
+        places.append(f"add it to {conn.netrc_file or '~/.netrc'} (machine {conn.host})")
+    if conn.use_keyring:
+        places.append(
+            f"store it in the system keyring (service 'ferryman', user '{conn.user or 'USER'}@"
+            f"{conn.host}', with the keyring package)"
+        )
+    if conn.protocol == "ftp":
+        places.append("or leave out the user name to log in anonymously")
+    return "no password was given: " + "; ".join(places)
+
+
+def login_credentials(conn: Connection) -> Credentials:
+    """:func:`resolve_credentials` for a login that needs a password now (FTP, FTPS).
+
+    A named FTP user without a password from any source is an :class:`AuthenticationError`
+    raised before connecting, saying where a password can come from, instead of an empty
+    ``PASS`` and the server's 530. Anonymous logins are unchanged; SFTP, which may log in with
+    keys or the agent, keeps using :func:`resolve_credentials`.
+    """
+    creds = resolve_credentials(conn)
+    if conn.protocol == "ftp" and creds.source == "none":
+        looked = ["the settings", "password_env", "password_file"]
+        if conn.use_netrc:
+            looked.append(str(conn.netrc_file or "~/.netrc"))
+        if conn.use_keyring:
+            looked.append("the keyring")
+        raise AuthenticationError(
+            f"login as {creds.user} on {conn.describe(creds.user)} not tried: no password in "
+            f"{', '.join(looked[:-1])} or {looked[-1]}",
+            hint=no_password_hint(conn),
+        )
+    return creds

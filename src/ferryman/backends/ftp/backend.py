@@ -26,7 +26,7 @@ from ...errors import (
     TransferError,
 )
 from ...paths import check_remote_path
-from ...secrets import resolve_credentials
+from ...secrets import login_credentials
 from ...wirelog import WireLog, register_secret
 from ..base import Backend, Capabilities, Entry, EntryType, NotSupportedError
 from .ascii import AsciiReadStream, AsciiWriteStream
@@ -81,7 +81,7 @@ class FtpBackend(Backend):
     def session_or_raise(self) -> FtpSession:
         if self.session is not None:
             return self.session
-        creds = resolve_credentials(self.conn)
+        creds = login_credentials(self.conn)
         self.user = creds.user
         if not creds.anonymous:
             register_secret(creds.password)
