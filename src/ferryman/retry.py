@@ -56,8 +56,14 @@ def with_retries(
             wait = policy.backoff(attempt)
             if elapsed + wait > policy.max_total:
                 raise
+            # one short line per retry: the message, not the hint (said once, with the error)
             log.warning(
-                "%s failed (%s); retry %d of %d in %.1f s", what, err, attempt, policy.retries, wait
+                "%s failed (%s); retry %d of %d in %.1f s",
+                what,
+                err.message,
+                attempt,
+                policy.retries,
+                wait,
             )
             if on_retry is not None:
                 on_retry(err, attempt)

@@ -11,6 +11,7 @@ import click
 from .. import __version__
 from ..errors import ExitCode, FerrymanError
 from .commands import COMMANDS
+from .options import GLOBAL_OPTIONS, global_options
 from .output import print_error
 
 __all__ = ["cli", "main"]
@@ -70,12 +71,20 @@ class _Group(click.Group):
     cls=_Group, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]}
 )
 @click.version_option(__version__, prog_name="ferryman")
-def cli() -> None:
+def cli(**values: Any) -> None:
     """Move files between FTP, FTPS and SFTP servers and the local disk, unattended.
 
     URLs: ftp:// (plain), ftpes:// (explicit TLS, port 21), ftps:// (implicit TLS, port 990),
     sftp:// (SSH, port 22), or NAME:PATH for a connection from the connections file.
+
+    The options below go before the command or after it: `ferryman -v get URL` is
+    `ferryman get -v URL`.
     """
+    global_options(click.get_current_context(), values)
+
+
+for _option in GLOBAL_OPTIONS:  # each appends its parameter
+    cli = _option(cli)
 
 
 for _command in COMMANDS:

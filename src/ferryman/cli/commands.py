@@ -11,7 +11,13 @@ from pathlib import Path
 import click
 
 from ..backends.base import Backend, Entry
-from ..errors import ConfigError, NotFoundError, ProtocolError
+from ..errors import (
+    ConfigError,
+    FerrymanError,
+    NotFoundError,
+    ProtocolError,
+    TargetExistsError,
+)
 from .options import CommonOptions, common_options, open_remote, retrying
 from .output import emit_json, format_entry
 from .transfers import TRANSFER_COMMANDS
@@ -51,7 +57,7 @@ def ls(url: str, opts: CommonOptions) -> None:
     """List a remote directory (name, type, size, modified); globs filter the names."""
     target = opts.target(url)
     directory, pattern = _split_glob(target.path)
-    with open_remote(target) as backend:
+    with open_remote(target, retry_refused=opts.retries_given) as backend:
         entries = retrying(
             target.connection, f"listing {directory}", lambda: _list_or_stat(backend, directory)
         )
@@ -80,7 +86,7 @@ def _simple(name: str, doc: str, action: str) -> click.Command:
         target = opts.target(url)
         if target.path in ("", "/"):
             raise ConfigError(f"{name} needs a path after the host", hint=f"e.g. {name} URL/dir")
-        with open_remote(target) as remote:
+        with open_remote(target, retry_refused=opts.retries_given) as remote:
             method = getattr(remote, action)
             retrying(target.connection, f"{name} {target.path}", lambda: method(target.path))
         if opts.json:
@@ -89,16 +95,55 @@ def _simple(name: str, doc: str, action: str) -> click.Command:
     return command
 
 
+def _existing(backend: Backend, path: str) -> Entry | None:
+    try:
+        return backend.stat(path)
+    except NotFoundError:
+        return None
+
+
+def _rename(backend: Backend, source: str, dest: str, overwrite: bool) -> None:
+    """Rename ``source`` to ``dest`` the same way on every server: an existing ``dest`` is
+    refused unless ``overwrite``, and then replaced (a file only) even where the server's
+    rename does not replace (ProFTPD): it is deleted first."""
+    existing = _existing(backend, dest)
+    if existing is not None and not overwrite:
+        raise TargetExistsError(
+            f"mv: {dest} exists", hint="give --overwrite to replace it, or choose another name"
+        )
+    if existing is not None and existing.is_dir:
+        raise TargetExistsError(
+            f"mv: {dest} is an existing directory; mv does not replace directories",
+            hint="remove it first (rmdir) or choose another name",
+        )
+    try:
+        backend.rename(source, dest)
+    except FerrymanError:
+        if existing is None or _existing(backend, dest) is None:
+            raise
+        if _existing(backend, source) is None:
+            raise
+        backend.remove(dest)  # the server refused to replace: remove, then rename
+        backend.rename(source, dest)
+
+
 @click.command("mv")
 @click.argument("url")
 @click.argument("new_path")
+@click.option("--overwrite", is_flag=True, help="Replace NEW_PATH when it is an existing file.")
 @common_options
-def mv(url: str, new_path: str, opts: CommonOptions) -> None:
-    """Rename a remote file or directory (NEW_PATH: relative to URL's directory, or absolute)."""
+def mv(url: str, new_path: str, overwrite: bool, opts: CommonOptions) -> None:
+    """Rename a remote file or directory (NEW_PATH: relative to URL's directory, or absolute).
+
+    An existing NEW_PATH is refused unless --overwrite (the same on every server)."""
     target = opts.target(url)
     dest = posixpath.join(posixpath.dirname(target.path.rstrip("/")), new_path)
-    with open_remote(target) as remote:
-        retrying(target.connection, "rename", lambda: remote.rename(target.path, dest))
+    with open_remote(target, retry_refused=opts.retries_given) as remote:
+        retrying(
+            target.connection,
+            "rename",
+            lambda: _rename(remote, target.path, dest, overwrite),
+        )
     if opts.json:
         emit_json({"ok": True, "command": "mv", "path": target.path, "new_path": dest})
 

@@ -175,7 +175,7 @@ def _endpoint(
     A URL or ``NAME:PATH`` is remote, unless a local file of that name exists."""
     if _REMOTE.match(spec) and not Path(spec).exists():
         target = opts.target(spec)
-        backend = stack.enter_context(open_remote(target))
+        backend = stack.enter_context(open_remote(target, retry_refused=opts.retries_given))
         return backend, target.path or ".", target.connection
     return stack.enter_context(LocalBackend()), spec, None
 
