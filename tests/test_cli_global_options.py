@@ -147,3 +147,21 @@ def test_retries_on_the_command_line_retry_a_refused_connect_one_line_each() -> 
     assert len(retries) == 1 and "refused the connection" in retries[0]
     assert "hint" not in retries[0] and "is the server running" not in retries[0]
     assert sum("is the server running" in line for line in result.stderr.splitlines()) == 1
+
+
+def test_a_job_keeps_retrying_a_refused_connect_with_one_line_per_retry(tmp_path: Path) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "name: refused\nstate: state.db\nconnections:\n"
+        f"  partner: {{host: 127.0.0.1, port: {closed_port()}, user: u, password_env: FM_PW,"
+        " retries: 2, retry_delay: 0.01, tls: none}\n"
+        "steps:\n  - name: fetch\n    receive: {from: 'partner:/out/*.csv', to: inbox/}\n",
+        encoding="utf-8",
+    )
+    result = invoke("run", job)
+    assert result.exit_code == ExitCode.CONNECTION
+    retries = [line for line in result.stderr.splitlines() if "WARNING" in line]
+    assert len(retries) == 2, result.stderr
+    for number, line in enumerate(retries, 1):
+        assert f"refused the connection; retry {number} of 2 in" in line
+        assert "is the server running" not in line and line.count("connecting to") == 1

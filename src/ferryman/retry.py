@@ -56,15 +56,12 @@ def with_retries(
             wait = policy.backoff(attempt)
             if elapsed + wait > policy.max_total:
                 raise
-            # one short line per retry: the message, not the hint (said once, with the error)
-            log.warning(
-                "%s failed (%s); retry %d of %d in %.1f s",
-                what,
-                err.message,
-                attempt,
-                policy.retries,
-                wait,
-            )
+            # one short line per retry: the message, not the hint (said once, with the error),
+            # and ``what`` only when the message does not already say it
+            said = err.message
+            if said.split(" ")[:2] != what.split(" ")[:2]:
+                said = f"{what} failed ({said})"
+            log.warning("%s; retry %d of %d in %.1f s", said, attempt, policy.retries, wait)
             if on_retry is not None:
                 on_retry(err, attempt)
             sleep(wait)
