@@ -109,7 +109,7 @@ def test_run_prints_every_step(env: JobEnv) -> None:
     result = env.cli("run", path)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "job nightly, run 1"
+    assert lines[0] == f"job nightly, run 1 (state {env.state})"
     fetch = next(line for line in lines if " fetch " in line)
     assert fetch.split()[:3] == ["succeeded", "fetch", "receive"]
     assert f"count 2  bytes {ORDERS_BYTES}" in fetch
@@ -148,7 +148,12 @@ def test_dry_run_changes_nothing(env: JobEnv) -> None:
     assert env.tables() == []
     assert env.taken("nightly") == []
     text = env.cli("run", path, "--dry-run")
-    assert text.stdout.startswith("job nightly, run 2 (dry run)\n")
+    assert text.stdout.startswith(
+        "job nightly, dry run (changes nothing; not recorded in the history)\n"
+    )
+    # a dry run is not stored: the history does not show it as a (succeeded) run
+    assert doc["run_id"] is None
+    assert json.loads(env.cli("history", path, "--json").stdout)["runs"] == []
 
     (env.dir / "ran.marker").touch()
     real = json.loads(env.cli("run", path, "--json").stdout)
@@ -188,17 +193,22 @@ def test_history_and_show(env: JobEnv) -> None:
     assert runs[2]["files"] == 3 and runs[2]["bytes"] == ORDERS_BYTES + 4  # + the report
     assert runs[0]["job_file"] == str(path)
     text = env.cli("history", path).stdout.splitlines()
-    assert [line.split()[:4] for line in text] == [
+    assert text[0] == f"runs of job nightly in state file {env.state} (of {path}):"
+    assert [line.split()[:4] for line in text[1:]] == [
         ["3", "nightly", "succeeded", "exit"],
         ["2", "nightly", "succeeded", "exit"],
         ["1", "nightly", "failed", "exit"],
     ]
-    assert env.cli("history", "other-job", "--state", env.state).stdout == ""
+    none = env.cli("history", "other-job", "--state", env.state).stdout
+    header = f"runs of job other-job in state file {env.state} (given with --state):"
+    assert none == header + "\n  (none)\n"
 
     shown = env.cli("show", "1", "--state", env.state)
     assert shown.exit_code == 0, shown.output
     out = shown.stdout
-    assert out.startswith(f"run 1 of job nightly ({path}): failed, exit code 1\n")
+    assert out.startswith(
+        f"run 1 of job nightly ({path}): failed, exit code 1\n  state file {env.state}\n"
+    )
     assert "  error: " in out and "first attempt fails" in out
     assert re.search(r"  step fetch +receive +succeeded \d+\.\d\d s", out)
     assert re.search(r"  step alert +run +succeeded", out)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from ..errors import ConfigError
-from ..jobs.loader import load_job
+from ..errors import ConfigError, FerrymanError
+from ..jobs.loader import LoadedJob, load_job
 from ..jobs.reference import job_schema_text
 from ..jobs.run import RunReport, parse_var, run_job
 from ..state import StateStore, state_path
@@ -57,8 +58,10 @@ def schema() -> None:
 
 
 def _print_report(report: RunReport) -> None:
-    mode = " (dry run)" if report.dry_run else ""
-    click.echo(f"job {report.job}, run {report.run_id}{mode}")
+    if report.dry_run:
+        click.echo(f"job {report.job}, dry run (changes nothing; not recorded in the history)")
+    else:
+        click.echo(f"job {report.job}, run {report.run_id} (state {report.state_file})")
     for step in report.steps:
         line = f"  {step.status:9} {step.name:<20} {step.action:<13}"
         if step.status == "skipped":
@@ -112,13 +115,52 @@ def run(
         raise report.error
 
 
-def _store(job: str | None, state: Path | None) -> StateStore:
-    configured = state
-    job_file = None
-    if job is not None and Path(job).is_file():
-        loaded = load_job(Path(job))
-        job_file, configured = loaded.path, state or loaded.job.state
-    return StateStore(state_path(job_file, configured))
+@dataclass(frozen=True)
+class _Located:
+    """Which state file ``history``/``show`` read, for which job, and why that one."""
+
+    state: Path
+    job: str | None
+    why: str
+
+
+def _job_files_named(name: str) -> list[LoadedJob]:
+    """The job files here and in ./jobs/ whose job is called ``name`` (invalid ones ignored)."""
+    found: list[LoadedJob] = []
+    for directory in (Path.cwd(), Path.cwd() / "jobs"):
+        for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+            try:
+                loaded = load_job(path)
+            except (FerrymanError, OSError, ValueError):
+                continue
+            if loaded.job.name == name:
+                found.append(loaded)
+    return found
+
+
+def _locate(job: str | None, state: Path | None) -> _Located:
+    """The state file to read: ``--state`` (relative to the working directory, as for
+    ``run``); else the job file's own; else, for a job name, the state of the job file of that
+    name here or in ./jobs/; else the default one (``$FERRYMAN_STATE`` or the XDG one)."""
+    loaded = load_job(Path(job)) if job is not None and Path(job).is_file() else None
+    name = loaded.job.name if loaded is not None else job
+    if state is not None:
+        return _Located(state.expanduser().absolute(), name, "given with --state")
+    if loaded is not None:
+        return _Located(state_path(loaded.path, loaded.job.state), name, f"of {loaded.path}")
+    if name is not None:
+        files = {state_path(f.path, f.job.state): f.path for f in _job_files_named(name)}
+        if len(files) == 1:
+            ((found, path),) = files.items()
+            return _Located(found, name, f"of {path}")
+    return _Located(state_path(None, None), name, "the default")
+
+
+def _elsewhere(what: str) -> str:
+    return (
+        f"a job with its own `state:` keeps its runs there: give the job file ({what} "
+        "path/to/job.yaml) or --state FILE"
+    )
 
 
 @click.command("history")
@@ -127,34 +169,57 @@ def _store(job: str | None, state: Path | None) -> StateStore:
 @click.option("--state", type=click.Path(path_type=Path, dir_okay=False), help="State file.")
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout.")
 def history(job: str | None, limit: int, state: Path | None, json_output: bool) -> None:
-    """Recent runs (of JOB: a job name or job file), newest first."""
-    with _store(job, state) as store:
-        name = load_job(Path(job)).job.name if job and Path(job).is_file() else job
-        runs = store.runs(name, limit=limit)
+    """Recent runs (of JOB: a job name or job file), newest first.
+
+    The runs are read from the job's own state file: that of the job file given, or of the
+    job file of that name here or in ./jobs/; else from --state or the default state file."""
+    where = _locate(job, state)
+    with StateStore(where.state) as store:
+        runs = store.runs(where.job, limit=limit)
     if json_output:
-        emit_json({"ok": True, "runs": [r.to_dict() for r in runs]})
+        emit_json({"ok": True, "state_file": str(where.state), "runs": [r.to_dict() for r in runs]})
         return
+    of = f" of job {where.job}" if where.job else ""
+    click.echo(f"runs{of} in state file {where.state} ({where.why}):")
     for r in runs:
         d = r.to_dict()
         click.echo(
             f"{d.get('id')!s:>6}  {d.get('job')!s:<24} {d.get('status')!s:<12} "
             f"exit {d.get('exit_code')!s:<4} {d.get('started')}"
         )
+    if not runs:
+        click.echo("  (none)")
+        if where.why == "the default":
+            click.echo(f"ferryman: hint: {_elsewhere('ferryman history')}", err=True)
 
 
 @click.command("show")
 @click.argument("run_id", type=int)
+@click.argument("job", required=False)
 @click.option("--state", type=click.Path(path_type=Path, dir_okay=False), help="State file.")
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout.")
-def show(run_id: int, state: Path | None, json_output: bool) -> None:
-    """One run: its steps, files, bytes, durations, errors and log file."""
-    with _store(None, state) as store:
-        detail = store.run_detail(run_id)
-    if json_output:
-        emit_json({"ok": True, **detail.to_dict()})
-        return
+def show(run_id: int, job: str | None, state: Path | None, json_output: bool) -> None:
+    """One run: its steps, files, bytes, durations, errors and log file.
+
+    Run ids are numbered per state file: give JOB (a job file or name) or --state to read
+    the job's own state file rather than the default one."""
+    where = _locate(job, state)
+    with StateStore(where.state) as store:
+        try:
+            detail = store.run_detail(run_id)
+        except ConfigError as err:
+            raise ConfigError(err.message, hint=_elsewhere(f"ferryman show {run_id}")) from None
     r = detail.run
+    if where.job is not None and r.job != where.job:
+        raise ConfigError(
+            f"run {run_id} in the state file {where.state} is of job {r.job}, not {where.job}",
+            hint=_elsewhere(f"ferryman show {run_id}"),
+        )
+    if json_output:
+        emit_json({"ok": True, "state_file": str(where.state), **detail.to_dict()})
+        return
     click.echo(f"run {r.id} of job {r.job} ({r.job_file}): {r.status}, exit code {r.exit_code}")
+    click.echo(f"  state file {where.state}")
     click.echo(f"  started {r.started}, finished {r.finished}, host {r.host}, pid {r.pid}")
     if r.error:
         click.echo(f"  error: {r.error}")

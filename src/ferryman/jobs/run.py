@@ -150,17 +150,17 @@ def run_job(
         ctx = RunContext(loaded, dry_run=dry_run, ledger=store)
         _variables(ctx, overrides or {})
         public = _recordable(loaded, ctx.variables)
-        run_id = store.start_run(
-            loaded.job.name, job_file=loaded.path, variables=public, transcript=log_file
-        )
-        ctx.run_id = run_id
-        log.info(
-            "run %d of job %s (%s)%s",
-            run_id,
-            loaded.job.name,
-            loaded.path,
-            " -- dry run" if dry_run else "",
-        )
+        # A dry run is not a run: it is not stored in the history (where it would read as a
+        # real, succeeded run) and never writes the ledger; it has no run id.
+        run_id = None
+        if dry_run:
+            log.info("dry run of job %s (%s), not recorded", loaded.job.name, loaded.path)
+        else:
+            run_id = store.start_run(
+                loaded.job.name, job_file=loaded.path, variables=public, transcript=log_file
+            )
+            ctx.run_id = run_id
+            log.info("run %d of job %s (%s)", run_id, loaded.job.name, loaded.path)
         report = RunReport(
             loaded.job.name, run_id, "running", 0, dry_run, log_file=log_file, state_file=state_file
         )
@@ -168,19 +168,23 @@ def run_job(
             report.recovered = recover_sources(ctx)
             records, failure = execute_steps(ctx, loaded.job.steps)
         except KeyboardInterrupt:
-            store.finish_run(run_id, "interrupted", 130, "interrupted (Ctrl-C)")
+            if run_id is not None:
+                store.finish_run(run_id, "interrupted", 130, "interrupted (Ctrl-C)")
             raise
         except BaseException as err:  # a bug: the run is recorded as failed, then shown
-            store.finish_run(run_id, "failed", 1, err)
+            if run_id is not None:
+                store.finish_run(run_id, "failed", 1, err)
             raise
         report.steps, report.error = records, failure
         report.exit_code = exit_code_of(failure)
         report.status = "succeeded" if failure is None else "failed"
-        _record(store, run_id, records)
-        if failure is None and not dry_run:
-            commit_taken(ctx)  # the ledger and the pending source actions, in one transaction
-            report.recovered += finish_sources(ctx)
-        store.finish_run(run_id, report.status, report.exit_code, failure)
+        if run_id is not None:
+            _record(store, run_id, records)
+            if failure is None:
+                commit_taken(ctx)  # the ledger and the pending source actions, in one transaction
+                report.recovered += finish_sources(ctx)
+            store.finish_run(run_id, report.status, report.exit_code, failure)
         report.seconds = (datetime.now(UTC) - started).total_seconds()
-        log.info("run %d %s (exit code %d)", run_id, report.status, report.exit_code)
+        which = "dry run" if run_id is None else f"run {run_id}"
+        log.info("%s %s (exit code %d)", which, report.status, report.exit_code)
     return report
