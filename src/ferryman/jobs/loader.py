@@ -57,8 +57,15 @@ def _where(path: Path, data: Any, loc: tuple[str | int, ...]) -> str:
 
 def _schema_errors(path: Path, data: Any, err: ValidationError) -> list[str]:
     lines = []
-    for item in err.errors():
-        loc = tuple(p for p in item["loc"] if isinstance(p, int) or not _is_union_tag(p))
+    items = [
+        (tuple(p for p in item["loc"] if isinstance(p, int) or not _is_union_tag(p)), item)
+        for item in err.errors()
+    ]
+    for loc, item in items:
+        if item["type"].endswith("_type") and any(
+            len(other) > len(loc) and other[: len(loc)] == loc for other, _ in items
+        ):
+            continue  # a union member that got further (run: {argv: ...}) says it better
         shown = ".".join(str(p) for p in loc) or "(job)"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
@@ -150,7 +157,8 @@ def load_job(path: Path) -> LoadedJob:
             problems.append(f"{where}: database connection {name!r} takes only url, not {extra[0]}")
         url = _resolve_sqlite(database.url, base)
         databases[str(name)] = DatabaseConnection(database.name, url)
-    connections = connections_from_mapping(raw_connections, path, skip=databases, problems=problems)
+    skip = {*databases, *(k for k, v in raw_connections.items() if not isinstance(v, dict))}
+    connections = connections_from_mapping(raw_connections, path, skip=skip, problems=problems)
     if problems or job is None:
         raise ConfigError(
             "\n".join(problems),

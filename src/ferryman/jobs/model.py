@@ -7,11 +7,21 @@ literal. Every model refuses unknown keys, so a typo is an error with its line a
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ..loads import CsvFormat
 from ..transfer import IfExists
@@ -36,7 +46,97 @@ __all__ = [
 
 _NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 Name = Annotated[str, Field(pattern=_NAME, max_length=100)]
-Seconds = Annotated[float, Field(gt=0, le=7 * 86400)]
+
+
+# --- what to write instead: the likely guess of a scalar where a list or mapping belongs --------
+
+
+def _flow(value: Any) -> str:
+    """``value`` as YAML flow text (JSON is YAML): what to write in the job file."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>s|sec|m|min|h|d)\s*$", re.I)
+
+
+def _seconds(value: Any) -> Any:
+    """``timeout: 2h`` is a likely guess; say the number of seconds to write."""
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match["n"]) * _UNITS[match["unit"].lower()]
+        shown = int(seconds) if seconds.is_integer() else seconds
+        raise ValueError(f"takes a number of seconds: write {shown} for {value.strip()}")
+    return value
+
+
+def _list_of(what: str) -> Any:
+    def check(value: Any) -> Any:
+        if isinstance(value, str | int | float):
+            raise ValueError(f"takes a list of {what}: write [{_flow(value)}]")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _connection_entry(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError(f"takes the connection's settings: write {{url: {_flow(value)}}}")
+    return value
+
+
+def _words(command: str) -> list[str]:
+    try:
+        return shlex.split(command)
+    except ValueError:  # an unclosed quote
+        return command.split()
+
+
+def _argv(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError(
+            f"takes a program and its arguments as a list (no shell): write {_flow(_words(value))}"
+        )
+    return value
+
+
+def _variables(value: Any) -> Any:
+    if isinstance(value, list):
+        raise ValueError('takes a mapping of names to values: write {day: "{{ today() }}"}')
+    return value
+
+
+def _steps(value: Any) -> Any:
+    if isinstance(value, dict):
+        raise ValueError(
+            "takes a list of steps, each starting with '- name: NAME' (in order), "
+            "not a mapping of names to steps"
+        )
+    return value
+
+
+def _csv_format(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() in ("tsv", "tab"):
+        raise ValueError('takes CSV options: write {format: tsv} (or {delimiter: "\\t"})')
+    if isinstance(value, str | int | float | list):
+        raise ValueError("takes CSV options such as {delimiter: ';'}; CSV is the default")
+    return value
+
+
+Seconds = Annotated[float, Field(gt=0, le=7 * 86400), BeforeValidator(_seconds)]
+CsvOptions = Annotated[CsvFormat, BeforeValidator(_csv_format)]
+Globs = Annotated[list[str], _list_of("globs")]
+StepList = Annotated[list["Step"], BeforeValidator(_steps)]
+
+#: what each action takes, for a step that gives it a scalar (``delete_local: inbox/*.tmp``)
+_ACTION_SHAPE = {
+    "send": "{from: LOCAL, to: CONNECTION:PATH}",
+    "receive": "{from: CONNECTION:PATH, to: LOCAL}",
+    "sync": "{from: ..., to: ...}",
+    "rename": "{from: OLD, to: NEW}",
+    "load": "{files: ..., into: DATABASE:TABLE}",
+    "export": "{query: SELECT ..., from: DATABASE, to: FILE.csv}",
+    "foreach": "{items: ..., steps: [...]}",
+}
 
 
 class _Model(BaseModel):
@@ -53,6 +153,17 @@ class After(_Model):
         None, description="Move the source file into this directory (an archive)."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _not_a_word(cls, data: Any) -> Any:
+        if data in ("delete", "remove"):
+            raise ValueError("takes a mapping: write {delete: true}")
+        if isinstance(data, str):
+            raise ValueError(
+                f"takes a mapping: write {{move_to: {_flow(data)}}} to archive, or {{delete: true}}"
+            )
+        return data
+
     @model_validator(mode="after")
     def _one(self) -> Self:
         if self.delete and self.move_to:
@@ -64,8 +175,8 @@ class Filtering(_Model):
     """Which files a step takes."""
 
     recursive: bool = Field(False, description="Take a directory's contents, all levels.")
-    include: list[str] = Field([], description="Take only files matching one of these globs.")
-    exclude: list[str] = Field([], description="Leave out files matching these globs.")
+    include: Globs = Field([], description="Take only files matching one of these globs.")
+    exclude: Globs = Field([], description="Leave out files matching these globs.")
     newer_than: str | None = Field(
         None, description="Only files modified after this age or date (2h, 2026-11-01)."
     )
@@ -98,7 +209,7 @@ class TransferAction(Filtering):
         True, description="Also verify by a server-side hash when the server offers one."
     )
     preserve_mtime: bool = Field(False, description="Give copies the source's time.")
-    stable_for: float = Field(
+    stable_for: Annotated[float, BeforeValidator(_seconds)] = Field(
         0, ge=0, le=3600, description="Skip files whose size or time changes within this."
     )
     after: After = Field(After(), description="What happens to sources after the copy.")
@@ -157,7 +268,7 @@ class WaitForAction(_Model):
 
     path: str = Field(description="A glob, remote or local (partner:/out/*.csv).")
     min_count: int = Field(1, ge=1, description="How many matching files are enough.")
-    stable_for: float = Field(
+    stable_for: Annotated[float, BeforeValidator(_seconds)] = Field(
         10, ge=0, le=3600, description="Seconds their sizes and times must stay the same."
     )
     timeout: Seconds = Field(3600, description="Give up (the step fails) after this long.")
@@ -172,7 +283,7 @@ class LoadAction(_Model):
         "'{{ steps.fetch.files }}'."
     )
     into: str = Field(description="DATABASE_CONNECTION:TABLE, e.g. warehouse:orders.")
-    format: CsvFormat = Field(
+    format: CsvOptions = Field(
         CsvFormat(),
         description="CSV format: delimiter, header, encoding, null_strings, column_types ... "
         "(docs/loads.md).",
@@ -180,7 +291,9 @@ class LoadAction(_Model):
     mode: Literal["append", "replace", "upsert"] = Field(
         "append", description="append, replace (in one transaction) or upsert on key."
     )
-    key: list[str] = Field([], description="Key columns for upsert.")
+    key: Annotated[list[str], _list_of("columns")] = Field(
+        [], description="Key columns for upsert."
+    )
     once: bool | None = Field(
         None,
         description="Load each file exactly once, across crashes and re-runs: a marker in the "
@@ -196,13 +309,15 @@ class ExportAction(_Model):
     query: str = Field(description="The SELECT to run.")
     from_: str = Field(alias="from", description="The database connection's name.")
     to: str = Field(description="The CSV file to write.")
-    format: CsvFormat = Field(CsvFormat(), description="CSV format (docs/loads.md).")
+    format: CsvOptions = Field(CsvFormat(), description="CSV format (docs/loads.md).")
 
 
 class RunAction(_Model):
     """Run a program: an argv list, never through a shell."""
 
-    argv: list[str] = Field(min_length=1, description="Program and arguments.")
+    argv: Annotated[list[str], BeforeValidator(_argv)] = Field(
+        min_length=1, description="Program and arguments."
+    )
     cwd: str | None = Field(None, description="Working directory.")
     timeout: Seconds = Field(3600, description="Kill the program after this long.")
 
@@ -212,7 +327,7 @@ class ForeachAction(_Model):
 
     items: str | list[Any] = Field(description="A list or an expression giving one.")
     as_: Name = Field("item", alias="as", description="Name of the current item in expressions.")
-    steps: list[Step] = Field(min_length=1, description="The steps to repeat.")
+    steps: StepList = Field(min_length=1, description="The steps to repeat.")
 
 
 ACTIONS: dict[str, type[BaseModel]] = {
@@ -251,7 +366,9 @@ class Step(_Model):
         False, description="A failure of this step is recorded but does not fail the job."
     )
     retries: int = Field(0, ge=0, le=100, description="Retries of the whole step on failure.")
-    retry_delay: float = Field(10, ge=0, le=3600, description="Seconds between step retries.")
+    retry_delay: Annotated[float, BeforeValidator(_seconds)] = Field(
+        10, ge=0, le=3600, description="Seconds between step retries."
+    )
     send: TransferAction | None = Field(None, description="Upload local files.")
     receive: TransferAction | None = Field(None, description="Download remote files.")
     delete_remote: DeleteAction | None = Field(None, description="Delete remote files.")
@@ -270,6 +387,37 @@ class Step(_Model):
         None, description="Run a program (argv list, no shell)."
     )
     foreach: ForeachAction | None = Field(None, description="Repeat steps per item.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            raise ValueError(
+                f"a step is a mapping with a name and one action: write "
+                f"{{name: {_flow(data)}, ACTION: ...}} (docs/jobs.md lists the actions)"
+            )
+        return data
+
+    @field_validator(*("list_" if a == "list" else a for a in ACTIONS), mode="before")
+    @classmethod
+    def _action_shape(cls, value: Any, info: ValidationInfo) -> Any:
+        action = "list" if info.field_name == "list_" else str(info.field_name)
+        if action == "run":
+            return _argv(value)
+        if isinstance(value, str | int | float | list):
+            shape = _ACTION_SHAPE.get(action) or f"{{path: {_flow(value)}}}"
+            raise ValueError(f"takes settings, not a single value: write {shape}")
+        return value
+
+    @field_validator("if_", mode="before")
+    @classmethod
+    def _if_expression(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(
+                'takes an expression such as "{{ steps.fetch.count > 0 }}"; '
+                + ("leave if: out to always run" if value else "to never run, remove the step")
+            )
+        return value
 
     @model_validator(mode="after")
     def _exactly_one_action(self) -> Self:
@@ -302,15 +450,15 @@ class JobFile(_Model):
 
     name: Name = Field(description="The job's name: history, ledger and lock are per name.")
     description: str | None = Field(None, description="What the job is for.")
-    connections: dict[Name, dict[str, Any]] = Field(
+    connections: dict[Name, Annotated[dict[str, Any], BeforeValidator(_connection_entry)]] = Field(
         {},
         description="Named connections: url plus any connection setting "
         "(docs/connections.md), or a database url (sqlite:///warehouse.db).",
     )
-    variables: dict[Name, Any] = Field(
+    variables: Annotated[dict[Name, Any], BeforeValidator(_variables)] = Field(
         {}, description="Values for expressions; may use expressions themselves, in order."
     )
-    env: list[str] = Field(
+    env: Annotated[list[str], _list_of("environment variable names")] = Field(
         [],
         description="Environment variables expressions may read as env.NAME "
         "(nothing else of the environment is visible).",
@@ -320,7 +468,7 @@ class JobFile(_Model):
         description="SQLite state file (history, ledger); default $FERRYMAN_STATE or "
         "~/.local/share/ferryman/state.db.",
     )
-    steps: list[Step] = Field(min_length=1, description="The steps, in order.")
+    steps: StepList = Field(min_length=1, description="The steps, in order.")
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
