@@ -29,6 +29,7 @@ from .connection import (
     SftpConnection,
     build_connection,
     format_validation_error,
+    login_relative,
     parse_url,
     url_fields,
 )
@@ -69,7 +70,7 @@ def _entry_fields(name: str, entry: Any, base: Path, where: str) -> dict[str, ob
     fields: dict[str, object] = {}
     if "url" in entry:
         url_part, path = url_fields(str(entry["url"]))
-        if path not in ("", "/"):
+        if path not in ("", "/", "~", "~/"):  # the login directory is where a session starts
             raise ConfigError(f"{where}: connection {name!r}: its url may not name a path")
         fields.update(url_part)
     for key, value in entry.items():
@@ -169,4 +170,5 @@ def resolve_target(spec: str, connections: Path | None = None, **overrides: obje
     if extra:
         merged = {**conn.model_dump(exclude_unset=True), **extra}
         conn = build_connection(merged, f"connection {match['name']!r} with options")
-    return RemoteTarget(conn, check_remote_path(match["path"] or ""))
+    # NAME:~/dir and NAME:dir are relative to the login directory; NAME:/~/dir as in URLs
+    return RemoteTarget(conn, check_remote_path(login_relative(match["path"] or "")))

@@ -15,9 +15,10 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-from ..errors import FerrymanError
+from ..errors import FerrymanError, NotFoundError
 
 __all__ = [
+    "MAX_LOGIN_DIRECTORY",
     "Backend",
     "Capabilities",
     "Entry",
@@ -25,7 +26,56 @@ __all__ = [
     "NotSupportedError",
     "ReadStream",
     "WriteStream",
+    "login_hint",
+    "resolve_login_path",
+    "usable_login_directory",
 ]
+
+#: longest login directory believed (PATH_MAX); a longer "directory" is a broken reply
+MAX_LOGIN_DIRECTORY = 4096
+
+
+def usable_login_directory(text: str | None) -> str | None:
+    """The login directory a server reported, if it is safe to build paths on, else None.
+
+    The reply comes from the server and may be hostile or odd: a relative or VMS-style name,
+    control characters (which would end an FTP command early), an endless string. None makes
+    the backend fall back to paths relative to where the session starts, which is the login
+    directory too, so an odd reply costs only a nicer message, never a wrong path.
+    """
+    if not text or not text.startswith("/") or len(text) > MAX_LOGIN_DIRECTORY:
+        return None
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return None
+    return text.rstrip("/") or "/"
+
+
+def resolve_login_path(path: str, login_directory: str | None) -> str:
+    """``~`` and ``~/x`` below ``login_directory``; any other path unchanged.
+
+    With the login directory unknown, ``~/x`` becomes the relative ``x`` (a session starts in
+    the login directory) and ``~`` becomes ``.``. ``~user`` is not expanded: only WinSCP's
+    ``~`` for the user's own login directory is.
+    """
+    if path != "~" and not path.startswith("~/"):
+        return path
+    rest = path[2:]
+    if login_directory is None:
+        return rest or "."
+    if path == "~":
+        return login_directory
+    return ("" if login_directory == "/" else login_directory) + "/" + rest
+
+
+def login_hint(path: str, login_directory: str | None) -> str | None:
+    """What to tell a user whose absolute ``path`` was not found, when the session starts
+    in another directory than ``/``: files are usually below it, and the URL path is
+    absolute, so ``/outbound`` may have been meant as ``/~/outbound``."""
+    if login_directory is None or login_directory == "/" or not path.startswith("/"):
+        return None
+    if path == login_directory or path.startswith(login_directory.rstrip("/") + "/"):
+        return None  # the user already wrote the path below the login directory
+    return f"the login directory is {login_directory}; did you mean /~{path}?"
 
 
 class NotSupportedError(FerrymanError):
@@ -156,6 +206,32 @@ class Backend(abc.ABC):
 
     #: what this backend can do; may be refined after connecting (e.g. from FEAT)
     capabilities: Capabilities = Capabilities()
+    #: the absolute directory a session starts in (FTP: PWD; SFTP: realpath of "."), once
+    #: learned (see :meth:`find_login_directory`); None while unknown, and for the local disk
+    login_directory: str | None = None
+
+    def find_login_directory(self) -> str | None:
+        """The login directory, asked of the server the first time it is needed (a ``~``
+        path, a "not found" hint, ``ferryman test``) rather than at every connect: a pool of
+        connections pays no extra round trip for it. Never raises; None when unknown."""
+        return self.login_directory
+
+    def login_path(self, path: str) -> str:
+        """``path`` with a leading ``~`` resolved to the login directory (see
+        :func:`resolve_login_path`); remote backends call it on every path they are given,
+        so every command, transfer and job step can name ``~/dir``."""
+        if path != "~" and not path.startswith("~/"):
+            return path
+        return resolve_login_path(path, self.find_login_directory())
+
+    def hint_not_found(self, error: FerrymanError, path: str) -> FerrymanError:
+        """Add the login directory to the hint of a "not found" for absolute ``path`` (see
+        :func:`login_hint`); returns ``error``, changed in place."""
+        if isinstance(error, NotFoundError) and path.startswith("/"):
+            extra = login_hint(path, self.find_login_directory())
+            if extra is not None and extra not in (error.hint or ""):
+                error.hint = f"{error.hint}; {extra}" if error.hint else extra
+        return error
 
     def connect(self) -> Self:
         """Connect and log in (remote backends); returns the backend. Others need nothing."""

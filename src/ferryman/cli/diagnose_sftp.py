@@ -79,7 +79,12 @@ def _listing(conn: SftpConnection, channel: SftpChannel) -> Check:
         home, count = loop.run(start_directory(), conn.timeout)
     except Exception as err:
         return _failed("list", translate(err, "listing the start directory", conn.describe()))
-    return Check("list", True, f"{count} entries in {home}", data={"path": home, "entries": count})
+    return Check(
+        "list",
+        True,
+        f"login directory {home} (write /~/PATH for paths below it): {count} entries",
+        data={"path": home, "login_directory": home, "entries": count},
+    )
 
 
 def diagnose_sftp(conn: SftpConnection) -> list[Check]:

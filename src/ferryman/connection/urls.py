@@ -1,7 +1,9 @@
 """Connections from URLs and fields: ``ftp://``, ``ftpes://``, ``ftps://`` and ``sftp://``.
 
 URL schemes follow WinSCP, curl and lftp. User and password may be in the URL,
-percent-encoded; the path after the host is taken as absolute (as WinSCP and lftp read it).
+percent-encoded; the path after the host is taken as absolute (as WinSCP and lftp read it),
+except that ``/~/`` at its start means the login directory (as in WinSCP): the path is then
+kept as ``~/...`` and the backend resolves it against the directory the server put the user in.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "build_connection",
     "connection_from_url",
     "format_validation_error",
+    "login_relative",
     "parse_url",
     "redact_url",
     "settings_table",
@@ -48,7 +51,21 @@ class RemoteTarget:
     path: str
 
     def describe(self) -> str:
-        return f"{self.connection.describe()}{self.path if self.path.startswith('/') else ''}"
+        path = "/" + self.path if self.path == "~" or self.path.startswith("~/") else self.path
+        return f"{self.connection.describe()}{path if path.startswith('/') else ''}"
+
+
+def login_relative(path: str) -> str:
+    """``/~/outbound`` -> ``~/outbound`` and ``/~`` -> ``~``; any other path unchanged.
+
+    Why: a URL path is absolute, but on most servers (vsftpd for local users, ProFTPD without
+    DefaultRoot, OpenSSH without chroot) a partner's files are below the login directory,
+    whose absolute path the user often does not know. WinSCP reads ``/~/`` as that directory;
+    the backends resolve a leading ``~`` once they know it (see ``Backend.login_path``).
+    """
+    if path == "/~" or path.startswith("/~/"):
+        return path[1:]
+    return path
 
 
 def format_validation_error(err: ValidationError, where: str = "settings") -> str:
@@ -131,7 +148,9 @@ def url_fields(url: str) -> tuple[dict[str, object], str]:
         fields["user"] = unquote(parts.username)
     if parts.password is not None:
         fields["password"] = unquote(parts.password)
-    return fields, check_remote_path(unquote(parts.path))
+    # decided on the raw path: a percent-encoded %7E stays a literal directory named "~"
+    path = unquote(login_relative(parts.path))
+    return fields, check_remote_path(path)
 
 
 def build_connection(fields: dict[str, object], where: str = "settings") -> Connection:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from ..backends import Backend, backend_for
 from ..backends.local import LocalBackend
-from ..connection import Connection, parse_url
+from ..connection import Connection, login_relative, parse_url
 from ..errors import ConfigError
 from ..retry import RetryPolicy, with_retries
 from ..state import PendingSourceAction, Publication
@@ -131,7 +131,10 @@ class RunContext:
             return Endpoint(target.connection, target.path or ".")
         match = _NAMED.match(spec)
         if match and match["name"] in self.loaded.connections and remote is not False:
-            return Endpoint(self.loaded.connections[match["name"]], match["path"] or ".")
+            # NAME:~/dir (and NAME:/~/dir, as in URLs) is below the login directory, which
+            # the backend resolves; NAME:dir is relative to it already
+            path = login_relative(match["path"]) or "."
+            return Endpoint(self.loaded.connections[match["name"]], path)
         if remote:
             known = ", ".join(sorted(self.loaded.connections)) or "(none)"
             raise ConfigError(

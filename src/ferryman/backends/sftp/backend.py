@@ -29,7 +29,14 @@ from ...errors import (
 )
 from ...paths import check_remote_path
 from ...wirelog import WireLog
-from ..base import Backend, Capabilities, Entry, EntryType, NotSupportedError
+from ..base import (
+    Backend,
+    Capabilities,
+    Entry,
+    EntryType,
+    NotSupportedError,
+    usable_login_directory,
+)
 from . import loop
 from .channel import SftpChannel, open_channel
 from .entries import entry_of, is_link, name_of
@@ -57,6 +64,7 @@ class SftpBackend(Backend):
         self.ssh: SshConnection | None = None
         self.channel: SftpChannel | None = None
         self.capabilities = self._capabilities(atomic_rename=False)
+        self._realpath_asked = False  # REALPATH . was sent (its answer may have been unusable)
 
     def _capabilities(self, *, atomic_rename: bool) -> Capabilities:
         return Capabilities(
@@ -107,6 +115,29 @@ class SftpBackend(Backend):
         self.wire.note("sftp channel opened%s: %s", on, channel.summary())
         return channel
 
+    def find_login_directory(self) -> str | None:
+        """REALPATH of "." on the open channel, once for the backend and its siblings: the
+        directory the server starts sessions in (the user's home, or the chroot's), which
+        ``~`` names. Without a channel nothing is asked; when the server refuses or answers
+        with something unusable it stays unknown. Either way ``~/x`` is then sent as the
+        relative ``x``, which the server reads from that same directory."""
+        known = self.group.login_directory
+        if known is not None or self._realpath_asked or self.channel is None:
+            self.login_directory = known
+            return known
+        self._realpath_asked = True
+        self.wire.sent("REALPATH .")
+        try:
+            found = str(loop.run(self.channel.client.realpath("."), self.conn.timeout))
+        except Exception as err:  # only a nicety: relative paths work without it
+            self.wire.received(f"failed: {err}")
+            self.after_error(self.translate(err, "REALPATH ."))
+            return None
+        home = usable_login_directory(found)
+        self.wire.received(home if home is not None else f"unusable: {found[:200]!r}")
+        self.group.login_directory = self.login_directory = home
+        return home
+
     def after_error(self, error: FerrymanError) -> None:
         """Drop the channel and connection after a network-level failure."""
         if isinstance(error, ConnectError) or (
@@ -134,9 +165,11 @@ class SftpBackend(Backend):
         *,
         explain: Explainer | None = None,
         done: str | None = "OK",
+        path: str = "",
     ) -> T:
         """Run one request; log it and its outcome (``done``, or the caller logs a summary);
-        translate any failure, with the reason ``explain`` finds for a bare 'Failure'."""
+        translate any failure, with the reason ``explain`` finds for a bare 'Failure', and
+        the login directory in the hint of a "not found" for absolute ``path``."""
         client = self._channel().client
         self.wire.sent(command)
         try:
@@ -150,7 +183,7 @@ class SftpBackend(Backend):
                     error.hint = None
             self.wire.received(error.message.removeprefix(f"{command}: "))
             self.after_error(error)
-            raise error from None
+            raise self.hint_not_found(error, path) from None
         if done is not None:
             self.wire.received(done)
         return result
@@ -178,7 +211,7 @@ class SftpBackend(Backend):
     # -- listings --------------------------------------------------------------------------
 
     def list(self, path: str) -> list[Entry]:
-        check_remote_path(path)
+        path = check_remote_path(self.login_path(path))
         directory = path or "."
 
         async def listing(client: asyncssh.SFTPClient) -> list[Entry]:
@@ -200,7 +233,7 @@ class SftpBackend(Backend):
 
         command = f"READDIR {directory}"
         try:
-            entries = self._call(command, listing, done=None)
+            entries = self._call(command, listing, done=None, path=directory)
         except RemoteError as err:
             if isinstance(err, NotFoundError | PermissionDeniedError):
                 raise
@@ -215,14 +248,14 @@ class SftpBackend(Backend):
         return entries
 
     def stat(self, path: str) -> Entry:
-        check_remote_path(path)
+        path = check_remote_path(self.login_path(path))
 
         async def lstat(client: asyncssh.SFTPClient) -> Entry:
             attrs = await client.lstat(path or ".")
             target = str(await client.readlink(path)) if is_link(attrs) else None
             return entry_of(name_of(path), attrs, target)
 
-        entry = self._call(f"LSTAT {path or '.'}", lstat, done=None)
+        entry = self._call(f"LSTAT {path or '.'}", lstat, done=None, path=path)
         self.wire.received(f"{entry.type} size={entry.size} mtime={entry.mtime}")
         return entry
 
@@ -231,7 +264,7 @@ class SftpBackend(Backend):
     def open_read(self, path: str, offset: int = 0) -> SftpReadStream:
         """Open for reading; the OPEN is answered while the caller goes on (a failure is
         raised by the first ``readinto``)."""
-        check_remote_path(path)
+        path = check_remote_path(self.login_path(path))
         if offset < 0:
             raise ValueError(f"offset must be >= 0, got {offset}")
         channel = self._channel()
@@ -248,7 +281,7 @@ class SftpBackend(Backend):
         """Open for writing (offset 0: create or truncate; else continue at ``offset``). A
         new file's OPEN is answered while the caller goes on (a failure is raised by a later
         ``write`` or by ``close``); continuing waits, to check the partial file first."""
-        check_remote_path(path)
+        path = check_remote_path(self.login_path(path))
         if offset < 0:
             raise ValueError(f"offset must be >= 0, got {offset}")
         channel = self._channel()
@@ -286,17 +319,17 @@ class SftpBackend(Backend):
     # -- namespace -------------------------------------------------------------------------
 
     def mkdir(self, path: str) -> None:
-        check_remote_path(path)
+        path = check_remote_path(self.login_path(path))
         kind_of = self._kind_of(path)
 
         async def explain() -> str | None:
             kind = await kind_of()
             return f"it already exists (a {kind})" if kind else None
 
-        self._call(f"MKDIR {path}", lambda client: client.mkdir(path), explain=explain)
+        self._call(f"MKDIR {path}", lambda c: c.mkdir(path), explain=explain, path=path)
 
     def rmdir(self, path: str) -> None:
-        check_remote_path(path)
+        path = check_remote_path(self.login_path(path))
         kind_of = self._kind_of(path)
 
         async def explain() -> str | None:
@@ -305,10 +338,10 @@ class SftpBackend(Backend):
                 return "the directory is not empty"
             return f"it is not a directory (it is a {kind})" if kind else None
 
-        self._call(f"RMDIR {path}", lambda client: client.rmdir(path), explain=explain)
+        self._call(f"RMDIR {path}", lambda c: c.rmdir(path), explain=explain, path=path)
 
     def remove(self, path: str) -> None:
-        check_remote_path(path)
+        path = check_remote_path(self.login_path(path))
         kind_of = self._kind_of(path)
 
         async def explain() -> str | None:
@@ -317,11 +350,11 @@ class SftpBackend(Backend):
                 "it is a directory (remove it with rmdir)" if kind == str(EntryType.DIR) else None
             )
 
-        self._call(f"REMOVE {path}", lambda client: client.remove(path), explain=explain)
+        self._call(f"REMOVE {path}", lambda c: c.remove(path), explain=explain, path=path)
 
     def rename(self, source: str, target: str) -> None:
-        check_remote_path(source)
-        check_remote_path(target)
+        source = check_remote_path(self.login_path(source))
+        target = check_remote_path(self.login_path(target))
         atomic = self._channel().posix_rename
 
         async def rename(client: asyncssh.SFTPClient) -> None:
@@ -337,20 +370,21 @@ class SftpBackend(Backend):
             return f"the target {target!r} exists (a {kind})" if kind else None
 
         how = " (posix-rename@openssh.com)" if atomic else ""
-        self._call(f"RENAME {source} {target}{how}", rename, explain=explain)
+        self._call(f"RENAME {source} {target}{how}", rename, explain=explain, path=source)
 
     def set_mtime(self, path: str, mtime: datetime) -> None:
-        check_remote_path(path)
+        path = check_remote_path(self.login_path(path))
         if mtime.tzinfo is None or mtime.utcoffset() is None:
             raise ValueError(f"mtime must be timezone-aware, got {mtime!r}")
         times = (time.time(), mtime.timestamp())
-        self._call(f"SETSTAT {path} mtime={mtime.isoformat()}", lambda c: c.utime(path, times))
+        what = f"SETSTAT {path} mtime={mtime.isoformat()}"
+        self._call(what, lambda c: c.utime(path, times), path=path)
 
     # -- server-side hash ------------------------------------------------------------------
 
     def hash(self, path: str, algorithm: str) -> str:
         """SHA-256 by running ``sha256sum`` over an SSH exec channel (``exec_hash``)."""
-        check_remote_path(path)
+        path = check_remote_path(self.login_path(path))
         if algorithm.lower() not in self.capabilities.hashes:
             return super().hash(path, algorithm)
         self._channel()

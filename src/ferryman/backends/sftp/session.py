@@ -255,6 +255,9 @@ class ConnectionGroup:
         self.conn = conn
         self._lock = threading.Lock()
         self._connections: list[SshConnection] = []
+        #: where the server starts this user's SFTP sessions (realpath of "."), learned by
+        #: the first channel and shared: the same user on the same server starts there again
+        self.login_directory: str | None = None
 
     def acquire(self, wire: WireLog) -> SshConnection:
         """A connection with room for one more channel, opened when there is none."""
