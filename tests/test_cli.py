@@ -560,7 +560,7 @@ def test_malformed_connections_file_names_file_line_column(
 
 # --- ferryman test -------------------------------------------------------------------------
 
-CHECKS = ["tcp", "greeting", "tls", "login", "features", "data-epsv", "data-pasv"]
+CHECKS = ["tcp", "greeting", "tls", "login", "features", "data-epsv", "data-pasv", "refusals"]
 
 
 def test_test_command_passes_every_check(explicit: Served) -> None:

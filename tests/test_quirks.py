@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -17,8 +17,6 @@ from pydantic import SecretStr
 
 from ferryman.backends.base import Entry, EntryType
 from ferryman.backends.ftp import FtpBackend
-from ferryman.backends.ftp import backend as ftp_backend
-from ferryman.backends.ftp import session as ftp_session
 from ferryman.connection import FtpConnection
 from ferryman.errors import (
     AuthenticationError,
@@ -65,16 +63,6 @@ UNIX_LIST = (
 
 # ---------------------------------------------------------------------------------------------
 # helpers
-
-
-@pytest.fixture(autouse=True)
-def _forget_remembered_refusals() -> Iterator[None]:
-    """EPSV/MLSD refusals are remembered per (host, port) for the process; the OS reuses ports."""
-    ftp_session._EPSV_REFUSED.clear()
-    ftp_backend._MLSD_REFUSED.clear()
-    yield
-    ftp_session._EPSV_REFUSED.clear()
-    ftp_backend._MLSD_REFUSED.clear()
 
 
 @pytest.fixture
@@ -170,7 +158,7 @@ def test_session_reuse_refusal_of_mlsd_is_not_taken_for_a_missing_mlsd() -> None
         with pytest.raises(TLSError):
             ftp.list("/")
     assert server.commands == [*LOGIN, "EPSV", "MLSD /", "QUIT"]
-    assert not ftp_backend._MLSD_REFUSED
+    assert not ftp.quirks.findings()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,9 +179,9 @@ def test_epsv_refused_falls_back_to_pasv_and_remembers(refusal: str) -> None:
                 (entry,) = ftp.list("/")
                 assert (entry.name, entry.type, entry.size) == ("a.csv", EntryType.FILE, 3)
                 assert entry.mtime == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
-        assert (server.host, server.port) in ftp_session._EPSV_REFUSED
-        # a new session with the same server remembers it too
-        with backend_for(server) as again:
+            assert ftp.quirks.refused("EPSV")
+        # a sibling connection to the same server remembers it too (one at a time here)
+        with ftp.sibling() as again:
             assert [e.name for e in again.list("/")] == ["a.csv"]
     session = [*LOGIN, "EPSV", "PASV", "MLSD /", "PASV", "MLSD /", "QUIT"]
     assert server.commands == [*session, *LOGIN, "PASV", "MLSD /", "QUIT"]
@@ -207,7 +195,7 @@ def test_epsv_refused_with_a_temporary_error_is_not_remembered() -> None:
             ftp.list("/")
     assert info.value.retriable and info.value.reply_code == 421
     assert "PASV" not in verbs(server)
-    assert not ftp_session._EPSV_REFUSED
+    assert not ftp.quirks.refused("EPSV")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,7 +222,7 @@ def test_mlsd_refused_falls_back_to_list_and_remembers() -> None:
     latest = first["latest"]
     assert (latest.type, latest.link_target) == (EntryType.LINK, "orders 1.csv")
     assert latest.facts is not None and latest.facts.get("unix.owner") == "ftp"
-    assert (server.host, server.port) in ftp_backend._MLSD_REFUSED
+    assert ftp.quirks.refused("MLSD")
     assert server.commands == [
         *LOGIN,
         "EPSV",
@@ -264,6 +252,7 @@ def test_mlsd_refused_and_an_empty_listing_checks_the_directory() -> None:
         "LIST /nope",
         "PWD",
         "CWD /nope",
+        "PWD",  # the login directory, for the hint of the "not found" (asked once)
         "QUIT",
     ]
 
@@ -615,6 +604,8 @@ def test_refusals_are_classified(
     assert info.value.retriable is retriable
     assert (info.value.reply_code, info.value.reply_text) == (int(reply[:3]), reply)
     sent = {"RETR": ["EPSV", "RETR /a.csv"], "MKD": ["MKD /d"], "DELE": ["DELE /a.csv"]}[verb]
+    if error is NotFoundError:
+        sent.append("PWD")  # the login directory, for the hint (asked once)
     # a 421 drops the session: no QUIT on a closed session
     assert server.commands == [*LOGIN, *sent, *([] if error is ConnectError else ["QUIT"])]
 
@@ -684,7 +675,7 @@ def test_undecodable_mlsd_name_and_reply_text_do_not_crash() -> None:
         with pytest.raises(NotFoundError) as info:
             ftp.remove("/" + entry.name)
     assert info.value.reply_code == 550
-    assert server.raw_commands[-2] == b"DELE /\xff\xfe r\xe9sum\xe9.txt"
+    assert server.raw_commands[-3:] == [b"DELE /\xff\xfe r\xe9sum\xe9.txt", b"PWD", b"QUIT"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProtocolError",
     "RemoteError",
+    "ResumeRefusedError",
     "TLSError",
     "TargetExistsError",
     "TimeoutError",
@@ -178,6 +179,12 @@ class TransferError(FerrymanError):
 
     exit_code = ExitCode.TRANSFER
     default_retriable = True
+
+
+class ResumeRefusedError(TransferError):
+    """The server refused to continue a partial file at an offset (REST, or STOR/APPE onto a
+    partial upload: ProFTPD's ``AllowStoreRestart``/``AllowOverwrite off``). Not a failure of
+    the file: the copy starts over from byte 0 (a fresh temporary file) at once."""
 
 
 class VerificationError(FerrymanError):

@@ -13,7 +13,10 @@ from dataclasses import asdict, dataclass, field
 
 import click
 
-from ..backends.ftp.session import FtpSession, parse_epsv, parse_pasv
+from ..backends.base import usable_login_directory
+from ..backends.ftp.hashes import hash_support
+from ..backends.ftp.quirks import ServerQuirks, refused_command
+from ..backends.ftp.session import FtpSession, parse_epsv, parse_pasv, parse_pwd
 from ..backends.ftp.tls import describe_tls, probe_fingerprint
 from ..backends.ftp.translate import FTP_REFUSED_HINT, translate
 from ..backends.neterrors import translate_network_error
@@ -35,6 +38,8 @@ class Check:
     hint: str | None = None
     exit_code: int = 0
     data: dict[str, object] = field(default_factory=dict)
+    #: passed, but worth knowing (e.g. commands advertised but refused)
+    note: bool = False
 
 
 def _failed(name: str, err: FerrymanError, hint: str | None = None) -> Check:
@@ -102,6 +107,10 @@ def _data_check(session: FtpSession, mode: str) -> Check:
         session.finish_data(sock, upload=False)
     except Exception as err:
         error = translate(err, f"LIST via {mode}", session.conn.describe())
+        if mode == "EPSV" and refused_command(error):
+            # advertised but refused is a finding, not a failure: ferryman falls back to PASV
+            session.quirks.refuse("EPSV", error.reply_text or "", session.wire, then="PASV")
+            return Check(name, True, f"EPSV refused ({error.reply_text}); PASV is used", note=True)
         hint = error.hint
         if isinstance(err, OSError) and mode == "PASV":
             hint = "the PASV port is unreachable: a firewall or NAT blocks it; try --active"
@@ -115,11 +124,69 @@ def _data_check(session: FtpSession, mode: str) -> Check:
     return Check(name, True, detail, data=data)
 
 
+def _login_directory(session: FtpSession) -> tuple[str, str | None]:
+    """PWD after login, for the ``login`` line: the login directory, which ``/~/`` in a URL
+    names. Worth showing because URL paths are absolute: without chroot a partner's
+    ``/outbound`` is often ``/home/orders/outbound``. A refusal or an odd reply is no failure
+    (``/~/x`` is then sent as the relative ``x``)."""
+    try:
+        reply = session.command("PWD")
+    except FerrymanError as err:
+        return f"login directory unknown (PWD: {err.reply_text or err.message})", None
+    home = usable_login_directory(parse_pwd(reply))
+    if home is None:
+        return f"login directory unknown (PWD: {reply[:200]!r})", None
+    return f"login directory {home} (/~/PATH names paths below it)", home
+
+
+#: a name no server holds: a probe of a command that takes a path meets "not found" (an
+#: answer: the command works) and can never touch a real file
+_PROBE_NAME = ".ferryman-probe-no-such-file"
+
+
+def _refusal_check(session: FtpSession) -> Check:
+    """Try each optional command FEAT advertised, and report those the server refuses all
+    the same (gateways that forward FEAT, per-user limits): a finding, not a failure, since
+    ferryman works around each one; but worth knowing before a transfer depends on it."""
+    features = session.features
+    probes: list[tuple[str, str]] = []
+    if "MLST" in features:
+        probes.append(("MLST", "MLST"))
+    for command in ("SIZE", "MDTM"):
+        if command in features:
+            probes.append((command, f"{command} {_PROBE_NAME}"))
+    if "MFMT" in features:
+        probes.append(("MFMT", f"MFMT 20000101000000 {_PROBE_NAME}"))
+    support = hash_support(features)
+    if support.hash_names:
+        probes.append(("HASH", f"HASH {_PROBE_NAME}"))
+    probes += [(command, f"{command} {_PROBE_NAME}") for command in support.x_commands.values()]
+    if "STREAM" in features.get("REST", "").upper():
+        probes.append(("REST", "REST 0"))
+    for command, line in probes:
+        if session.quirks.refused(command):
+            continue
+        try:
+            session.command(line)
+        except FerrymanError as err:
+            if refused_command(err):
+                session.quirks.refuse(command, err.reply_text or err.message, then="worked around")
+        except Exception as err:
+            return _failed("refusals", translate(err, line, session.conn.describe()))
+    found = session.quirks.findings()
+    if not found:
+        return Check("refusals", True, "every advertised command is answered")
+    listed = ", ".join(f"{command} ({reply})" for command, reply in found.items())
+    return Check(
+        "refusals", True, f"advertised but refused: {listed}", data={"refused": found}, note=True
+    )
+
+
 def diagnose(conn: FtpConnection) -> list[Check]:
     checks = [tcp_check(conn, FTP_REFUSED_HINT)]
     if not checks[0].ok:
         return checks
-    session = FtpSession(conn, WireLog(conn.describe()))
+    session = FtpSession(conn, WireLog(conn.describe()), quirks=ServerQuirks())
     try:
         try:
             banner = session.open()
@@ -139,12 +206,15 @@ def diagnose(conn: FtpConnection) -> list[Check]:
         except FerrymanError as err:
             checks.append(_failed("login", err))
             return checks
-        checks.append(Check("login", True, f"logged in as {creds.user} ({creds.source})"))
+        where, home = _login_directory(session)
+        detail = f"logged in as {creds.user} ({creds.source}); {where}"
+        checks.append(Check("login", True, detail, data={"login_directory": home}))
         feats = ", ".join(f"{k} {v}".strip() for k, v in session.features.items()) or "(none)"
         checks.append(Check("features", True, feats, data={"features": session.features}))
         if conn.use_epsv:
             checks.append(_data_check(session, "EPSV"))
         checks.append(_data_check(session, "PASV"))
+        checks.append(_refusal_check(session))
     finally:
         session.quit_quietly()
     return checks
@@ -171,7 +241,7 @@ def test_command(target: str, opts: CommonOptions) -> None:
     else:
         click.echo(f"Testing {conn.describe()}")
         for check in checks:
-            mark = "ok  " if check.ok else "FAIL"
+            mark = ("note" if check.note else "ok  ") if check.ok else "FAIL"
             click.echo(f"  {mark} {check.name:<10} {check.detail}")
             if check.hint and not check.ok:
                 click.echo(f"       hint: {check.hint}")

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..backends.base import Backend, Entry
+from ..backends.base import Backend, Entry, NotSupportedError
 from ..backends.local import LocalBackend, LocalClaim
 from ..errors import (
     ConfigError,
@@ -324,9 +324,9 @@ def copy_file(
                 hint="the destination lost data (disk full or quota?); the copy is retried",
             )
         verified = "size"
-        if hashing is not None and digest is not None:
+        server = _server_hash(src, src_path, dst, part, hashing)
+        if hashing is not None and digest is not None and server is not None:
             algorithm, side = hashing
-            server = side.hash(part if side is dst else src_path, algorithm)
             if server.lower() != digest.hexdigest():
                 raise VerificationError(
                     f"{dst_path}: {algorithm} of the copy differs from the source's "
@@ -358,6 +358,21 @@ def copy_file(
     return CopyResult(
         src_path, dst_path, moved, size, time.monotonic() - started, verified, resumed_from=offset
     )
+
+
+def _server_hash(
+    src: Backend, src_path: str, dst: Backend, part: str, hashing: tuple[str, Backend] | None
+) -> str | None:
+    """The server's digest of the copy (or the source); None when the server, although it
+    advertised the hash, refuses to compute it: the copy is then verified by size alone."""
+    if hashing is None:
+        return None
+    algorithm, side = hashing
+    try:
+        return side.hash(part if side is dst else src_path, algorithm)
+    except NotSupportedError as err:
+        log.info("%s: %s; verified by size only", part, err.message)
+        return None
 
 
 def _set_mtime(dst: Backend, path: str, mtime: datetime) -> None:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from ..backends.base import Backend, Entry
-from ..errors import FerrymanError, NotFoundError, TargetExistsError
+from ..errors import FerrymanError, NotFoundError, ResumeRefusedError, TargetExistsError
 from ..retry import RetryPolicy
 from .copy import CopyResult, copy_file, discard_partial, exists, partial_name, source_tag
 from .plan import PlanItem
@@ -331,6 +331,15 @@ class _Runner:
                     target_checked=True,
                     ascii=options.ascii,
                 )
+            except ResumeRefusedError as err:
+                if not offset:
+                    raise  # nothing was resumed: a refusal of the write itself
+                # the server refused to continue the partial file (ProFTPD's defaults, no REST):
+                # not a failure; the backend now says so in its capabilities; start over
+                log.info("%s: %s; starting over from byte 0", item.source, err.message)
+                discard_partial(dst, _partial(job, item, src))
+                offset, resumable = 0, False
+                continue
             except FerrymanError as err:
                 attempt = outcome.retries + 1
                 wait = policy.backoff(attempt)

@@ -7,9 +7,11 @@ caller's policy (see ``ferryman.retry``), not the backend's.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import ftplib
 import posixpath
+import re
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,16 +25,25 @@ from ...errors import (
     NotFoundError,
     ProtocolError,
     RemoteError,
+    ResumeRefusedError,
     TransferError,
 )
 from ...paths import check_remote_path
 from ...secrets import login_credentials
 from ...wirelog import WireLog, register_secret
-from ..base import Backend, Capabilities, Entry, EntryType, NotSupportedError
+from ..base import (
+    Backend,
+    Capabilities,
+    Entry,
+    EntryType,
+    NotSupportedError,
+    usable_login_directory,
+)
 from .ascii import AsciiReadStream, AsciiWriteStream
 from .hashes import hash_support, normalize_algorithm, server_hash
 from .listing import parse_list, parse_mlsd, parse_mlsd_line
-from .session import FtpSession
+from .quirks import ServerQuirks, means_unsupported, refused_command
+from .session import FtpSession, parse_pwd
 from .streams import FtpReadStream, FtpWriteStream
 from .tls import build_context, probe_fingerprint
 from .translate import translate
@@ -40,21 +51,28 @@ from .translate import translate
 __all__ = ["FtpBackend"]
 
 MAX_LISTING_BYTES = 512 * 1024 * 1024  # bound on one directory listing
-_MLSD_REFUSED: set[tuple[str, int]] = set()  # servers without MLSD (vsftpd), per process
 
 
 class FtpBackend(Backend):
     """FTP, explicit FTPS (ftpes://) and implicit FTPS (ftps://) via stdlib ftplib."""
 
-    def __init__(self, conn: FtpConnection, tls_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        conn: FtpConnection,
+        tls_context: ssl.SSLContext | None = None,
+        quirks: ServerQuirks | None = None,
+    ) -> None:
         self.conn = conn
         #: one TLS context for this backend, its reconnections and its siblings
         self.tls_context = tls_context
+        #: what this server advertised but refused; shared likewise (see quirks.py)
+        self.quirks = quirks if quirks is not None else ServerQuirks()
         self.wire = WireLog(conn.describe())
         self.session: FtpSession | None = None
         self.user = conn.user
         self.banner = ""
         self.busy = False  # a data stream is open on the session
+        self._pwd_asked = False  # PWD was sent (its answer may have been unusable)
         self.capabilities = Capabilities(mtime_precision=60)
 
     # -- session life cycle ----------------------------------------------------------------
@@ -71,7 +89,9 @@ class FtpBackend(Backend):
         return self
 
     def sibling(self) -> FtpBackend:
-        return FtpBackend(self.conn, self._context())
+        backend = FtpBackend(self.conn, self._context(), self.quirks)
+        backend.login_directory = self.login_directory  # same user, same server: no PWD
+        return backend
 
     def _context(self) -> ssl.SSLContext | None:
         if self.tls_context is None and self.conn.tls is not TLSMode.NONE:
@@ -85,7 +105,7 @@ class FtpBackend(Backend):
         self.user = creds.user
         if not creds.anonymous:
             register_secret(creds.password)
-        session = FtpSession(self.conn, self.wire, self._context())
+        session = FtpSession(self.conn, self.wire, self._context(), self.quirks)
         try:
             self.banner = session.open()
             session.login_with(creds.user, creds.password)
@@ -93,13 +113,42 @@ class FtpBackend(Backend):
             session.close()
             raise self._connect_error(err) from None
         self.session = session
-        features = session.features
+        self._learned()
+        return session
+
+    def find_login_directory(self) -> str | None:
+        """PWD on the open session, once (see ``Backend.find_login_directory``). Without a
+        session, or with a transfer open on it, nothing is asked: ``~/x`` is then sent as
+        the relative ``x``, which the server reads from the login directory all the same."""
+        session = self.session
+        if self.login_directory is not None or self._pwd_asked or session is None or self.busy:
+            return self.login_directory
+        self._pwd_asked = True
+        try:
+            self.login_directory = _login_directory(session)
+        except Exception:  # the session failed: the next operation reconnects and reports
+            self.invalidate()
+        return self.login_directory
+
+    def _features(self, session: FtpSession) -> dict[str, str]:
+        """What FEAT advertised, less what the server has since refused."""
+        return self.quirks.effective(session.features)
+
+    def _learned(self) -> None:
+        """Derive the capabilities from FEAT and the quirks (after login, after a refusal)."""
+        features = self.quirks.effective(self.session.features if self.session else {})
         self.capabilities = Capabilities(
             hashes=hash_support(features).algorithms,
+            resume_read=not self.quirks.refused("REST"),
+            resume_write=not self.quirks.resume_write_refused,
             set_mtime="MFMT" in features,
             mtime_precision=1 if ("MLST" in features or "MDTM" in features) else 60,
         )
-        return session
+
+    def _refused(self, command: str, err: FerrymanError, then: str) -> None:
+        """Remember that the server refused ``command`` (see quirks.py)."""
+        self.quirks.refuse(command, err.reply_text or err.message, self.wire, then=then)
+        self._learned()
 
     def _connect_error(self, err: BaseException) -> FerrymanError:
         error = self.translate(err, f"connecting to {self.describe()}")
@@ -130,7 +179,9 @@ class FtpBackend(Backend):
             session.quit_quietly()
 
     @contextmanager
-    def _op(self, what: str) -> Iterator[FtpSession]:
+    def _op(self, what: str, path: str = "") -> Iterator[FtpSession]:
+        """Run ``what`` on the session; a "not found" for absolute ``path`` gets the login
+        directory in its hint."""
         if self.busy:
             raise ProtocolError(f"{what}: a transfer is still open on this connection")
         session = self.session_or_raise()
@@ -139,12 +190,13 @@ class FtpBackend(Backend):
         except FerrymanError as err:
             if isinstance(err, ConnectError) or session.broken:
                 self.invalidate()
+            self.hint_not_found(err, path)
             raise
         except Exception as err:
             error = self.translate(err, what)
             if isinstance(error, ConnectError) or session.broken:
                 self.invalidate()
-            raise error from err
+            raise self.hint_not_found(error, path) from err
 
     # -- listings --------------------------------------------------------------------------
 
@@ -166,21 +218,23 @@ class FtpBackend(Backend):
         return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
 
     def list(self, path: str) -> list[Entry]:
-        check_remote_path(path)
-        key = (self.conn.host, self.conn.port)
-        with self._op(f"list {path or '.'}") as session:
-            if self.conn.use_mlsd and key not in _MLSD_REFUSED:
-                try:
-                    return parse_mlsd(self._retr_lines(session, f"MLSD {path}".rstrip()))
-                except ProtocolError as err:
-                    if err.reply_code not in (500, 501, 502, 504):
-                        raise
-                    _MLSD_REFUSED.add(key)  # RFC 3659 is optional; fall back for good
-                    self.wire.note("MLSD not supported; using LIST with this server")
-            entries = parse_list(self._retr_lines(session, f"LIST {path}".rstrip()))
-            if not entries and path and not self._is_dir(session, path):
-                raise NotFoundError(f"list {path}: no such directory on {self.describe()}")
-            return entries
+        path = check_remote_path(self.login_path(path))
+        with self._op(f"list {path or '.'}", path) as session:
+            return self._list_on(session, path)
+
+    def _list_on(self, session: FtpSession, path: str) -> builtins.list[Entry]:
+        if self.conn.use_mlsd and not self.quirks.refused("MLSD"):
+            try:
+                return parse_mlsd(self._retr_lines(session, f"MLSD {path}".rstrip()))
+            except ProtocolError as err:
+                if not refused_command(err):
+                    raise
+                # RFC 3659 is optional (vsftpd has no MLSD): LIST for good
+                self._refused("MLSD", err, "LIST from now on")
+        entries = parse_list(self._retr_lines(session, f"LIST {path}".rstrip()))
+        if not entries and path and not self._is_dir(session, path):
+            raise NotFoundError(f"list {path}: no such directory on {self.describe()}")
+        return entries
 
     def _is_dir(self, session: FtpSession, path: str) -> bool:
         home = ftplib.parse257(session.command("PWD"))
@@ -192,43 +246,89 @@ class FtpBackend(Backend):
         return True
 
     def stat(self, path: str) -> Entry:
-        check_remote_path(path)
+        path = check_remote_path(self.login_path(path))
         name = posixpath.basename(path.rstrip("/")) or path
-        with self._op(f"stat {path}") as session:
+        with self._op(f"stat {path}", path) as session:
             if path in ("", "/", "."):
                 return Entry(name=path or ".", type=EntryType.DIR)
-            if self.conn.use_mlsd and "MLST" in session.features:
-                reply = session.command(f"MLST {path}")
-                for line in reply.splitlines()[1:]:
-                    if line.startswith(" "):
-                        entry = parse_mlsd_line(line[1:])
-                        if entry is not None:
-                            return dataclasses.replace(entry, name=name)
-                raise ProtocolError(f"stat {path}: MLST reply without facts", reply_text=reply)
-            try:
-                session.set_type("I")  # SIZE counts bytes in TYPE I; some refuse it in A
-                size = int(session.command(f"SIZE {path}").split()[1])
-            except (NotFoundError, RemoteError, ValueError, IndexError):
-                if self._is_dir(session, path):
-                    return Entry(name=name, type=EntryType.DIR)
-                raise NotFoundError(f"stat {path}: no such file or directory") from None
-            mtime = self._mdtm(session, path)
-            return Entry(
-                name=name,
-                type=EntryType.FILE,
-                size=size,
-                mtime=mtime,
-                mtime_precision=1 if mtime else None,
-            )
+            if self.conn.use_mlsd and "MLST" in self._features(session):
+                entry = self._mlst(session, path, name)
+                if entry is not None:
+                    return entry
+            if not self.quirks.refused("SIZE"):
+                entry = self._stat_by_size(session, path, name)
+                if entry is not None:
+                    return entry
+            return self._stat_by_listing(session, path, name)
+
+    def _mlst(self, session: FtpSession, path: str, name: str) -> Entry | None:
+        """MLST (RFC 3659 section 7); None when the server refuses the command itself."""
+        try:
+            reply = session.command(f"MLST {path}")
+        except ProtocolError as err:
+            if not refused_command(err):
+                raise
+            # advertised but refused (gateways, per-user <Limit MLST>): lftp/curl carry on too
+            self._refused("MLST", err, "SIZE and MDTM, or a LIST of the parent, instead")
+            return None
+        for line in reply.splitlines()[1:]:
+            if line.startswith(" "):
+                entry = parse_mlsd_line(line[1:])
+                if entry is not None:
+                    return dataclasses.replace(entry, name=name)
+        raise ProtocolError(f"stat {path}: MLST reply without facts", reply_text=reply)
+
+    def _stat_by_size(self, session: FtpSession, path: str, name: str) -> Entry | None:
+        """SIZE + MDTM (RFC 3659 sections 3, 4); None when the server refuses SIZE."""
+        try:
+            session.set_type("I")  # SIZE counts bytes in TYPE I; some refuse it in A
+            size = int(session.command(f"SIZE {path}").split()[1])
+        except ProtocolError as err:
+            if not refused_command(err):
+                raise
+            self._refused("SIZE", err, "sizes from directory listings instead")
+            return None
+        except (NotFoundError, RemoteError, ValueError, IndexError):
+            if self._is_dir(session, path):
+                return Entry(name=name, type=EntryType.DIR)
+            raise NotFoundError(f"stat {path}: no such file or directory") from None
+        mtime = self._mdtm(session, path)
+        return Entry(
+            name=name,
+            type=EntryType.FILE,
+            size=size,
+            mtime=mtime,
+            mtime_precision=1 if mtime else None,
+        )
+
+    def _stat_by_listing(self, session: FtpSession, path: str, name: str) -> Entry:
+        """The entry as a listing of the parent directory shows it (the last way left)."""
+        parent = posixpath.dirname(path.rstrip("/"))
+        try:
+            entries = self._list_on(session, parent)
+        except NotFoundError:
+            entries = []
+        for entry in entries:
+            if entry.name == name:
+                return entry
+        if self._is_dir(session, path):
+            return Entry(name=name, type=EntryType.DIR)
+        raise NotFoundError(f"stat {path}: no such file or directory")
 
     def size(self, path: str) -> int | None:
         """``SIZE`` alone (RFC 3659 section 4): one round trip where ``stat`` may need three."""
-        check_remote_path(path)
-        with self._op(f"SIZE {path}") as session:
-            if "SIZE" not in session.features:
+        path = check_remote_path(self.login_path(path))
+        with self._op(f"SIZE {path}", path) as session:
+            if "SIZE" not in self._features(session):
                 return None
             session.set_type("I")  # SIZE counts bytes in TYPE I; some servers refuse it in A
-            reply = session.command(f"SIZE {path}")
+            try:
+                reply = session.command(f"SIZE {path}")
+            except ProtocolError as err:
+                if not refused_command(err):
+                    raise
+                self._refused("SIZE", err, "sizes from directory listings instead")
+                return None
         try:
             return int(reply.split()[1])
         except (IndexError, ValueError):
@@ -237,29 +337,37 @@ class FtpBackend(Backend):
             ) from None
 
     def _mdtm(self, session: FtpSession, path: str) -> datetime | None:
-        if "MDTM" not in session.features:
+        if "MDTM" not in self._features(session):
             return None
         try:
             stamp = session.command(f"MDTM {path}").split()[1][:14]
             return datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-        except (FerrymanError, ValueError, IndexError):
+        except FerrymanError as err:
+            if refused_command(err):
+                self._refused("MDTM", err, "times from directory listings instead")
+            return None
+        except (ValueError, IndexError):
             return None
 
     # -- data ------------------------------------------------------------------------------
 
     def open_read(self, path: str, offset: int = 0) -> FtpReadStream:
-        check_remote_path(path)
+        path = check_remote_path(self.login_path(path))
         what = f"RETR {path}"
-        with self._op(what) as session:
+        with self._op(what, path) as session:
             session.set_type("I")
-            sock, size = session.transfer(what, rest=offset or None)
+            try:
+                sock, size = session.transfer(what, rest=offset or None)
+            except ResumeRefusedError:
+                self._learned()  # REST refused: capabilities.resume_read is now False
+                raise
         self.busy = True
         return FtpReadStream(self, sock, what, size, offset)
 
     def open_read_ascii(self, path: str) -> AsciiReadStream:
-        check_remote_path(path)
+        path = check_remote_path(self.login_path(path))
         what = f"RETR {path} (ASCII)"
-        with self._op(what) as session:
+        with self._op(what, path) as session:
             session.set_type("A")
             sock, _ = session.transfer(f"RETR {path}")
         self.busy = True
@@ -267,9 +375,9 @@ class FtpBackend(Backend):
         return AsciiReadStream(FtpReadStream(self, sock, what, None, 0))
 
     def open_write_ascii(self, path: str) -> AsciiWriteStream:
-        check_remote_path(path)
+        path = check_remote_path(self.login_path(path))
         what = f"STOR {path} (ASCII)"
-        with self._op(what) as session:
+        with self._op(what, path) as session:
             session.set_type("A")
             sock, _ = session.transfer(f"STOR {path}")
         self.busy = True
@@ -278,25 +386,49 @@ class FtpBackend(Backend):
     def open_write(self, path: str, offset: int = 0) -> FtpWriteStream:
         """STOR; at an offset REST + STOR where FEAT says ``REST STREAM`` (RFC 3659 section 5),
         otherwise APPE (RFC 959) onto a partial file checked to be ``offset`` bytes long."""
-        check_remote_path(path)
+        path = check_remote_path(self.login_path(path))
         what = f"STOR {path}"
-        with self._op(what) as session:
+        with self._op(what, path) as session:
             session.set_type("I")
-            if offset and "STREAM" not in session.features.get("REST", "").upper():
-                what = f"APPE {path}"
+            if offset and self.quirks.resume_write_refused:
+                raise ResumeRefusedError(f"{what}: this server refuses to resume uploads")
+            rest: int | None = offset or None
+            if offset and "STREAM" not in self._features(session).get("REST", "").upper():
+                what, rest = f"APPE {path}", None
                 self._check_append_point(session, path, offset)
-                sock, _ = session.transfer(what)
-            else:
-                sock, _ = session.transfer(what, rest=offset or None)
+            try:
+                sock, _ = session.transfer(what, rest=rest)
+            except ResumeRefusedError:
+                self._learned()
+                raise
+            except RemoteError as err:
+                if not offset or not _refuses_resume(err):
+                    raise
+                # ProFTPD's AllowStoreRestart/AllowOverwrite off (the default): REST accepted,
+                # then "550 Overwrite permission denied" / "451 Append/Restart not permitted"
+                self.quirks.refuse_resume_write(err.reply_text or err.message, self.wire)
+                self._learned()
+                raise ResumeRefusedError(
+                    err.message,
+                    hint="this server cannot resume uploads; the copy starts over from byte 0",
+                    reply_code=err.reply_code,
+                    reply_text=err.reply_text,
+                ) from None
         self.busy = True
         return FtpWriteStream(self, sock, what)
 
     def _check_append_point(self, session: FtpSession, path: str, offset: int) -> None:
         """APPE writes at the server's end of the file, wherever that is: make sure it is at
         ``offset`` (when the server has SIZE), or the tail would land in the wrong place."""
-        if "SIZE" not in session.features:
+        if "SIZE" not in self._features(session):
             return  # nothing to check with; the caller verifies the final size
-        reply = session.command(f"SIZE {path}")
+        try:
+            reply = session.command(f"SIZE {path}")
+        except ProtocolError as err:
+            if not refused_command(err):
+                raise
+            self._refused("SIZE", err, "sizes from directory listings instead")
+            return
         try:
             size = int(reply.split()[1])
         except (IndexError, ValueError):
@@ -313,40 +445,90 @@ class FtpBackend(Backend):
 
     # -- namespace -------------------------------------------------------------------------
 
-    def _simple(self, *commands: str) -> None:
+    def _simple(self, *commands: str, path: str = "") -> None:
         for cmd in commands:
             check_remote_path(cmd)
-        with self._op(commands[-1]) as session:
+        with self._op(commands[-1], path) as session:
             for cmd in commands:
                 session.command(cmd)
 
     def mkdir(self, path: str) -> None:
-        self._simple(f"MKD {path}")
+        path = self.login_path(path)
+        self._simple(f"MKD {path}", path=path)
 
     def rmdir(self, path: str) -> None:
-        self._simple(f"RMD {path}")
+        path = self.login_path(path)
+        self._simple(f"RMD {path}", path=path)
 
     def remove(self, path: str) -> None:
-        self._simple(f"DELE {path}")
+        path = self.login_path(path)
+        self._simple(f"DELE {path}", path=path)
 
     def rename(self, source: str, target: str) -> None:
-        self._simple(f"RNFR {source}", f"RNTO {target}")
+        source, target = self.login_path(source), self.login_path(target)
+        self._simple(f"RNFR {source}", f"RNTO {target}", path=source)
 
     def hash(self, path: str, algorithm: str) -> str:
         """Lower-case hex digest of ``path`` computed by the server (HASH, XSHA256, ...)."""
-        check_remote_path(path)
+        path = check_remote_path(self.login_path(path))
         wanted = normalize_algorithm(algorithm)
-        with self._op(f"hash {path}") as session:
-            support = hash_support(session.features)
-            if wanted not in support.algorithms:
-                offered = ", ".join(support.algorithms) or "none"
-                raise NotSupportedError(
-                    f"{self.describe()} cannot compute {algorithm} hashes (offers: {offered})"
-                )
-            return server_hash(session, support, path, wanted)
+        with self._op(f"hash {path}", path) as session:
+            while True:  # HASH refused: the X-command for the same algorithm, if offered
+                support = hash_support(self._features(session))
+                if wanted not in support.algorithms:
+                    offered = ", ".join(support.algorithms) or "none"
+                    raise NotSupportedError(
+                        f"{self.describe()} cannot compute {algorithm} hashes (offers: {offered})"
+                    )
+                try:
+                    return server_hash(session, support, path, wanted)
+                except ProtocolError as err:
+                    if not refused_command(err):
+                        raise
+                    command = "HASH" if wanted in support.hash_names else support.x_commands[wanted]
+                    # advertised but refused (HASH or OPTS HASH, or XSHA256...): size only
+                    self._refused(command, err, "copies are verified by size")
 
     def set_mtime(self, path: str, mtime: datetime) -> None:
         if not self.capabilities.set_mtime:
             raise NotSupportedError(f"{self.describe()} offers no MFMT to set times")
         stamp = mtime.astimezone(UTC).strftime("%Y%m%d%H%M%S")
-        self._simple(f"MFMT {stamp} {path}")
+        path = self.login_path(path)
+        try:
+            self._simple(f"MFMT {stamp} {path}", path=path)
+        except ProtocolError as err:
+            if not refused_command(err):
+                raise
+            self._refused("MFMT", err, "modification times are not preserved")
+            raise NotSupportedError(f"{self.describe()} refuses MFMT to set times") from None
+
+
+def _login_directory(session: FtpSession) -> str | None:
+    """PWD: the directory the server put the user in at login, which ``~`` names.
+
+    A server that refuses PWD, or answers with something unusable (see
+    ``usable_login_directory``), leaves it unknown: ``~/x`` is then sent as the relative
+    ``x``, which the server reads from that same directory.
+    """
+    try:
+        reply = session.command("PWD")
+    except FerrymanError as err:
+        if isinstance(err, ConnectError):
+            raise
+        return None
+    return usable_login_directory(parse_pwd(reply))
+
+
+_RESUME_WORDS = re.compile(r"overwrite|append|restart|resum|\brest\b", re.I)
+
+
+def _refuses_resume(err: RemoteError) -> bool:
+    """Whether a refusal of STOR after REST, or of APPE, refuses resuming itself (and not the
+    file, the disk or the network): "not supported", a 550/553 (ProFTPD: "Overwrite
+    permission denied"), or a 45x that says so ("451 Append/Restart not permitted")."""
+    code = err.reply_code
+    if code is None or code in (552, 421, 425, 426):
+        return False
+    if means_unsupported(code, err.reply_text) or code in (550, 553):
+        return True
+    return code in (450, 451) and bool(_RESUME_WORDS.search(err.reply_text or ""))

@@ -8,8 +8,9 @@ What this adds to ``ftplib.FTP_TLS`` (each with its reason):
   CVE-2021-22946); bytes buffered before the handshake are discarded (CVE-2021-22947);
 - every data connection resumes the control connection's TLS session (vsftpd
   ``require_ssl_reuse``, ProFTPD, FileZilla Server; CPython issue 63699 is still open);
-- EPSV first, PASV fallback remembered per server, and the PASV address is never trusted over
-  the control connection's peer (CVE-2021-4189, curl CVE-2020-8284);
+- EPSV first, PASV fallback remembered for the server (:class:`~.quirks.ServerQuirks`), and
+  the PASV address is never trusted over the control connection's peer
+  (CVE-2021-4189, curl CVE-2020-8284);
 - active mode bound to the control connection's local address, with a port range, accepting
   the data connection only from the server's address;
 - a transcript with ``PASS ****``; reply lines and multi-line replies bounded; names that do
@@ -27,16 +28,23 @@ import ssl
 from typing import Any
 
 from ...connection import FtpConnection, TLSMode
-from ...errors import CertificateError, ConfigError, ConnectError, ProtocolError, TLSError
+from ...errors import (
+    CertificateError,
+    ConfigError,
+    ConnectError,
+    ProtocolError,
+    ResumeRefusedError,
+    TLSError,
+)
 from ...wirelog import WireLog
+from .quirks import ServerQuirks, means_unsupported
 from .streams import end_data_stream
 from .tls import build_context, check_pin, describe_tls
 from .translate import reply_code, translate_reply
 
-__all__ = ["FtpSession", "parse_epsv", "parse_feat", "parse_pasv"]
+__all__ = ["FtpSession", "parse_epsv", "parse_feat", "parse_pasv", "parse_pwd"]
 
 MAX_REPLY_LINES = 2000  # a hostile server must not make a multi-line reply endless
-_EPSV_REFUSED: set[tuple[str, int]] = set()  # servers known to refuse EPSV, per process
 _PASV_RE = re.compile(r"(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})")
 _EPSV_RE = re.compile(r"\((.)\1\1(\d{1,5})\1\)")
 _ENCRYPTION_WORDS = re.compile(r"encrypt|tls|ssl|secure", re.I)
@@ -59,6 +67,31 @@ def parse_epsv(reply: str) -> int:
     if not match or not reply.startswith("229") or not 0 < int(match.group(2)) < 65536:
         raise ProtocolError(f"malformed EPSV reply {reply!r}", reply_text=reply)
     return int(match.group(2))
+
+
+def parse_pwd(reply: str) -> str | None:
+    """The directory named by a ``257`` reply to PWD, or None when there is none.
+
+    RFC 959 (appendix II) quotes the name and doubles a ``"`` inside it:
+    ``257 "/a ""b"" c" is current directory`` names ``/a "b" c``. ftplib's ``parse257``
+    returns a name even without the closing quote; a reply cut short is refused here instead,
+    as is one without quotes (some servers send ``257 /dir``, which cannot say where a name
+    with spaces ends). Whether the name is usable is ``usable_login_directory``'s question.
+    """
+    line = reply.split("\n", 1)[0]
+    start = line.find('"')
+    if not line.startswith("257") or start < 0:
+        return None
+    name: list[str] = []
+    i = start + 1
+    while i < len(line):
+        if line[i] == '"':
+            if line[i + 1 : i + 2] != '"':
+                return "".join(name)
+            i += 1  # a doubled quote is one quote of the name
+        name.append(line[i])
+        i += 1
+    return None
 
 
 def parse_feat(reply: str) -> dict[str, str]:
@@ -88,10 +121,15 @@ class FtpSession(ftplib.FTP_TLS):
     """A logged-in FTP or FTPS control connection; see the module docstring."""
 
     def __init__(
-        self, conn: FtpConnection, wire: WireLog, context: ssl.SSLContext | None = None
+        self,
+        conn: FtpConnection,
+        wire: WireLog,
+        context: ssl.SSLContext | None = None,
+        quirks: ServerQuirks | None = None,
     ) -> None:
         """``context``: the TLS context to use (shared by a backend's sessions: building one
-        loads the CA certificates, ~17 ms of CPU); built here when not given."""
+        loads the CA certificates, ~17 ms of CPU); built here when not given. ``quirks``: what
+        is known about the server (shared by a backend's sessions and siblings)."""
         if conn.tls is TLSMode.NONE:
             context = _plain_placeholder()
         elif context is None:
@@ -100,6 +138,8 @@ class FtpSession(ftplib.FTP_TLS):
         self.conn = conn
         self.wire = wire
         self.features: dict[str, str] = {}
+        #: "advertised but refused" facts about this server, shared with sibling sessions
+        self.quirks = quirks if quirks is not None else ServerQuirks()
         self.certificate_fingerprint: str | None = None
         self.data_sessions_resumed: list[bool] = []
         self._reuse_session: ssl.SSLSession | None = None
@@ -241,7 +281,7 @@ class FtpSession(ftplib.FTP_TLS):
             raise translate_reply(text, f"login as {user} on {self.conn.describe(user)}") from None
         if self._tls:
             try:
-                self.sendcmd("PBSZ 0")
+                self._pbsz()
                 self.sendcmd("PROT P")
             except (ftplib.error_perm, ftplib.error_temp) as err:
                 raise TLSError(
@@ -253,9 +293,21 @@ class FtpSession(ftplib.FTP_TLS):
         if "UTF8" in self.features and self.encoding.lower().replace("-", "") == "utf8":
             try:
                 self.sendcmd("OPTS UTF8 ON")
-            except ftplib.Error:
-                self.wire.note("OPTS UTF8 ON refused; names are sent as UTF-8 anyway")
+            except ftplib.Error as err:
+                # RFC 2640: UTF8 in FEAT means names are UTF-8 already; OPTS only confirms it
+                self.quirks.refuse("OPTS UTF8", str(err), self.wire, then="names sent as UTF-8")
         self.set_type("I")
+
+    def _pbsz(self) -> None:
+        """``PBSZ 0``; a server that does not know it (500/502) may still accept ``PROT P``,
+        which is what protects the data (RFC 4217 section 9 makes PBSZ a formality for TLS);
+        a refused PROT P still ends the session."""
+        try:
+            self.sendcmd("PBSZ 0")
+        except ftplib.error_perm as err:
+            if not means_unsupported(reply_code(str(err)), str(err)):
+                raise
+            self.quirks.refuse("PBSZ", str(err), self.wire, then="PROT P sent without it")
 
     def _feat(self) -> dict[str, str]:
         try:
@@ -324,13 +376,29 @@ class FtpSession(ftplib.FTP_TLS):
 
     def start_transfer(self, cmd: str, rest: int | None) -> str:
         if rest:
-            self.command(f"REST {rest}")
+            self._rest(rest)
         reply = self.command(cmd)
         if reply.startswith("2"):  # some servers send 2xx before 150 (ftplib's note)
             reply = self.getresp()
         if not reply.startswith("1"):
             raise translate_reply(reply, cmd)
         return reply
+
+    def _rest(self, offset: int) -> None:
+        """``REST offset``; a server that does not support it (RFC 3659 section 5 is optional)
+        gets a :class:`ResumeRefusedError`, and the transfer starts over from byte 0."""
+        try:
+            self.command(f"REST {offset}")
+        except ProtocolError as err:
+            if not means_unsupported(err.reply_code, err.reply_text):
+                raise
+            self.quirks.refuse("REST", err.reply_text or "", self.wire, then="no resuming")
+            raise ResumeRefusedError(
+                err.message,
+                hint="this server cannot resume transfers; the copy starts over from byte 0",
+                reply_code=err.reply_code,
+                reply_text=err.reply_text,
+            ) from None
 
     def dial(self, host: str, port: int) -> socket.socket:
         sock = socket.create_connection((host, port), timeout=self.conn.effective_connect_timeout)
@@ -340,15 +408,15 @@ class FtpSession(ftplib.FTP_TLS):
 
     def _connect_passive(self) -> socket.socket:
         peer = self.control.getpeername()[0]
-        key = (self.conn.host, self.conn.port)
-        if self.conn.use_epsv and key not in _EPSV_REFUSED:
+        if self.conn.use_epsv and not self.quirks.refused("EPSV"):
             try:
                 reply = self.sendcmd("EPSV")
             except ftplib.error_perm as err:
-                if reply_code(str(err)) not in (500, 501, 502, 504, 522):
+                code = reply_code(str(err))
+                # 522: "network protocol not supported" (RFC 2428 section 3), i.e. use PASV
+                if not (means_unsupported(code, str(err)) or code in (501, 522)):
                     raise translate_reply(str(err), "EPSV") from None
-                _EPSV_REFUSED.add(key)
-                self.wire.note("EPSV refused; using PASV with this server from now on")
+                self.quirks.refuse("EPSV", str(err), self.wire, then="PASV from now on")
             else:
                 port = parse_epsv(reply)
                 try:
@@ -356,8 +424,13 @@ class FtpSession(ftplib.FTP_TLS):
                 except OSError as err:
                     if self.af == socket.AF_INET6:
                         raise
-                    _EPSV_REFUSED.add(key)
-                    self.wire.note("EPSV port %d unreachable (%s); trying PASV", port, err)
+                    # a NAT or gateway that forwards EPSV but not its port: PASV may work
+                    self.quirks.refuse(
+                        "EPSV",
+                        f"port {port} unreachable: {err}",
+                        self.wire,
+                        then="PASV from now on",
+                    )
         if self.af == socket.AF_INET6:
             raise ProtocolError("the server refused EPSV, and PASV cannot work over IPv6")
         host, port = parse_pasv(self.command("PASV"))

@@ -31,6 +31,7 @@ __all__ = ["FTP_REFUSED_HINT", "reply_code", "translate", "translate_reply"]
 _DENIED = re.compile(r"permission|denied|access|not allowed|forbidden|read-only", re.I)
 _CONFLICT = re.compile(r"not empty|already exists|file exists|directory exists", re.I)
 _REUSE = re.compile(r"session reuse|not resumed|resum", re.I)
+_MISSING = re.compile(r"no such|not found|does not exist|doesn't exist", re.I)
 
 
 def reply_code(reply: str) -> int | None:
@@ -78,6 +79,8 @@ def translate_reply(reply: str, what: str) -> FerrymanError:
             "the directory is not empty, or the name is already taken; check what is there first",
         )
     if code == 550:
+        return make(NotFoundError, "check the path (names are case-sensitive)")
+    if code == 501 and _MISSING.search(reply):  # pyftpdlib: "501 No such directory." to MLSD
         return make(NotFoundError, "check the path (names are case-sensitive)")
     if code in (500, 501, 502, 504):
         return make(ProtocolError, "the server does not support this command")
