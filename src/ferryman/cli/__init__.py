@@ -14,15 +14,41 @@ from .commands import COMMANDS
 from .options import GLOBAL_OPTIONS, global_options
 from .output import print_error
 
-__all__ = ["cli", "main"]
+__all__ = ["EXIT_CODE_LABELS", "cli", "exit_codes_help", "main"]
 
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0 ok               4 authentication      8 verification failed
-  1 other failure    5 TLS/cert/host key   9 database load/export failed
-  2 usage/config     6 not found          10 job already running (locked)
-  3 connection/time-out  7 transfer failed
-"""
+#: what ``--help`` calls each exit code (docs/cli.md has the long form)
+EXIT_CODE_LABELS = {
+    ExitCode.OK: "ok",
+    ExitCode.FAILURE: "other failure",
+    ExitCode.USAGE: "usage/config",
+    ExitCode.CONNECTION: "connection/time-out",
+    ExitCode.AUTHENTICATION: "authentication",
+    ExitCode.TLS: "TLS/cert/host key",
+    ExitCode.NOT_FOUND: "not found",
+    ExitCode.TRANSFER: "transfer failed",
+    ExitCode.VERIFICATION: "verification failed",
+    ExitCode.LOAD: "database load/export failed",
+    ExitCode.LOCKED: "job already running (locked)",
+}
+
+
+def exit_codes_help(rows: int = 4) -> str:
+    """The exit codes in aligned columns, filled top to bottom (``\\b``: click keeps it)."""
+    cells = [f"{int(code):>2} {label}" for code, label in EXIT_CODE_LABELS.items()]
+    columns = [cells[i : i + rows] for i in range(0, len(cells), rows)]
+    widths = [max(len(cell) for cell in column) for column in columns]
+    lines = []
+    for row in range(rows):
+        parts = [
+            column[row].ljust(width)
+            for column, width in zip(columns, widths, strict=True)
+            if row < len(column)
+        ]
+        lines.append("  " + "   ".join(parts).rstrip())
+    return "\b\nExit codes:\n" + "\n".join(lines) + "\n"
+
+
+EXIT_CODES_HELP = exit_codes_help()
 
 
 #: commands imported only when used: the job runner (jinja2, SQLite state) and the

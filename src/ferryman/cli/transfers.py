@@ -93,10 +93,10 @@ class _Choices:
         )
 
 
+_RECURSIVE_HELP = "Copy a directory's contents, all levels."
+_SYNC_RECURSIVE_HELP = "Accepted and ignored: sync always mirrors all levels."
+
 _CHOICE_OPTIONS: list[Callable[[F], F]] = [
-    click.option(
-        "-r", "--recursive", is_flag=True, help="Copy a directory's contents, all levels."
-    ),
     click.option("--include", multiple=True, metavar="GLOB", help="Take only matching files."),
     click.option("--exclude", multiple=True, metavar="GLOB", help="Leave matching files out."),
     click.option(
@@ -153,7 +153,7 @@ _CHOICE_OPTIONS: list[Callable[[F], F]] = [
 ]
 
 
-def choice_options(func: F) -> F:
+def choice_options(func: F, recursive_help: str = _RECURSIVE_HELP) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         names = [f for f in _Choices.__dataclass_fields__]
@@ -164,7 +164,13 @@ def choice_options(func: F) -> F:
 
     for option in reversed(_CHOICE_OPTIONS):
         wrapper = option(wrapper)
+    wrapper = click.option("-r", "--recursive", is_flag=True, help=recursive_help)(wrapper)
     return wrapper  # type: ignore[return-value]
+
+
+def sync_choice_options(func: F) -> F:
+    """The same options; sync always recurses, so its -r says it changes nothing."""
+    return choice_options(func, _SYNC_RECURSIVE_HELP)
 
 
 def _endpoint(
@@ -293,7 +299,7 @@ def put(local: str, destination: str, choices: _Choices, opts: CommonOptions) ->
     help="Refuse to delete more than this share of the destination's files.",
 )
 @click.option("--force", is_flag=True, help="Delete even beyond --max-delete.")
-@choice_options
+@sync_choice_options
 @common_options
 def sync_command(
     source: str,

@@ -224,6 +224,9 @@ class TransferAction(Filtering):
 class SyncAction(Filtering):
     """Mirror a directory in either direction."""
 
+    recursive: Literal[True] = Field(
+        True, description="Always true: a sync mirrors the whole tree, all levels."
+    )
     from_: str = Field(alias="from", description="Source directory (local or remote).")
     to: str = Field(description="Destination directory (local or remote).")
     if_exists: IfExists = Field(IfExists.DIFFERENT, description="Which files to copy again.")

@@ -12,6 +12,7 @@ a file that grows meanwhile is read on until the server says EOF.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
@@ -69,6 +70,8 @@ class SftpReadStream(SftpStream, ReadStream):
         self._window = min(_FIRST_WINDOW, max_requests)
         self._backlog = max(2, max_requests // 2)  #: most chunks kept for the reader
         self._size: int | None = None
+        #: the CLOSE sent after a complete read (not waited for); None until then
+        self.closing: concurrent.futures.Future[object] | None = None
         super().__init__(backend, opener, what)
 
     # -- loop side ---------------------------------------------------------------------------
@@ -204,11 +207,13 @@ class SftpReadStream(SftpStream, ReadStream):
         self.closed = True
         # Every byte is here: the CLOSE goes out before any later request (the loop keeps
         # order) and nothing depends on its reply, so the reader does not wait a round trip.
-        loop.spawn(self._close_quietly())
+        self.closing = loop.spawn(self._close_quietly())
         self._log_rate()
 
     async def _close_quietly(self) -> None:
         try:
             await self._close_file()
+        except (asyncssh.SFTPConnectionLost, asyncssh.ConnectionLost):
+            pass  # the session ended first (a get closes it at once): the server closed the handle
         except Exception as err:  # the data was complete; a failed CLOSE only goes to the log
             self.backend.wire.note("%s: closing the handle failed: %s", self.what, err)
