@@ -140,6 +140,17 @@ def _load_private_key(conn: SftpConnection) -> Sequence[asyncssh.SSHKeyPair]:
         ) from None
 
 
+def _default_keys() -> str:
+    """What ``~/.ssh/id_*`` offers, as said in messages: only keys that are there."""
+    ssh = Path.home() / ".ssh"
+    if not ssh.is_dir():
+        return "no key file (there is no ~/.ssh)"
+    names = sorted(p.name for p in ssh.glob("id_*") if p.suffix != ".pub" and p.is_file())
+    if not names:
+        return "no key file (~/.ssh has no id_* key)"
+    return f"~/.ssh keys ({', '.join(names)})"
+
+
 def auth_plan(conn: SftpConnection) -> AuthPlan:
     """Resolve the password and load the keys; raises ConfigError for a bad key file."""
     creds = resolve_credentials(conn)
@@ -152,7 +163,7 @@ def auth_plan(conn: SftpConnection) -> AuthPlan:
         agent = None
     else:
         keys = None
-        key_source = "~/.ssh/id_* keys"
+        key_source = _default_keys()
         agent = os.environ.get("SSH_AUTH_SOCK") or None if conn.use_agent else None
     return AuthPlan(creds, keys, key_source, agent, password)
 
