@@ -731,8 +731,15 @@ def test_demo(tmp_path: Path) -> None:
     assert [p.name for p in (workdir / "server/outbound").glob("*.csv")] == [
         "orders_2026-11-20.csv"
     ]
-    again = ok(invoke("demo", "--workdir", workdir))  # a second demo starts afresh
+    # the output and the job file say how to run it again (the demo's server is gone) ...
+    command = f"ferryman demo --workdir {workdir}"
+    assert out.splitlines()[-1] == f"The demo's server has stopped; to run it all again: {command}"
+    job_text = (workdir / "demo-job.yaml").read_text(encoding="utf-8")
+    assert f"#   {command}\n" in job_text and "while a server is up" not in job_text
+    # ... and that works: a second demo starts afresh
+    again = ok(invoke("demo", "--workdir", workdir))
     assert "Run 1 (id 1): succeeded; took 3 new file(s)" in again.stdout
+    assert again.stdout.splitlines()[-1].endswith(command)
 
 
 def test_help_lists_the_exit_codes() -> None:

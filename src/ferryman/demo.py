@@ -15,6 +15,7 @@ import io
 import os
 import re
 import secrets
+import shlex
 import shutil
 import sys
 from collections.abc import Iterator
@@ -25,15 +26,17 @@ from pathlib import Path
 from .embedded import EmbeddedServer
 from .jobs.run import RunReport, run_job
 
-__all__ = ["DemoReport", "run_demo"]
+__all__ = ["DemoReport", "demo_command", "run_demo"]
 
 FIRST_DAYS = ("2026-11-20", "2026-11-21", "2026-11-22")
 NEW_DAY = "2026-11-23"
 PASSWORD_ENV = "FERRYMAN_DEMO_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 
 JOB = """\
-# The demo job: written by `ferryman demo`; run it again with `ferryman run {job}`
-# while a server is up (the demo's server stops when the demo ends).
+# The demo job, written by `ferryman demo`, which starts the demo's FTPS server, runs this
+# job twice and stops the server. To run it again, run the demo again (it starts afresh):
+#   {again}
+# (`ferryman run` on this file alone finds no server at {host}:{port}: connection refused.)
 name: demo-orders
 description: Pick up the partner's order files, load them, report back.
 connections:
@@ -150,6 +153,14 @@ def _fresh(workdir: Path) -> None:
         extra.unlink()
 
 
+def demo_command(workdir: Path, *, here: bool = False) -> str:
+    """The command that runs the demo again in ``workdir`` (from the working directory:
+    ``here``, where the default work directory needs no option)."""
+    if here and workdir == Path(".ferryman-demo").resolve():
+        return "ferryman demo"
+    return f"ferryman demo --workdir {shlex.quote(str(workdir))}"
+
+
 def run_demo(workdir: Path, verbose: int = 0) -> DemoReport:
     """Run the demo in ``workdir``; the server lives only for this call."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -163,7 +174,7 @@ def run_demo(workdir: Path, verbose: int = 0) -> DemoReport:
         job_file = workdir / "demo-job.yaml"
         job_file.write_text(
             JOB.format(
-                job=job_file,
+                again=demo_command(workdir),
                 host=server.host,
                 port=server.port,
                 password_env=PASSWORD_ENV,

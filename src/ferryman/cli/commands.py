@@ -171,7 +171,7 @@ COMMANDS = [
 def demo(workdir: Path, verbose: int, json_output: bool) -> None:
     """Run a sample job twice against an embedded FTPS server: receive only new files, load
     them into SQLite, export a report, send it back, archive the originals."""
-    from ..demo import run_demo  # noqa: PLC0415 - the embedded server loads only when asked
+    from ..demo import demo_command, run_demo  # noqa: PLC0415 - the server loads only when asked
 
     report = run_demo(workdir.resolve(), verbose)
     if json_output:
@@ -194,6 +194,10 @@ def demo(workdir: Path, verbose: int, json_output: bool) -> None:
     click.echo(f"TLS session resumed on every data connection: {resumed}")
     click.echo(
         "The second run took only the new file: the one put back unchanged was in the ledger."
+    )
+    click.echo(
+        "The demo's server has stopped; to run it all again: "
+        + demo_command(report.workdir, here=True)
     )
     failed = next((r.error for r in report.runs if r.error is not None), None)
     if failed is not None:
