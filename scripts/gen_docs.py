@@ -1,12 +1,13 @@
-"""Refresh the generated parts of docs/ (run after changing a connection setting or the job
-file's schema): the settings table of connections.md, the reference of jobs.md, and
-job.schema.json."""
+"""Refresh the generated parts of docs/ (run after changing a connection setting, the job
+file's schema or a command-line option): the settings table of connections.md, the reference
+of jobs.md, job.schema.json, and the option tables of cli.md."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from ferryman.cli.reference import common_options_table, global_options_table
 from ferryman.connection import settings_table
 from ferryman.jobs.reference import job_schema_text, reference_tables
 
@@ -28,7 +29,9 @@ def rendered() -> dict[Path, str]:
     """Every generated document: path -> the content it should have."""
     connections = DOCS / "connections.md"
     jobs = DOCS / "jobs.md"
+    cli = _fill((DOCS / "cli.md").read_text(encoding="utf-8"), "options", common_options_table())
     return {
+        DOCS / "cli.md": _fill(cli, "global-options", global_options_table()),
         connections: render(connections.read_text(encoding="utf-8")),
         jobs: _fill(jobs.read_text(encoding="utf-8"), "reference", reference_tables()),
         DOCS / "job.schema.json": job_schema_text(),

@@ -130,27 +130,42 @@ def _with_options(conn: Connection, given: dict[str, object]) -> Connection:
     return result
 
 
+_PATH = click.Path(path_type=Path, dir_okay=False)
+_CONNECTIONS_HELP = "Connections file (YAML) for NAME:PATH targets [$FERRYMAN_CONNECTIONS]."
+_TIMEOUT_HELP = "Time-out in seconds for every wait (connect, reply, data idle) [60]."
+_VERBOSE_HELP = "Print the protocol transcript to stderr."
+_GLOBAL_VERBOSE_HELP = "Print the protocol transcript (run, demo: and the run log) to stderr."
+_LOG_HELP = "Write the full protocol transcript to this file."
+_JSON_HELP = "Machine-readable JSON on stdout (errors too)."
+
 _OPTIONS: list[Callable[[F], F]] = [
     click.option(
         "--connections",
-        type=click.Path(path_type=Path, dir_okay=False),
+        type=_PATH,
+        metavar="PATH",
         envvar="FERRYMAN_CONNECTIONS",
-        help="Connections file (YAML) for NAME:PATH targets.",
+        help=_CONNECTIONS_HELP,
     ),
-    click.option("--timeout", type=click.FloatRange(min=0.1), help="Time-out in seconds [60]."),
+    click.option("--timeout", type=click.FloatRange(min=0.1), metavar="S", help=_TIMEOUT_HELP),
     click.option(
-        "--retries", type=click.IntRange(0, 100), help="Retries of retriable failures [5]."
+        "--retries",
+        type=click.IntRange(0, 100),
+        metavar="N",
+        help="Retries of retriable failures (4xx, 421, 425, 426, time-outs, resets) with "
+        "exponential back-off and jitter [5]; given here, a refused first connection is "
+        "retried too.",
     ),
     click.option(
-        "--passive/--active", default=None, help="Passive (default) or active FTP data mode."
+        "--passive/--active",
+        default=None,
+        help="FTP data connection mode: passive (default: EPSV, then PASV) or active.",
     ),
     click.option(
-        "--ca-file",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="Trust the CA certificates in this PEM file.",
+        "--ca-file", type=_PATH, metavar="PEM", help="Trust the CA certificates in this PEM file."
     ),
     click.option(
         "--fingerprint",
+        metavar="FP",
         help="Trust exactly this certificate (FTPS: SHA-256 AB:CD:...) or SSH host key "
         "(SFTP: SHA256:... as ssh-keygen -l prints it).",
     ),
@@ -161,48 +176,37 @@ _OPTIONS: list[Callable[[F], F]] = [
     ),
     click.option(
         "--known-hosts",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="SFTP: verify the host key against this known_hosts file.",
+        type=_PATH,
+        metavar="FILE",
+        help="SFTP: verify the host key against this known_hosts file [~/.ssh/known_hosts].",
     ),
     click.option(
         "--private-key",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="SFTP: log in with this private key file.",
+        type=_PATH,
+        metavar="FILE",
+        help="SFTP: log in with this private key file [the agent's and ~/.ssh/id_* keys].",
     ),
     click.option("--password-env", metavar="NAME", help="Read the password from $NAME."),
     click.option(
         "--password-file",
-        type=click.Path(path_type=Path, dir_okay=False),
+        type=_PATH,
+        metavar="PATH",
         help="Read the password from the first line of this file.",
     ),
-    click.option("-v", "--verbose", count=True, help="Print the protocol transcript to stderr."),
-    click.option(
-        "--log",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="Write the full protocol transcript to this file.",
-    ),
-    click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout."),
+    click.option("-v", "--verbose", count=True, help=_VERBOSE_HELP),
+    click.option("--log", type=_PATH, metavar="FILE", help=_LOG_HELP),
+    click.option("--json", "json_output", is_flag=True, help=_JSON_HELP),
 ]
 
 
 #: the options accepted before the sub-command too (``ferryman -v get URL``), as in git and
 #: rclone; each is the sub-command's option of the same name
 GLOBAL_OPTIONS: list[Callable[[F], F]] = [
-    click.option(
-        "-v", "--verbose", count=True, help="Print the protocol transcript (or run log) to stderr."
-    ),
-    click.option(
-        "--log",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="Write the full protocol transcript to this file.",
-    ),
-    click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout."),
-    click.option(
-        "--connections",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="Connections file (YAML) for NAME:PATH targets [$FERRYMAN_CONNECTIONS].",
-    ),
-    click.option("--timeout", type=click.FloatRange(min=0.1), help="Time-out in seconds [60]."),
+    click.option("-v", "--verbose", count=True, help=_GLOBAL_VERBOSE_HELP),
+    click.option("--log", type=_PATH, metavar="FILE", help=_LOG_HELP),
+    click.option("--json", "json_output", is_flag=True, help=_JSON_HELP),
+    click.option("--connections", type=_PATH, metavar="PATH", help=_CONNECTIONS_HELP),
+    click.option("--timeout", type=click.FloatRange(min=0.1), metavar="S", help=_TIMEOUT_HELP),
 ]
 
 _GLOBAL_FLAGS = {
