@@ -28,6 +28,8 @@ from ferryman.cli import cli
 from ferryman.connection import FtpConnection, SftpConnection, parse_url
 from ferryman.connections_file import resolve_target
 from ferryman.errors import ConfigError, ExitCode, NotFoundError
+from ferryman.jobs.context import RunContext
+from ferryman.jobs.loader import load_job
 from ferryman.jobs.run import run_job
 from ferryman.wirelog import configure_logging
 from tests.servers.scripted import ScriptedFtpServer
@@ -379,7 +381,10 @@ connections:
     retries: 0
 steps:
   - name: fetch
-    receive: {{from: "partner:~/{rel}/outbound/*.csv", to: inbox/}}
+    receive:
+      from: "partner:~/{rel}/outbound/*.csv"
+      to: inbox/
+      after: {{move_to: "~/{rel}/archive/"}}
   - name: publish
     send:
       from: inbox/a.csv
@@ -391,6 +396,8 @@ steps:
     assert report.exit_code == 0, [(s.name, str(s.error)) for s in report.steps]
     assert sorted(p.name for p in (tmp_path / "inbox").iterdir()) == ["a.csv", "b.csv"]
     assert (home_dir.local / "inbound/a.csv").read_bytes() == b"id\n1\n"
+    archived = sorted(p.name for p in (home_dir.local / "archive").iterdir())
+    assert archived == ["a.csv", "b.csv"]  # the source action names ~/ too
 
 
 def test_chrooted_vsftpd_login_directory_is_the_root(
@@ -499,3 +506,29 @@ def test_sftp_ferryman_test_prints_the_login_directory(
 ) -> None:
     result = ok(sftp_cli(sshd, tmp_path, "test", sftp_url(sshd, "")))
     assert f"login directory {ssh_home.local.parent}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("spec", "path"),
+    [
+        ("partner:~/outbound/*.csv", "~/outbound/*.csv"),
+        ("partner:/~/outbound/*.csv", "~/outbound/*.csv"),
+        ("partner:outbound/*.csv", "outbound/*.csv"),
+        ("partner:/outbound/*.csv", "/outbound/*.csv"),
+        ("partner:", "."),
+        ("ftpes://orders@h/~/outbound/*.csv", "~/outbound/*.csv"),
+    ],
+)
+def test_job_endpoints(tmp_path: Path, spec: str, path: str) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "name: endpoints\n"
+        "connections:\n"
+        "  partner: {url: 'ftp://orders@h/', use_netrc: false}\n"
+        "steps:\n"
+        "  - name: look\n"
+        "    list: {path: 'partner:/'}\n",
+        encoding="utf-8",
+    )
+    endpoint = RunContext(load_job(job)).endpoint(spec)
+    assert endpoint.remote and endpoint.path == path
