@@ -118,4 +118,10 @@ __all__ = [
     "vsftpd_root",
     "vsftpd_workdir",
 ]
+from tests.servers.proftpd import (  # noqa: E402, F401 - real ProFTPD fixtures (issue 12, 1b)
+    proftpd_explicit,
+    proftpd_plain,
+    proftpd_root,
+    proftpd_workdir,
+)
 from tests.servers.sshd import sshd, sshd_workdir  # noqa: E402, F401 - real OpenSSH sshd fixtures

@@ -183,8 +183,9 @@ class TransferError(FerrymanError):
 
 class ResumeRefusedError(TransferError):
     """The server refused to continue a partial file at an offset (REST, or STOR/APPE onto a
-    partial upload: ProFTPD's ``AllowStoreRestart``/``AllowOverwrite off``). Not a failure of
-    the file: the copy starts over from byte 0 (a fresh temporary file) at once."""
+    partial upload), or to write over a temporary file an interrupted run left (ProFTPD's
+    ``AllowStoreRestart``/``AllowOverwrite off``). Not a failure of the file: the copy
+    deletes the temporary file and starts over from byte 0 at once."""
 
 
 class VerificationError(FerrymanError):

@@ -284,10 +284,12 @@ def copy_file(
     try:
         if digest is not None and offset:
             _seed(digest, dst, part, offset, buffer)
-        if ascii:
-            reader_cm, writer_cm = src.open_read_ascii(src_path), dst.open_write_ascii(part)
-        else:
-            reader_cm, writer_cm = src.open_read(src_path, offset), dst.open_write(part, offset)
+        reader_cm = src.open_read_ascii(src_path) if ascii else src.open_read(src_path, offset)
+        try:
+            writer_cm = dst.open_write_ascii(part) if ascii else dst.open_write(part, offset)
+        except BaseException:
+            reader_cm.abort()  # a refused write (e.g. a resume) must not leave the source open
+            raise
         with reader_cm as reader, writer_cm as writer:
             while n := reader.readinto(buffer):
                 writer.write(buffer[:n])

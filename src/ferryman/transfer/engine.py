@@ -311,6 +311,7 @@ class _Runner:
             dst.rename(job.target, _partial(job, item, src))
             replace_final = False
         policy, first_try = options.retry, time.monotonic()
+        started_over = False  # after a ResumeRefusedError: the temporary was deleted
         while True:
             if self.events is not None:
                 self.events.started(job, offset)
@@ -332,13 +333,13 @@ class _Runner:
                     ascii=options.ascii,
                 )
             except ResumeRefusedError as err:
-                if not offset:
-                    raise  # nothing was resumed: a refusal of the write itself
-                # the server refused to continue the partial file (ProFTPD's defaults, no REST):
-                # not a failure; the backend now says so in its capabilities; start over
+                if started_over:
+                    raise  # refused again with a fresh temporary: a refusal of the write itself
+                # the server refused to continue (or to overwrite) the temporary file: ProFTPD's
+                # defaults, no REST; not a failure of the file: delete it and write from 0
                 log.info("%s: %s; starting over from byte 0", item.source, err.message)
                 discard_partial(dst, _partial(job, item, src))
-                offset, resumable = 0, False
+                offset, resumable, started_over = 0, False, True
                 continue
             except FerrymanError as err:
                 attempt = outcome.retries + 1
@@ -362,6 +363,8 @@ class _Runner:
                 item, offset = self._resume_point(job, item, src, dst, resumable)
                 if _partial(job, item, src) != before:  # the source changed size: a new tag
                     discard_partial(dst, before)
+                if not offset:  # from 0: a server that refuses overwrites (ProFTPD) needs this
+                    discard_partial(dst, _partial(job, item, src))
 
     def _progress(self, job: Job) -> Callable[[int], None] | None:
         events = self.events

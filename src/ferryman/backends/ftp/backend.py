@@ -402,6 +402,15 @@ class FtpBackend(Backend):
                 self._learned()
                 raise
             except RemoteError as err:
+                if not offset and err.reply_code in (550, 553) and _OVERWRITE.search(str(err)):
+                    # ProFTPD's AllowOverwrite off: a temporary file left by an interrupted run
+                    # cannot be written over; the caller deletes it and writes it again
+                    raise ResumeRefusedError(
+                        err.message,
+                        hint="this server refuses to overwrite files; delete it first",
+                        reply_code=err.reply_code,
+                        reply_text=err.reply_text,
+                    ) from None
                 if not offset or not _refuses_resume(err):
                     raise
                 # ProFTPD's AllowStoreRestart/AllowOverwrite off (the default): REST accepted,
@@ -520,6 +529,7 @@ def _login_directory(session: FtpSession) -> str | None:
 
 
 _RESUME_WORDS = re.compile(r"overwrite|append|restart|resum|\brest\b", re.I)
+_OVERWRITE = re.compile(r"overwrite", re.I)
 
 
 def _refuses_resume(err: RemoteError) -> bool:
