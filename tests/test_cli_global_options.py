@@ -91,6 +91,19 @@ def test_json_before_job_commands(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["ok"] is True
 
 
+def test_verbose_before_run_prints_the_run_log(tmp_path: Path) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "name: j\nstate: state.db\nsteps:\n  - name: s\n    mkdir_local: {path: d}\n",
+        encoding="utf-8",
+    )
+    quiet = invoke("run", job)
+    assert quiet.exit_code == 0 and "run 1 of job j" not in quiet.stderr
+    loud = invoke("-v", "run", job)
+    assert loud.exit_code == 0, loud.output
+    assert f"run 2 of job j ({job})" in loud.stderr
+
+
 def test_an_option_the_command_does_not_take_is_a_usage_error(tmp_path: Path) -> None:
     result = invoke("--timeout", "3", "validate", tmp_path / "job.yaml")
     assert result.exit_code == ExitCode.USAGE
