@@ -472,7 +472,7 @@ def _sftp_backend(sshd: Sshd) -> Backend:
 
 
 def test_sftp_backend_finds_the_login_directory(sshd: Sshd, ssh_home: RemoteDir) -> None:
-    home = str(ssh_home.local.parent)
+    home, name = str(ssh_home.local.parent), ssh_home.local.name
     with _sftp_backend(sshd).connect() as sftp:
         assert sftp.find_login_directory() == home
         assert [e.name for e in sftp.list(f"~/{ssh_home.local.name}/out")] == ["a.csv", "b.csv"]
@@ -482,6 +482,10 @@ def test_sftp_backend_finds_the_login_directory(sshd: Sshd, ssh_home: RemoteDir)
         assert f"the login directory is {home}; did you mean /~/" in caught.value.hint
         with sftp.sibling().connect() as other:  # shares the SSH connection and the answer
             assert other.find_login_directory() == home
+        # an OPEN is answered while the caller goes on: its "not found" gets the hint too
+        with pytest.raises(NotFoundError) as caught, sftp.open_read(f"/{name}/out/b.csv") as r:
+            r.read()
+        assert f"did you mean /~/{name}/out/b.csv?" in (caught.value.hint or "")
 
 
 def test_sftp_cli_with_login_relative_urls(sshd: Sshd, ssh_home: RemoteDir, tmp_path: Path) -> None:

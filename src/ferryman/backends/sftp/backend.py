@@ -275,7 +275,9 @@ class SftpBackend(Backend):
         self.wire.sent(f"OPEN {path} (read" + (f" from byte {offset})" if offset else ")"))
         what = f"read {path}" + (f" from byte {offset}" if offset else "")
         limit = self.conn.requests_in_flight
-        return SftpReadStream(self, open_file, what, offset, channel.read_size, limit)
+        stream = SftpReadStream(self, open_file, what, offset, channel.read_size, limit)
+        stream.path = path
+        return stream
 
     def open_write(self, path: str, offset: int = 0) -> SftpWriteStream:
         """Open for writing (offset 0: create or truncate; else continue at ``offset``). A
@@ -312,6 +314,7 @@ class SftpBackend(Backend):
         what = f"write {path}" + (f" from byte {offset}" if offset else "")
         limit = self.conn.requests_in_flight
         stream = SftpWriteStream(self, open_file, what, offset, channel.write_size, limit)
+        stream.path = path
         if offset:
             stream.wait_opened()
         return stream

@@ -44,6 +44,8 @@ class SftpStream:
     """What both directions share: opening, time-outs, failing once, closing, the rate."""
 
     bytes_transferred: int
+    #: the path opened (set by the backend): a "not found" for it gets the login-directory hint
+    path: str = ""
 
     def __init__(self, backend: SftpBackend, opener: Opener, what: str) -> None:
         self.backend = backend
@@ -108,6 +110,7 @@ class SftpStream:
     def _fail(self, error: BaseException) -> FerrymanError:
         """Give up: close the handle, tell the backend, return the error to raise."""
         failure = self.backend.translate(error, self.what, transfer=True)
+        self.backend.hint_not_found(failure, self.path)
         self._raised = failure
         self.backend.wire.received(f"{self.what}: {failure.reply_text or failure.message}")
         self.abort()
