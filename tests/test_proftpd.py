@@ -158,3 +158,24 @@ def test_a_server_dying_mid_upload_then_refusing_to_resume_succeeds_in_the_same_
             assert ftp.quirks.resume_write_refused  # the retry tried REST + STOR: refused
         assert (server.root / "big.bin").read_bytes() == payload
         assert partials(workdir) == []
+
+
+@pytest.mark.parametrize("name", ["proftpd_plain", "vsftpd_plain"])
+def test_rmdir_of_a_non_empty_directory_is_one_error_on_every_server(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # vsftpd answers "550 Remove directory operation failed.", ProFTPD "550 ...: Directory not
+    # empty", pyftpdlib "550 Directory not empty." (tests/test_cli.py): one error for all
+    server = request.getfixturevalue(name)
+    workdir: Workdir = request.getfixturevalue(name.split("_", maxsplit=1)[0] + "_workdir")
+    workdir.write("full/a.csv", b"x")
+    url = f"ftp://{server.user}@127.0.0.1:{server.port}{workdir.ftp_path('full')}"
+    result = CliRunner().invoke(
+        cli,
+        ["rmdir", url, "--password-env", "FTP_PW", "--retries", "0", "--timeout", "10"],
+        env={"FTP_PW": server.password},
+    )
+    assert result.exit_code == 7, result.output
+    assert f"RMD {workdir.ftp_path('full')}: the directory is not empty" in result.output
+    assert "check the path" not in result.output
+    assert (workdir.local / "full/a.csv").exists()

@@ -23,6 +23,7 @@ from ...errors import (
     ConnectError,
     FerrymanError,
     NotFoundError,
+    PermissionDeniedError,
     ProtocolError,
     RemoteError,
     ResumeRefusedError,
@@ -467,7 +468,25 @@ class FtpBackend(Backend):
 
     def rmdir(self, path: str) -> None:
         path = self.login_path(path)
-        self._simple(f"RMD {path}", path=path)
+        try:
+            self._simple(f"RMD {path}", path=path)
+        except RemoteError as err:
+            # servers word it differently (vsftpd: "550 Remove directory operation failed.",
+            # read as "not found"); one error for a directory that is there with files in it
+            if isinstance(err, PermissionDeniedError) or not self._has_entries(path):
+                raise
+            raise RemoteError(
+                f"RMD {path}: the directory is not empty",
+                hint="remove its contents first",
+                reply_code=err.reply_code,
+                reply_text=err.reply_text,
+            ) from None
+
+    def _has_entries(self, path: str) -> bool:
+        try:
+            return bool(self.list(path))
+        except FerrymanError:
+            return False
 
     def remove(self, path: str) -> None:
         path = self.login_path(path)
