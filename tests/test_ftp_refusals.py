@@ -22,7 +22,8 @@ from ferryman.backends.ftp.quirks import means_unsupported
 from ferryman.cli import cli
 from ferryman.connection import FtpConnection
 from ferryman.errors import NotFoundError, ProtocolError, ResumeRefusedError
-from tests.servers.scripted import Rule, ScriptedFtpServer, file_rules, multiline
+from tests.servers.scripted import Rule, ScriptedFtpServer, multiline
+from tests.servers.scripted_files import file_rules
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -11,7 +11,6 @@ import builtins
 import dataclasses
 import ftplib
 import posixpath
-import re
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,7 +42,7 @@ from ..base import (
 from .ascii import AsciiReadStream, AsciiWriteStream
 from .hashes import hash_support, normalize_algorithm, server_hash
 from .listing import parse_list, parse_mlsd, parse_mlsd_line
-from .quirks import ServerQuirks, means_unsupported, refused_command
+from .quirks import ServerQuirks, refused_command, refuses_overwrite, refuses_resume
 from .session import FtpSession, parse_pwd
 from .streams import FtpReadStream, FtpWriteStream
 from .tls import build_context, probe_fingerprint
@@ -403,7 +402,7 @@ class FtpBackend(Backend):
                 self._learned()
                 raise
             except RemoteError as err:
-                if not offset and err.reply_code in (550, 553) and _OVERWRITE.search(str(err)):
+                if not offset and err.reply_code in (550, 553) and refuses_overwrite(err):
                     # ProFTPD's AllowOverwrite off: a temporary file left by an interrupted run
                     # cannot be written over; the caller deletes it and writes it again
                     raise ResumeRefusedError(
@@ -412,7 +411,7 @@ class FtpBackend(Backend):
                         reply_code=err.reply_code,
                         reply_text=err.reply_text,
                     ) from None
-                if not offset or not _refuses_resume(err):
+                if not offset or not refuses_resume(err):
                     raise
                 # ProFTPD's AllowStoreRestart/AllowOverwrite off (the default): REST accepted,
                 # then "550 Overwrite permission denied" / "451 Append/Restart not permitted"
@@ -545,19 +544,3 @@ def _login_directory(session: FtpSession) -> str | None:
             raise
         return None
     return usable_login_directory(parse_pwd(reply))
-
-
-_RESUME_WORDS = re.compile(r"overwrite|append|restart|resum|\brest\b", re.I)
-_OVERWRITE = re.compile(r"overwrite", re.I)
-
-
-def _refuses_resume(err: RemoteError) -> bool:
-    """Whether a refusal of STOR after REST, or of APPE, refuses resuming itself (and not the
-    file, the disk or the network): "not supported", a 550/553 (ProFTPD: "Overwrite
-    permission denied"), or a 45x that says so ("451 Append/Restart not permitted")."""
-    code = err.reply_code
-    if code is None or code in (552, 421, 425, 426):
-        return False
-    if means_unsupported(code, err.reply_text) or code in (550, 553):
-        return True
-    return code in (450, 451) and bool(_RESUME_WORDS.search(err.reply_text or ""))

@@ -24,7 +24,13 @@ import threading
 from ...errors import FerrymanError
 from ...wirelog import WireLog
 
-__all__ = ["ServerQuirks", "means_unsupported", "refused_command"]
+__all__ = [
+    "ServerQuirks",
+    "means_unsupported",
+    "refused_command",
+    "refuses_overwrite",
+    "refuses_resume",
+]
 
 _NOT_UNDERSTOOD = re.compile(
     r"not understood|unknown command|unrecogni[sz]ed command|not implemented|"
@@ -47,6 +53,28 @@ def means_unsupported(code: int | None, text: str | None = None) -> bool:
 def refused_command(err: FerrymanError) -> bool:
     """Whether ``err`` (a translated reply) says the server does not support the command."""
     return means_unsupported(err.reply_code, err.reply_text)
+
+
+_RESUME_WORDS = re.compile(r"overwrite|append|restart|resum|\brest\b", re.I)
+_OVERWRITE = re.compile(r"overwrite", re.I)
+
+
+def refuses_resume(err: FerrymanError) -> bool:
+    """Whether a refusal of STOR after REST, or of APPE, refuses resuming itself (and not the
+    file, the disk or the network): "not supported", a 550/553 (ProFTPD: "Overwrite
+    permission denied"), or a 45x that says so ("451 Append/Restart not permitted")."""
+    code = err.reply_code
+    if code is None or code in (552, 421, 425, 426):
+        return False
+    if means_unsupported(code, err.reply_text) or code in (550, 553):
+        return True
+    return code in (450, 451) and bool(_RESUME_WORDS.search(err.reply_text or ""))
+
+
+def refuses_overwrite(err: FerrymanError) -> bool:
+    """Whether a refusal of STOR says the file exists and may not be written over (ProFTPD's
+    ``AllowOverwrite off``: "550 name: Overwrite permission denied")."""
+    return err.reply_code in (550, 553) and bool(_OVERWRITE.search(err.reply_text or ""))
 
 
 class ServerQuirks:
