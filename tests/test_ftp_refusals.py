@@ -10,6 +10,7 @@ Only 500, 501 "not understood", 502 and 504 mean "not supported"; a 550 is about
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -207,8 +208,6 @@ def test_hash_refused_uses_the_x_command_then_nothing() -> None:
 
 
 def test_mfmt_refused_is_not_supported_and_remembered() -> None:
-    from datetime import UTC, datetime
-
     rules: dict[str, Rule | list[Rule]] = {"FEAT": FEAT_ALL, "MFMT": "500 Unknown command."}
     with ScriptedFtpServer(rules, timeout=5) as server, backend_for(server) as ftp:
         assert ftp.connect().capabilities.set_mtime
@@ -291,3 +290,32 @@ def test_ferryman_test_reports_advertised_but_refused() -> None:
     finding = next(line for line in result.output.splitlines() if "advertised but refused" in line)
     for command in ("MLST", "SIZE", "MDTM", "HASH", "XSHA256", "MFMT", "EPSV", "REST"):
         assert command in finding
+
+
+def test_a_retry_after_a_drop_resumes_with_rest_although_mlst_is_refused(tmp_path: Path) -> None:
+    # before the fallback, the refused MLST made the resume point unknown: every retry
+    # started from byte 0; now SIZE tells the source is unchanged and REST continues
+    payload = bytes(range(256)) * 400
+    files = {"/in/big.bin": payload}
+    half = len(payload) // 2
+
+    def drop_half_way(server: ScriptedFtpServer, _arg: str) -> str:
+        server.reply("150 Opening BINARY mode data connection.")
+        server.send_data(payload[:half])
+        return "426 Connection closed; transfer aborted."
+
+    base = file_rules(files)
+    rules: dict[str, Rule | list[Rule]] = {
+        **base,
+        "FEAT": FEAT_ALL,
+        "MLST": "500 Unknown command.",
+        "RETR": [drop_half_way, base["RETR"]],  # the first one drops half-way
+    }
+    with ScriptedFtpServer(rules, timeout=10, connections=4) as server:
+        result = invoke(
+            "get", url(server, "/in/big.bin"), tmp_path, "-P", "1", *COMMON[:2], "--retries", "1"
+        )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "big.bin").read_bytes() == payload
+    assert f"REST {half}" in server.commands
+    assert sent(server, "RETR") == 2 and sent(server, "MLST") == 1
