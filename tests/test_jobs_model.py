@@ -186,8 +186,13 @@ def test_every_schema_problem_is_reported_at_its_position(env: JobEnv) -> None:
     ]
     found = problems(env, path)
     assert found[:4] == expected
-    assert len(found) == 5
+    assert len(found) == 7
     assert found[4].startswith(f"{path}:16:28: steps.4.send.if_exists: Input should be 'fail'")
+    assert found[5:] == [  # the places, checked with the schema (issue 12)
+        f"{path}:8:13: steps.1.receive.from: no connection named 'x' (known: none)",
+        f"{path}:16:25: steps.4.send.to: 'b' does not name a remote place: write "
+        "CONNECTION:PATH (known: none) or a URL",
+    ]
     assert errors_on_stderr(env, path) == found
     hint = env.cli("validate", path).stderr.splitlines()[-1]
     assert hint.startswith("ferryman: hint: docs/jobs.md describes every key")
@@ -408,7 +413,7 @@ def test_required_top_level_keys(env: JobEnv) -> None:
 def test_load_job_raises_config_error(env: JobEnv) -> None:
     with pytest.raises(ConfigError) as info:
         load_job(write(env, "many.yaml", MANY))
-    assert len(info.value.message.splitlines()) == 5
+    assert len(info.value.message.splitlines()) == 7
     assert info.value.exit_code == ExitCode.USAGE
 
 

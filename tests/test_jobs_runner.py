@@ -143,7 +143,7 @@ def test_an_invalid_if_fails_the_step_as_a_mistake_in_the_job(env: JobEnv) -> No
             """\
             steps:
               - name: check
-                if: "{{ steps.nothing.count > 0 }}"
+                if: "{{ job.name.nothing > 0 }}"
                 retries: 2
                 retry_delay: 0
                 run: [$PY, tool.py, echo, never]
@@ -159,25 +159,23 @@ def test_an_invalid_if_fails_the_step_as_a_mistake_in_the_job(env: JobEnv) -> No
     check = step(report, "check")
     assert isinstance(check.error, ConfigError)
     assert check.error.message == (
-        "step check: if: expression 'steps.nothing.count > 0' failed: "
-        "'dict object' has no attribute 'nothing'"
+        "step check: if: expression 'job.name.nothing > 0' failed: "
+        "'str object' has no attribute 'nothing'"
     )
     assert report.exit_code == ExitCode.USAGE
 
 
-def test_an_if_syntax_error_fails_the_step(env: JobEnv) -> None:
-    report = env.run(
-        env.write(
-            """\
-            steps:
-              - name: check
-                if: "{{ 1 > }}"
-                run: [$PY, tool.py, echo, never]
-            """
-        )
+def test_an_if_syntax_error_stops_the_job_before_it_runs(env: JobEnv) -> None:
+    path = env.write(
+        """\
+        steps:
+          - name: check
+            if: "{{ 1 > }}"
+            run: [$PY, tool.py, echo, never]
+        """
     )
-    assert outcome(report) == {"check": "failed"}
-    assert isinstance(report.error, ConfigError) and "failed: unexpected" in report.error.message
+    with pytest.raises(ConfigError, match=r"steps\.0\.if: expression '\{\{ 1 > \}\}' does not"):
+        env.run(path)
 
 
 def test_an_alert_can_read_the_status_of_a_step_whose_if_failed(env: JobEnv) -> None:
@@ -186,7 +184,7 @@ def test_an_alert_can_read_the_status_of_a_step_whose_if_failed(env: JobEnv) -> 
             """\
             steps:
               - name: check
-                if: "{{ 1 > }}"
+                if: "{{ job.name.nothing > 0 }}"
                 run: [$PY, tool.py, echo, never]
               - name: alert
                 when: failure

@@ -757,15 +757,20 @@ def test_a_database_used_as_a_file_place_is_refused(env: JobEnv) -> None:
     report = env.run(
         env.write(
             """\
+            variables:
+              db: warehouse
+              nowhere: nowhere
             steps:
               - name: wrong
-                list: {path: "warehouse:/x/*.csv"}
+                list: {path: "{{ db }}:/x/*.csv"}
               - name: unknown
                 when: always
-                export: {query: "select 1", from: nowhere, to: out/r.csv}
+                export: {query: "select 1", from: "{{ nowhere }}", to: out/r.csv}
             """
         )
     )
+    # written out, both are found when the job is loaded (tests/test_jobs_validate.py); from
+    # expressions, when the steps run
     assert str(step(report, "wrong").error) == (
         "'warehouse:/x/*.csv' names a database connection where files are expected"
     )

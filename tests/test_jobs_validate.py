@@ -4,6 +4,7 @@ reported at their positions, all at once (issue 12)."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -171,3 +172,208 @@ def test_validate_shows_the_guess_message(tmp_path: Path) -> None:
     assert f"{path}:7:47: steps.0.load.format: takes CSV options such as {{delimiter: ';'}}; " in (
         result.stderr
     )
+
+
+# --- names that must resolve: connections, steps, variables, env, foreach items ------------
+
+
+def test_the_issue_job_reports_both_names_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            name: t
+            connections:
+              partner: {url: "ftp://u@127.0.0.1/", password_env: PW}
+              warehouse: {url: "sqlite:///w.db"}
+            steps:
+              - name: fetch
+                receive: {from: "vendr:/outbound/*.csv", to: inbox/}
+              - name: load
+                if: "{{ steps.fech.count > 0 }}"
+                load: {files: "{{ steps.fetch.files }}", into: "warehouse:orders"}
+            """
+        )
+    )
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == ExitCode.USAGE
+    assert [line for line in result.stderr.splitlines() if "error:" in line] == [
+        f"ferryman: error: {path}:7:21: steps.0.receive.from: no connection named 'vendr' "
+        "(known: partner, warehouse)",
+        f"ferryman: error: {path}:9:9: steps.1.if: no step named 'fech'; did you mean 'fetch'?",
+    ]
+    state = tmp_path / "state.db"
+    run = CliRunner().invoke(cli, ["run", str(path)], env={"FERRYMAN_STATE": str(state)})
+    assert run.exit_code == ExitCode.USAGE and "no connection named 'vendr'" in run.stderr
+    assert not (tmp_path / "inbox").exists()
+
+
+STEPS = """\
+name: t
+connections:
+  partner: {url: "ftp://u@127.0.0.1/", password_env: PW}
+  warehouse: {url: "sqlite:///w.db"}
+env: [PW]
+variables:
+  day: "{{ today() }}"
+  stamp: "{{ day }}-{{ vars.day }}-{{ env.PW }}-{{ job.name }}"
+steps:
+  - name: fetch
+    receive: {from: "partner:/o/*.csv", to: "in/{{ day }}/"}
+  - name: each
+    if: "steps.fetch.count > 0 and stamp"
+    foreach:
+      items: "{{ steps.fetch.files }}"
+      as: file
+      steps:
+        - name: first
+          run: [echo, "{{ file }} {{ steps.fetch.count }} {{ stamp }}"]
+        - name: second
+          run: [echo, "{{ steps.first.stdout }} {{ steps['first'].exit_code }}"]
+        - name: inner
+          foreach:
+            items: [1, 2]
+            steps:
+              - name: deepest
+                run: [echo, "{{ item }} {{ file }} {{ steps.second.stdout }}"]
+  - name: after
+    when: always
+    run: [echo, "{{ steps.each.count }} {{ steps.each.status }} {{ now().year }}"]
+  - name: archive
+    rename: {from: "partner:/o/a.csv", to: done/a.csv}
+  - name: local
+    list: {path: "C:/data/{% for x in [1] %}{{ x }}{% endfor %}"}
+  - name: mirror
+    sync: {from: "partner:/o/", to: "https://example.org/x"}
+"""
+
+
+def test_what_resolves_passes(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(STEPS)
+    assert load_job(path).job.name == "t"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "wanted"),
+    [
+        (
+            "{{ steps.fetch.count }} {{ stamp }}",
+            "{{ steps.second.count }}",
+            "step 'second' comes after this one; steps.NAME reads an earlier step's result "
+            "(before this one: fetch)",
+        ),
+        (
+            "{{ steps.first.stdout }} {{ steps['first'].exit_code }}",
+            "{{ steps['second'].stdout }}",
+            "steps.second is this step's own result; a step reads the steps before it",
+        ),
+        (
+            "{{ steps.each.count }} {{ steps.each.status",
+            "{{ steps.first.count }} {{ steps.each.status",
+            "step 'first' is inside foreach 'each': read its results as steps.each.iterations "
+            "(each: item and steps)",
+        ),
+        (
+            "{{ item }} {{ file }}",
+            "{{ steps.each.count }} {{ file }}",
+            "steps.each is the foreach around this step: its result exists when all "
+            "iterations are done; inside, use its item",
+        ),
+        (
+            "{{ steps.each.count }} {{ steps.each.status }} {{ now().year }}",
+            "{{ file }}",
+            "'file' is the item of a foreach this step is not inside",
+        ),
+        (
+            '"{{ today() }}"',
+            '"{{ stamp }}"',
+            "variable 'stamp' comes later; a variable uses only the ones before it",
+        ),
+        (
+            "{{ vars.day }}",
+            "{{ vars.dya }}",
+            "no variable 'dya' (vars.dya); did you mean 'day'?",
+        ),
+        (
+            "{{ env.PW }}",
+            "{{ env.HOME }}",
+            "env.HOME is not allow-listed: add HOME under env: (known: PW)",
+        ),
+        ("{{ job.name }}", "{{ job.id }}", "job.id does not exist (job.name, job.run_id, job.dir)"),
+        (
+            "and stamp",
+            "and stmp",
+            "unknown name 'stmp' (variables and foreach items here: day, stamp; also vars, env, "
+            "steps, job, now, today, timedelta); did you mean 'stamp'?",
+        ),
+        (
+            "{{ now().year }}",
+            "{{ now( }}",
+            "expression '{{ steps.each.count }} {{ steps.each.status }} {{ now( }}' does not "
+            "parse: unexpected '}', expected ')'",
+        ),
+        ("{{ now().year }}", "{{ 1 | nofilter }}", "No filter named 'nofilter'."),
+        (
+            '{from: "partner:/o/*.csv"',
+            '{from: "/o/*.csv"',
+            "'/o/*.csv' does not name a remote place: write CONNECTION:PATH "
+            "(known: partner, warehouse) or a URL",
+        ),
+        (
+            '{from: "partner:/o/*.csv"',
+            '{from: "warehouse:/o/*.csv"',
+            "'warehouse' is a database connection; receive from takes files",
+        ),
+        (
+            'to: "in/{{ day }}/"',
+            'to: "partner:/in/"',
+            "receive downloads to a local path here, but 'partner' names a connection",
+        ),
+        (
+            'from: "partner:/o/a.csv"',
+            'from: "partnr:/o/a.csv"',
+            "no connection named 'partnr' (known: partner, warehouse)",
+        ),
+        (
+            'sync: {from: "partner:/o/"',
+            'sync: {from: "vendor:~/o/"',
+            "no connection named 'vendor' (known: partner, warehouse)",
+        ),
+    ],
+)
+def test_a_name_that_does_not_resolve(tmp_path: Path, old: str, new: str, wanted: str) -> None:
+    assert STEPS.count(old) == 1, old
+    found = problems_of(tmp_path, STEPS.replace(old, new))
+    assert len(found) == 1, found
+    assert found[0].split(": ", 2)[2].endswith(wanted), found[0]
+
+
+@pytest.mark.parametrize(
+    ("step", "wanted"),
+    [
+        ("send: {from: a.csv, to: 'vendr:/in/'}", "no connection named 'vendr'"),
+        ("delete_remote: {path: 'vendr:/in/*.tmp'}", "no connection named 'vendr'"),
+        ("mkdir_remote: {path: 'vendr:/in/new'}", "no connection named 'vendr'"),
+        ("rmdir_remote: {path: 'vendr:/in/old'}", "no connection named 'vendr'"),
+        ("wait_for: {path: 'vendr:/in/*.csv'}", "no connection named 'vendr'"),
+        ("list: {path: 'vendr:/in/'}", "no connection named 'vendr'"),
+        ("delete_local: {path: 'partner:/x'}", "names a connection; use delete_remote"),
+        ("send: {from: 'partner:/a', to: 'partner:/b'}", "send uploads from a local path"),
+        ("load: {files: a.csv, into: 'partner:t'}", "'partner' is a file server; a database"),
+        ("export: {query: q, from: wh, to: o.csv}", "no database connection named 'wh' (known:"),
+    ],
+)
+def test_every_remote_field_resolves_its_connection(tmp_path: Path, step: str, wanted: str) -> None:
+    assert wanted in only_problem(tmp_path, job_with_step(step))
+
+
+def test_the_examples_in_the_docs_validate(tmp_path: Path) -> None:
+    text = (Path(__file__).parent.parent / "docs" / "jobs.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    assert len(blocks) >= 4
+    for index, block in enumerate(blocks):
+        path = tmp_path / f"example{index}.yaml"
+        # a placeholder fingerprint in an example is not what this test is about
+        path.write_text(block.replace('"AB:CD:...:EF"', '"' + ":".join(["AB"] * 32) + '"'))
+        assert load_job(path).job.steps

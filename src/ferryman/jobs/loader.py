@@ -17,6 +17,7 @@ from ..connection import Connection
 from ..connections_file import connections_from_mapping
 from ..errors import ConfigError
 from ..yamlfile import load_yaml, position
+from .checks import reference_problems
 from .model import JobFile
 
 __all__ = ["DATABASE_SCHEMES", "DatabaseConnection", "LoadedJob", "load_job"]
@@ -159,6 +160,8 @@ def load_job(path: Path) -> LoadedJob:
         databases[str(name)] = DatabaseConnection(database.name, url)
     skip = {*databases, *(k for k, v in raw_connections.items() if not isinstance(v, dict))}
     connections = connections_from_mapping(raw_connections, path, skip=skip, problems=problems)
+    files = [str(name) for name in raw_connections if str(name) not in databases]
+    problems += reference_problems(path, data, files, databases)
     if problems or job is None:
         raise ConfigError(
             "\n".join(problems),
