@@ -57,11 +57,17 @@ REFUSED_VERBS = ["EPSV", "HASH", "MDTM", "MFMT", "MLST", "MLSD", "OPTS", "REST",
 
 
 def refusing_everything(
-    files: dict[str, bytes], refusal: str = "502 Not here."
+    files: dict[str, bytes], refusal: str = "502 Not here.", verbs: list[str] = REFUSED_VERBS
 ) -> ScriptedFtpServer:
+    """A server advertising every optional command (FEAT_ALL) and refusing ``verbs``."""
     rules: dict[str, Rule | list[Rule]] = {**file_rules(files), "FEAT": FEAT_ALL}
-    rules.update({verb: refusal for verb in REFUSED_VERBS})
+    rules.update({verb: refusal for verb in verbs})
     return ScriptedFtpServer(rules, timeout=5, connections=8)
+
+
+#: each optional command refused alone, then all of them at once
+EACH = [[verb] for verb in REFUSED_VERBS] + [REFUSED_VERBS]
+EACH_IDS = [*REFUSED_VERBS, "all"]
 
 
 def backend_for(server: ScriptedFtpServer) -> FtpBackend:
@@ -247,20 +253,25 @@ def url(server: ScriptedFtpServer, path: str = "/") -> str:
 COMMON = ["--password-env", "FM_PW", "--retries", "0", "--timeout", "5"]
 
 
-def test_get_from_a_server_refusing_everything(tmp_path: Path) -> None:
+@pytest.mark.parametrize("verbs", EACH, ids=EACH_IDS)
+def test_get_from_a_server_refusing(verbs: list[str], tmp_path: Path) -> None:
     files = {"/in/a.csv": b"a,b\n1,2\n"}
-    with refusing_everything(files) as server:
+    with refusing_everything(files, verbs=verbs) as server:
         result = invoke("get", url(server, "/in/a.csv"), tmp_path, "-P", "1", *COMMON)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "a.csv").read_bytes() == files["/in/a.csv"]
-    assert sent(server, "MLST") == 1
+    for verb in verbs:
+        assert sent(server, verb) <= 1  # asked at most once, then remembered
 
 
-def test_put_to_a_server_refusing_everything(tmp_path: Path) -> None:
+@pytest.mark.parametrize("verbs", EACH, ids=EACH_IDS)
+def test_put_to_a_server_refusing(verbs: list[str], tmp_path: Path) -> None:
     files = {"/in/old.csv": b"x"}
     (tmp_path / "b.csv").write_bytes(b"payload\n")
-    with refusing_everything(files) as server:
-        result = invoke("put", tmp_path / "b.csv", url(server, "/in/"), "-P", "1", *COMMON)
+    with refusing_everything(files, verbs=verbs) as server:
+        result = invoke(
+            "put", tmp_path / "b.csv", url(server, "/in/"), "-P", "1", "--preserve-mtime", *COMMON
+        )
     assert result.exit_code == 0, result.output
     assert files["/in/b.csv"] == b"payload\n"
     assert not [path for path in files if "ferryman-part" in path]

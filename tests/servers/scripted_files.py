@@ -6,6 +6,7 @@ put, ls, sync) against it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import cast
 
@@ -17,9 +18,10 @@ __all__ = ["file_rules"]
 def file_rules(files: dict[str, bytes]) -> dict[str, Rule]:
     """Rules for a tiny in-memory file system in ``files`` (absolute path -> content, changed
     in place by uploads, renames and deletions; directories are the paths' parents): LIST
-    (UNIX ``ls -l``), RETR, STOR and APPE (after ``REST n``, at byte n), SIZE, DELE, RNFR/RNTO,
-    MKD, CWD. Everything else is left to :data:`DEFAULT_RULES` or the test's own rules, which
-    go on top: ``{**file_rules(files), "MLST": "500 Unknown command."}``."""
+    (UNIX ``ls -l``), MLSD, MLST, RETR, STOR and APPE (after ``REST n``, at byte n), SIZE, MDTM,
+    HASH (SHA-256), XSHA256, MFMT (accepted, not kept), DELE, RNFR/RNTO, MKD, CWD. Everything
+    else is left to :data:`DEFAULT_RULES` or the test's own rules, which go on top:
+    ``{**file_rules(files), "MLST": "500 Unknown command."}``."""
 
     def norm(arg: str) -> str:
         path = arg if arg.startswith("/") else "/" + arg
@@ -110,7 +112,60 @@ def file_rules(files: dict[str, bytes]) -> dict[str, Rule]:
         ok = norm(arg) in dirs()
         return "250 Directory successfully changed." if ok else "550 Failed to change directory."
 
+    stamp = "20240102030405"  # every file's modification time, as MLST/MLSD/MDTM show it
+
+    def facts(path: str) -> str | None:
+        if path in files:
+            return f"type=file;size={len(files[path])};modify={stamp};"
+        return "type=dir;" if path in dirs() else None
+
+    def mlst(_server: ScriptedFtpServer, arg: str) -> Reply:
+        found = facts(norm(arg))
+        if found is None:
+            return "550 No such file or directory."
+        return f"250-Listing {arg}\r\n {found} {norm(arg)}\r\n250 End"
+
+    def mlsd(server: ScriptedFtpServer, arg: str) -> Reply:
+        where = norm(arg)
+        if where not in dirs():
+            return "550 No such directory."
+        names = {p.rpartition("/")[2] for p in [*files, *dirs()] if p != "/"}
+        lines = [
+            f"{found} {name}"
+            for name in sorted(names)
+            if name != ".dir" and (found := facts(f"{where.rstrip('/')}/{name}")) is not None
+        ]
+        server.reply("150 Here comes the directory listing.")
+        server.send_data("".join(f"{line}\r\n" for line in lines).encode())
+        return "226 Directory send OK."
+
+    def mdtm(_server: ScriptedFtpServer, arg: str) -> Reply:
+        return f"213 {stamp}" if norm(arg) in files else "550 No such file."
+
+    def sha256(arg: str) -> str | None:
+        data = files.get(norm(arg))
+        return None if data is None else hashlib.sha256(data).hexdigest()
+
+    def hash_(_server: ScriptedFtpServer, arg: str) -> Reply:
+        digest = sha256(arg)
+        size = len(files.get(norm(arg), b""))
+        return "550 No such file." if digest is None else f"213 SHA-256 0-{size} {digest} {arg}"
+
+    def xsha256(_server: ScriptedFtpServer, arg: str) -> Reply:
+        digest = sha256(arg)
+        return "550 No such file." if digest is None else f"250 {digest}"
+
+    def mfmt(_server: ScriptedFtpServer, arg: str) -> Reply:
+        when, _, path = arg.partition(" ")
+        return f"213 Modify={when}; {path}" if norm(path) in files else "550 No such file."
+
     return {
+        "MLST": mlst,
+        "MLSD": mlsd,
+        "MDTM": mdtm,
+        "HASH": hash_,
+        "XSHA256": xsha256,
+        "MFMT": mfmt,
         "LIST": listing,
         "REST": rest,
         "RETR": retr,
