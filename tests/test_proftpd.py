@@ -179,3 +179,24 @@ def test_rmdir_of_a_non_empty_directory_is_one_error_on_every_server(
     assert f"RMD {workdir.ftp_path('full')}: the directory is not empty" in result.output
     assert "check the path" not in result.output
     assert (workdir.local / "full/a.csv").exists()
+
+
+def test_put_over_a_temporary_file_an_interrupted_run_left_writes_it_again(
+    proftpd_plain: Proftpd, proftpd_workdir: Workdir, tmp_path: Path
+) -> None:
+    # without --if-exists resume the copy starts from byte 0, and ProFTPD will not let STOR
+    # write over the temporary file that is in the way: it is deleted and written again
+    payload = os.urandom(70_000)
+    source = tmp_path / "again.bin"
+    source.write_bytes(payload)
+    tag = identity_tag("local", str(source), len(payload))
+    proftpd_workdir.write(partial_name("again.bin", tag), b"stale bytes")
+    url = f"ftp://{proftpd_plain.user}@127.0.0.1:{proftpd_plain.port}{proftpd_workdir.path}/"
+    result = CliRunner().invoke(
+        cli,
+        ["put", str(source), url, "--password-env", "FTP_PW", "--retries", "0"],
+        env={"FTP_PW": proftpd_plain.password},
+    )
+    assert result.exit_code == 0, result.output
+    assert (proftpd_workdir.local / "again.bin").read_bytes() == payload
+    assert partials(proftpd_workdir) == []
