@@ -1,0 +1,197 @@
+"""Listings and stat of the FTP backend, and how each falls back on a server that refuses
+what it advertised (see quirks.py): MLSD -> LIST; MLST -> SIZE + MDTM -> a LIST of the parent.
+
+:class:`FtpLookups` is a mixin of :class:`~.backend.FtpBackend`, which provides the session
+(``_op``), the quirks and the refusal bookkeeping (``_refused``, ``_features``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import ftplib
+import posixpath
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from ...errors import FerrymanError, NotFoundError, ProtocolError, RemoteError
+from ...paths import check_remote_path
+from ..base import Entry, EntryType
+from .listing import parse_list, parse_mlsd, parse_mlsd_line
+from .quirks import refused_command
+
+if TYPE_CHECKING:
+    from ...connection import FtpConnection
+    from .quirks import ServerQuirks
+    from .session import FtpSession
+
+__all__ = ["MAX_LISTING_BYTES", "FtpLookups"]
+
+MAX_LISTING_BYTES = 512 * 1024 * 1024  # bound on one directory listing
+
+
+class FtpLookups:
+    """``list``, ``stat`` and ``size`` of :class:`~.backend.FtpBackend`."""
+
+    conn: FtpConnection
+    quirks: ServerQuirks
+
+    if TYPE_CHECKING:  # provided by FtpBackend and Backend
+
+        def _op(self, what: str, path: str = "") -> AbstractContextManager[FtpSession]: ...
+        def _features(self, session: FtpSession) -> dict[str, str]: ...
+        def _refused(self, command: str, err: FerrymanError, then: str) -> None: ...
+        def describe(self) -> str: ...
+        def login_path(self, path: str) -> str: ...
+
+    # -- listings --------------------------------------------------------------------------
+
+    def _retr_lines(self, session: FtpSession, cmd: str) -> list[str]:
+        sock, _ = session.transfer(cmd)
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            while chunk := sock.recv(1 << 16):
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > MAX_LISTING_BYTES:
+                    raise ProtocolError(f"{cmd}: listing larger than {MAX_LISTING_BYTES} bytes")
+        except BaseException:
+            sock.close()
+            raise
+        session.finish_data(sock, upload=False)
+        text = b"".join(chunks).decode(self.conn.encoding, "surrogateescape")
+        return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+
+    def list(self, path: str) -> list[Entry]:
+        path = check_remote_path(self.login_path(path))
+        with self._op(f"list {path or '.'}", path) as session:
+            return self._list_on(session, path)
+
+    def _list_on(self, session: FtpSession, path: str) -> builtins.list[Entry]:
+        if self.conn.use_mlsd and not self.quirks.refused("MLSD"):
+            try:
+                return parse_mlsd(self._retr_lines(session, f"MLSD {path}".rstrip()))
+            except ProtocolError as err:
+                if not refused_command(err):
+                    raise
+                # RFC 3659 is optional (vsftpd has no MLSD): LIST for good
+                self._refused("MLSD", err, "LIST from now on")
+        entries = parse_list(self._retr_lines(session, f"LIST {path}".rstrip()))
+        if not entries and path and not self._is_dir(session, path):
+            raise NotFoundError(f"list {path}: no such directory on {self.describe()}")
+        return entries
+
+    def _is_dir(self, session: FtpSession, path: str) -> bool:
+        home = ftplib.parse257(session.command("PWD"))
+        try:
+            session.command(f"CWD {path}")
+        except (NotFoundError, RemoteError):
+            return False
+        session.command(f"CWD {home}")
+        return True
+
+    def stat(self, path: str) -> Entry:
+        path = check_remote_path(self.login_path(path))
+        name = posixpath.basename(path.rstrip("/")) or path
+        with self._op(f"stat {path}", path) as session:
+            if path in ("", "/", "."):
+                return Entry(name=path or ".", type=EntryType.DIR)
+            if self.conn.use_mlsd and "MLST" in self._features(session):
+                entry = self._mlst(session, path, name)
+                if entry is not None:
+                    return entry
+            if not self.quirks.refused("SIZE"):
+                entry = self._stat_by_size(session, path, name)
+                if entry is not None:
+                    return entry
+            return self._stat_by_listing(session, path, name)
+
+    def _mlst(self, session: FtpSession, path: str, name: str) -> Entry | None:
+        """MLST (RFC 3659 section 7); None when the server refuses the command itself."""
+        try:
+            reply = session.command(f"MLST {path}")
+        except ProtocolError as err:
+            if not refused_command(err):
+                raise
+            # advertised but refused (gateways, per-user <Limit MLST>): lftp/curl carry on too
+            self._refused("MLST", err, "SIZE and MDTM, or a LIST of the parent, instead")
+            return None
+        for line in reply.splitlines()[1:]:
+            if line.startswith(" "):
+                entry = parse_mlsd_line(line[1:])
+                if entry is not None:
+                    return dataclasses.replace(entry, name=name)
+        raise ProtocolError(f"stat {path}: MLST reply without facts", reply_text=reply)
+
+    def _stat_by_size(self, session: FtpSession, path: str, name: str) -> Entry | None:
+        """SIZE + MDTM (RFC 3659 sections 3, 4); None when the server refuses SIZE."""
+        try:
+            session.set_type("I")  # SIZE counts bytes in TYPE I; some refuse it in A
+            size = int(session.command(f"SIZE {path}").split()[1])
+        except ProtocolError as err:
+            if not refused_command(err):
+                raise
+            self._refused("SIZE", err, "sizes from directory listings instead")
+            return None
+        except (NotFoundError, RemoteError, ValueError, IndexError):
+            if self._is_dir(session, path):
+                return Entry(name=name, type=EntryType.DIR)
+            raise NotFoundError(f"stat {path}: no such file or directory") from None
+        mtime = self._mdtm(session, path)
+        return Entry(
+            name=name,
+            type=EntryType.FILE,
+            size=size,
+            mtime=mtime,
+            mtime_precision=1 if mtime else None,
+        )
+
+    def _stat_by_listing(self, session: FtpSession, path: str, name: str) -> Entry:
+        """The entry as a listing of the parent directory shows it (the last way left)."""
+        parent = posixpath.dirname(path.rstrip("/"))
+        try:
+            entries = self._list_on(session, parent)
+        except NotFoundError:
+            entries = []
+        for entry in entries:
+            if entry.name == name:
+                return entry
+        if self._is_dir(session, path):
+            return Entry(name=name, type=EntryType.DIR)
+        raise NotFoundError(f"stat {path}: no such file or directory")
+
+    def size(self, path: str) -> int | None:
+        """``SIZE`` alone (RFC 3659 section 4): one round trip where ``stat`` may need three."""
+        path = check_remote_path(self.login_path(path))
+        with self._op(f"SIZE {path}", path) as session:
+            if "SIZE" not in self._features(session):
+                return None
+            session.set_type("I")  # SIZE counts bytes in TYPE I; some servers refuse it in A
+            try:
+                reply = session.command(f"SIZE {path}")
+            except ProtocolError as err:
+                if not refused_command(err):
+                    raise
+                self._refused("SIZE", err, "sizes from directory listings instead")
+                return None
+        try:
+            return int(reply.split()[1])
+        except (IndexError, ValueError):
+            raise ProtocolError(
+                f"SIZE {path}: malformed reply {reply!r}", reply_text=reply
+            ) from None
+
+    def _mdtm(self, session: FtpSession, path: str) -> datetime | None:
+        if "MDTM" not in self._features(session):
+            return None
+        try:
+            stamp = session.command(f"MDTM {path}").split()[1][:14]
+            return datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+        except FerrymanError as err:
+            if refused_command(err):
+                self._refused("MDTM", err, "times from directory listings instead")
+            return None
+        except (ValueError, IndexError):
+            return None
