@@ -326,6 +326,9 @@ def test_named_connection_forms_side_by_side(
     for spec in (f"partner:~/{rel}", f"partner:{rel}", f"partner:/~/{rel}"):
         result = ok(ftp_cli(vsftpd_home, "ls", spec, connections=connections))
         assert names(result) == ["a.csv", "b.csv"], spec
+    got = tmp_path / "got"
+    ok(ftp_cli(vsftpd_home, "get", f"partner:~/{rel}", f"{got}/", connections=connections))
+    assert sorted(p.name for p in got.iterdir()) == ["a.csv", "b.csv"]
 
 
 def test_not_found_on_an_absolute_path_names_the_login_directory(
