@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -22,9 +23,11 @@ from ferryman.backends.ftp import FtpBackend
 from ferryman.backends.ftp.quirks import means_unsupported
 from ferryman.cli import cli
 from ferryman.connection import FtpConnection
-from ferryman.errors import NotFoundError, ProtocolError, ResumeRefusedError
+from ferryman.errors import NotFoundError, ProtocolError, ResumeRefusedError, TLSError
 from tests.servers.scripted import Rule, ScriptedFtpServer, multiline
 from tests.servers.scripted_files import file_rules
+
+from .conftest import Served, ServerFactory
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -330,3 +333,39 @@ def test_a_retry_after_a_drop_resumes_with_rest_although_mlst_is_refused(tmp_pat
     assert (tmp_path / "big.bin").read_bytes() == payload
     assert f"REST {half}" in server.commands
     assert sent(server, "RETR") == 2 and sent(server, "MLST") == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# PBSZ (RFC 4217): the in-process pyftpdlib server with PBSZ disabled, as an administrator
+# would; the scripted dialogues speak no TLS
+
+
+def _refuse_pbsz(served: Served, *, then_allow_prot: bool) -> None:
+    handler = served.server._server.handler  # this server's own handler class
+
+    def ftp_pbsz(self: Any, _line: str) -> None:
+        self.respond("502 Command not implemented.")
+        self._pbsz = then_allow_prot  # whether PROT P is accepted without PBSZ
+
+    handler.ftp_PBSZ = ftp_pbsz
+
+
+def test_pbsz_refused_then_prot_p_accepted_keeps_data_protected(
+    ftp_server: ServerFactory,
+) -> None:
+    served = ftp_server("explicit")
+    (served.root / "a.csv").write_bytes(b"abc")
+    _refuse_pbsz(served, then_allow_prot=True)
+    with FtpBackend(served.connection()) as ftp:
+        assert [entry.name for entry in ftp.list("/")] == ["a.csv"]
+        assert ftp.quirks.refused("PBSZ")
+        session = ftp.session_or_raise()
+        assert session.data_sessions_resumed == [True]  # the listing came over TLS
+
+
+def test_pbsz_refused_and_prot_p_refused_ends_the_session(ftp_server: ServerFactory) -> None:
+    served = ftp_server("explicit")
+    _refuse_pbsz(served, then_allow_prot=False)
+    with FtpBackend(served.connection()) as ftp, pytest.raises(TLSError) as info:
+        ftp.connect()
+    assert "protect data connections" in info.value.message
