@@ -200,3 +200,17 @@ def test_put_over_a_temporary_file_an_interrupted_run_left_writes_it_again(
     assert result.exit_code == 0, result.output
     assert (proftpd_workdir.local / "again.bin").read_bytes() == payload
     assert partials(proftpd_workdir) == []
+
+
+def test_the_fixture_runs_proftpd_as_a_child_and_stops_it_by_pid() -> None:
+    server = Proftpd("none").start()
+    try:
+        pid = server.pid
+        assert pid is not None and Path(f"/proc/{pid}").exists()
+        assert f"Port {server.port}" in server.config()
+        assert "AllowOverwrite" not in server.config()  # ProFTPD's default (off) is the point
+        assert "AllowStoreRestart" not in server.config()
+    finally:
+        server.stop()
+    assert server.pid is None and not Path(f"/proc/{pid}").exists()
+    assert not server.base_dir.exists()
