@@ -98,15 +98,18 @@ class FtpLookups:
         with self._op(f"stat {path}", path) as session:
             if path in ("", "/", "."):
                 return Entry(name=path or ".", type=EntryType.DIR)
-            if self.conn.use_mlsd and "MLST" in self._features(session):
-                entry = self._mlst(session, path, name)
-                if entry is not None:
-                    return entry
-            if not self.quirks.refused("SIZE"):
-                entry = self._stat_by_size(session, path, name)
-                if entry is not None:
-                    return entry
-            return self._stat_by_listing(session, path, name)
+            return self._stat_on(session, path, name)
+
+    def _stat_on(self, session: FtpSession, path: str, name: str) -> Entry:
+        if self.conn.use_mlsd and "MLST" in self._features(session):
+            entry = self._mlst(session, path, name)
+            if entry is not None:
+                return entry
+        if not self.quirks.refused("SIZE"):
+            entry = self._stat_by_size(session, path, name)
+            if entry is not None:
+                return entry
+        return self._stat_by_listing(session, path, name)
 
     def _mlst(self, session: FtpSession, path: str, name: str) -> Entry | None:
         """MLST (RFC 3659 section 7); None when the server refuses the command itself."""
@@ -166,8 +169,10 @@ class FtpLookups:
         """``SIZE`` alone (RFC 3659 section 4): one round trip where ``stat`` may need three."""
         path = check_remote_path(self.login_path(path))
         with self._op(f"SIZE {path}", path) as session:
-            if "SIZE" not in self._features(session):
+            if "SIZE" not in session.features:
                 return None
+            if self.quirks.refused("SIZE"):  # advertised but refused: MLST or a listing
+                return self._stat_on(session, path, posixpath.basename(path)).size
             session.set_type("I")  # SIZE counts bytes in TYPE I; some servers refuse it in A
             try:
                 reply = session.command(f"SIZE {path}")
@@ -175,7 +180,7 @@ class FtpLookups:
                 if not refused_command(err):
                     raise
                 self._refused("SIZE", err, "sizes from directory listings instead")
-                return None
+                return self._stat_on(session, path, posixpath.basename(path)).size
         try:
             return int(reply.split()[1])
         except (IndexError, ValueError):
