@@ -286,6 +286,11 @@ def test_what_resolves_passes(tmp_path: Path) -> None:
             "'file' is the item of a foreach this step is not inside",
         ),
         (
+            '"{{ file }} {{ steps.fetch.count }}',
+            '"{{ item }} {{ steps.fetch.count }}',
+            "'item' is not set here: the foreach around this step names it 'file'",
+        ),
+        (
             '"{{ today() }}"',
             '"{{ stamp }}"',
             "variable 'stamp' comes later; a variable uses only the ones before it",

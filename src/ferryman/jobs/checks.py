@@ -171,6 +171,10 @@ class _Checker:
     def unknown_name(self, name: str, scope: _Scope, known: Collection[str]) -> str:
         if name in self.variables and scope.current is None:
             return f"variable {name!r} comes later; a variable uses only the ones before it"
+        if name == "item" and scope.items:
+            return (
+                f"'item' is not set here: the foreach around this step names it {scope.items[-1]!r}"
+            )
         if name in self.items:
             return f"{name!r} is the item of a foreach this step is not inside"
         shown = [*scope.variables, *scope.items]

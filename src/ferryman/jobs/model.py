@@ -2,7 +2,9 @@
 
 String values may hold ``{{ expressions }}`` (see ``jobs.expressions``); they are rendered
 when the step runs, so a step can use what earlier steps produced. Numbers and switches are
-literal. Every model refuses unknown keys, so a typo is an error with its line and column.
+literal. Every model refuses unknown keys, so a typo is an error with its line and column;
+a scalar where a list or mapping belongs (``format: csv``, ``key: id``, ``timeout: 2h``,
+``run: "prog arg"``) gets a message that says what to write instead.
 """
 
 from __future__ import annotations
