@@ -5,6 +5,9 @@ upload, ``REST n`` is accepted and the ``STOR`` of the temporary file is answere
 Overwrite permission denied`` (``APPE``: ``451 Append/Restart not permitted``). ferryman then
 deletes the temporary file, writes it again from byte 0, remembers that this server cannot
 resume uploads, and succeeds in the same run.
+
+Also here, beside vsftpd: ``rmdir`` of a non-empty directory is one error on every server
+(issue 12, item 3).
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ from ferryman.backends.ftp import FtpBackend
 from ferryman.backends.local import LocalBackend
 from ferryman.cli import cli
 from ferryman.connection import FtpConnection, TLSMode
-from ferryman.errors import ResumeRefusedError
+from ferryman.errors import FerrymanError, ResumeRefusedError
 from ferryman.retry import RetryPolicy
 from ferryman.transfer import FileOutcome, Job, Status, TransferOptions
 from ferryman.transfer.copy import PARTIAL_SUFFIX, identity_tag, partial_name
 from ferryman.transfer.operations import transfer
 from tests.servers.proftpd import Proftpd
-from tests.servers.vsftpd import Workdir
+from tests.servers.vsftpd import Vsftpd, Workdir
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -214,3 +217,24 @@ def test_the_fixture_runs_proftpd_as_a_child_and_stops_it_by_pid() -> None:
         server.stop()
     assert server.pid is None and not Path(f"/proc/{pid}").exists()
     assert not server.base_dir.exists()
+
+
+def test_rmdir_of_a_file_on_vsftpd_is_not_called_a_non_empty_directory(
+    vsftpd_plain: Vsftpd, vsftpd_workdir: Workdir
+) -> None:
+    vsftpd_workdir.write("plain.txt", b"x")
+    conn = FtpConnection.model_validate(
+        {
+            "host": vsftpd_plain.host,
+            "port": vsftpd_plain.port,
+            "user": vsftpd_plain.user,
+            "password": SecretStr(vsftpd_plain.password),
+            "timeout": 10,
+            "retries": 0,
+            "use_netrc": False,
+            "use_keyring": False,
+        }
+    )
+    with FtpBackend(conn) as ftp, pytest.raises(FerrymanError) as info:
+        ftp.rmdir(vsftpd_workdir.ftp_path("plain.txt"))
+    assert "not empty" not in str(info.value)

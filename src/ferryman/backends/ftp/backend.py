@@ -322,8 +322,10 @@ class FtpBackend(FtpLookups, Backend):
             ) from None
 
     def _has_entries(self, path: str) -> bool:
+        """Whether ``path`` is a directory with something in it (a LIST of a file shows the
+        file: it is asked only of a directory)."""
         try:
-            return bool(self.list(path))
+            return self.stat(path).is_dir and bool(self.list(path))
         except FerrymanError:
             return False
 
