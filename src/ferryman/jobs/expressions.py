@@ -9,6 +9,10 @@ the process; an undefined name is an error, never an empty string.
 
 A value that is exactly one ``{{ expression }}`` keeps its type (a list stays a list); any
 other string with ``{{ }}`` in it is rendered to a string.
+
+What can be known before the run (a template that does not parse, an unknown name, a
+``steps.NAME`` that is not an earlier step) is found when the job is loaded
+(``jobs.checks``); what only the values can tell is found here, when the step runs.
 """
 
 from __future__ import annotations
