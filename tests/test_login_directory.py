@@ -302,6 +302,11 @@ def test_cli_commands_with_login_relative_urls(
     assert (home_dir.local / "in/report.csv").read_bytes() == b"total\n3\n"
 
     ok(ftp_cli(vsftpd_home, "mv", ftp_url(vsftpd_home, f"{base}/in/report.csv"), "done.csv"))
+    # a new path below the login directory, in both forms
+    moved = f"{base[1:]}/in/moved.csv"  # ~/NAME/in/moved.csv
+    ok(ftp_cli(vsftpd_home, "mv", ftp_url(vsftpd_home, f"{base}/in/done.csv"), moved))
+    ok(ftp_cli(vsftpd_home, "mv", ftp_url(vsftpd_home, f"/{moved}"), f"{base}/in/done.csv"))
+    assert [p.name for p in (home_dir.local / "in").iterdir()] == ["done.csv"]
     ok(ftp_cli(vsftpd_home, "rm", ftp_url(vsftpd_home, f"{base}/in/done.csv")))
     assert list((home_dir.local / "in").iterdir()) == []
 
@@ -387,7 +392,7 @@ steps:
     receive:
       from: "partner:~/{rel}/outbound/*.csv"
       to: inbox/
-      after: {{move_to: "~/{rel}/archive/"}}
+      after: {{move_to: "/~/{rel}/archive/"}}  # /~/ as in URLs
   - name: publish
     send:
       from: inbox/a.csv

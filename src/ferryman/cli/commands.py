@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from ..backends.base import Backend, Entry
+from ..connection import login_relative
 from ..errors import (
     ConfigError,
     FerrymanError,
@@ -137,7 +138,11 @@ def mv(url: str, new_path: str, overwrite: bool, opts: CommonOptions) -> None:
 
     An existing NEW_PATH is refused unless --overwrite (the same on every server)."""
     target = opts.target(url)
-    dest = posixpath.join(posixpath.dirname(target.path.rstrip("/")), new_path)
+    new = login_relative(new_path)  # /~/x and ~/x: below the login directory, as in URLs
+    if new == "~" or new.startswith("~/"):
+        dest = new
+    else:
+        dest = posixpath.join(posixpath.dirname(target.path.rstrip("/")), new)
     with open_remote(target, retry_refused=opts.retries_given) as remote:
         retrying(
             target.connection,

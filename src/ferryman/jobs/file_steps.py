@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import Backend, Entry
+from ..connection import login_relative
 from ..crashpoints import armed, crash_point
 from ..errors import FerrymanError, NotFoundError, ProtocolError, TimeoutError
 from ..retry import RetryPolicy
@@ -106,9 +107,9 @@ def _options(ctx: RunContext, action: TransferAction, side: Endpoint) -> Transfe
         after = SourceAction.DELETE
     elif action.after.move_to:
         after = SourceAction.MOVE
-        move_to = action.after.move_to
+        move_to = login_relative(action.after.move_to)  # /~/archive: below the login directory
         if side.connection is None:  # a local source's archive is relative to the job too
-            move_to = str(ctx.local_path(move_to))
+            move_to = str(ctx.local_path(action.after.move_to))
     default = IfExists.OVERWRITE if action.only_new else IfExists.FAIL
     return TransferOptions(
         if_exists=action.if_exists or default,
