@@ -336,7 +336,7 @@ class _Runner:
                 if started_over:
                     raise  # refused again with a fresh temporary: a refusal of the write itself
                 # the server refused to continue (or to overwrite) the temporary file: ProFTPD's
-                # defaults, no REST; not a failure of the file: delete it and write from 0
+                # defaults, no REST (issue 12); not a failure of the file: delete, write from 0
                 log.info("%s: %s; starting over from byte 0", item.source, err.message)
                 discard_partial(dst, _partial(job, item, src))
                 offset, resumable, started_over = 0, False, True

@@ -242,9 +242,9 @@ class FtpBackend(FtpLookups, Backend):
                 self._learned()
                 raise
             except RemoteError as err:
-                if not offset and err.reply_code in (550, 553) and refuses_overwrite(err):
-                    # ProFTPD's AllowOverwrite off: a temporary file left by an interrupted run
-                    # cannot be written over; the caller deletes it and writes it again
+                if not offset and refuses_overwrite(err):
+                    # ProFTPD's AllowOverwrite off (issue 12): the temporary file an interrupted
+                    # run left cannot be written over; the caller deletes it and writes it again
                     raise ResumeRefusedError(
                         err.message,
                         hint="this server refuses to overwrite files; delete it first",
@@ -253,7 +253,7 @@ class FtpBackend(FtpLookups, Backend):
                     ) from None
                 if not offset or not refuses_resume(err):
                     raise
-                # ProFTPD's AllowStoreRestart/AllowOverwrite off (the default): REST accepted,
+                # ProFTPD's AllowStoreRestart/AllowOverwrite off (default; issue 12): REST ok,
                 # then "550 Overwrite permission denied" / "451 Append/Restart not permitted"
                 self.quirks.refuse_resume_write(err.reply_text or err.message, self.wire)
                 self._learned()
@@ -276,6 +276,7 @@ class FtpBackend(FtpLookups, Backend):
         except ProtocolError as err:
             if not refused_command(err):
                 raise
+            # advertised but refused (issue 12): no check; the landed size is checked after
             self._refused("SIZE", err, "sizes from directory listings instead")
             return
         try:
@@ -311,7 +312,7 @@ class FtpBackend(FtpLookups, Backend):
             self._simple(f"RMD {path}", path=path)
         except RemoteError as err:
             # servers word it differently (vsftpd: "550 Remove directory operation failed.",
-            # read as "not found"); one error for a directory that is there with files in it
+            # read as "not found"); one error for a directory with files in it (issue 12)
             if isinstance(err, PermissionDeniedError) or not self._has_entries(path):
                 raise
             raise RemoteError(
@@ -355,7 +356,7 @@ class FtpBackend(FtpLookups, Backend):
                     if not refused_command(err):
                         raise
                     command = "HASH" if wanted in support.hash_names else support.x_commands[wanted]
-                    # advertised but refused (HASH or OPTS HASH, or XSHA256...): size only
+                    # advertised but refused (HASH, OPTS HASH, XSHA256...; issue 12): size only
                     self._refused(command, err, "copies are verified by size")
 
     def set_mtime(self, path: str, mtime: datetime) -> None:
@@ -368,6 +369,7 @@ class FtpBackend(FtpLookups, Backend):
         except ProtocolError as err:
             if not refused_command(err):
                 raise
+            # advertised but refused (issue 12): the copy is complete; its time is not kept
             self._refused("MFMT", err, "modification times are not preserved")
             raise NotSupportedError(f"{self.describe()} refuses MFMT to set times") from None
 

@@ -118,7 +118,7 @@ class FtpLookups:
         except ProtocolError as err:
             if not refused_command(err):
                 raise
-            # advertised but refused (gateways, per-user <Limit MLST>): lftp/curl carry on too
+            # advertised but refused (gateways, per-user <Limit MLST>; issue 12): carry on
             self._refused("MLST", err, "SIZE and MDTM, or a LIST of the parent, instead")
             return None
         for line in reply.splitlines()[1:]:
@@ -136,6 +136,7 @@ class FtpLookups:
         except ProtocolError as err:
             if not refused_command(err):
                 raise
+            # advertised but refused (issue 12): the parent's listing has the size
             self._refused("SIZE", err, "sizes from directory listings instead")
             return None
         except (NotFoundError, RemoteError, ValueError, IndexError):
@@ -195,7 +196,7 @@ class FtpLookups:
             stamp = session.command(f"MDTM {path}").split()[1][:14]
             return datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
         except FerrymanError as err:
-            if refused_command(err):
+            if refused_command(err):  # advertised but refused (issue 12): no time, no error
                 self._refused("MDTM", err, "times from directory listings instead")
             return None
         except (ValueError, IndexError):

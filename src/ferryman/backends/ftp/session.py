@@ -363,7 +363,7 @@ class FtpSession(ftplib.FTP_TLS):
                 except OSError as err:
                     if self.af == socket.AF_INET6:
                         raise
-                    # a NAT or gateway that forwards EPSV but not its port: PASV may work
+                    # a NAT or gateway that forwards EPSV but not its port (issue 12): try PASV
                     self.quirks.refuse(
                         "EPSV",
                         f"port {port} unreachable: {err}",
