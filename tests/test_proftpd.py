@@ -238,3 +238,17 @@ def test_rmdir_of_a_file_on_vsftpd_is_not_called_a_non_empty_directory(
     with FtpBackend(conn) as ftp, pytest.raises(FerrymanError) as info:
         ftp.rmdir(vsftpd_workdir.ftp_path("plain.txt"))
     assert "not empty" not in str(info.value)
+
+
+def test_ferryman_test_finds_no_refusals_on_proftpd(proftpd_explicit: Proftpd) -> None:
+    assert proftpd_explicit.pki is not None
+    url = f"ftpes://{proftpd_explicit.user}@127.0.0.1:{proftpd_explicit.port}"
+    result = CliRunner().invoke(
+        cli,
+        ["test", url, "--ca-file", str(proftpd_explicit.pki.ca_cert), "--password-env", "PW"],
+        env={"PW": proftpd_explicit.password},
+    )
+    assert result.exit_code == 0, result.output
+    marks = {line.split()[1]: line.split()[0] for line in result.output.splitlines()[1:]}
+    assert marks["refusals"] == "ok" and marks["data-epsv"] == "ok"
+    assert "advertised but refused" not in result.output
