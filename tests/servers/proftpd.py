@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -81,9 +82,6 @@ def check_prerequisites() -> None:
     if os.geteuid() != 0:
         problems.append("ProFTPD must be started as root (it logs local users in)")
     try:
-        _free_port()
-        import pwd
-
         pwd.getpwnam(TEST_USER)
     except KeyError:
         problems.append(f"the test user {TEST_USER!r} does not exist")
