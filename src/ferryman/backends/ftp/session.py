@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ftplib
 import functools
-import random
 import re
 import socket
 import ssl
@@ -37,6 +36,7 @@ from ...errors import (
     TLSError,
 )
 from ...wirelog import WireLog
+from .dataconn import DataConnections
 from .quirks import ServerQuirks, means_unsupported
 from .replies import parse_epsv, parse_feat, parse_pasv, parse_pwd
 from .streams import end_data_stream
@@ -56,7 +56,7 @@ def _plain_placeholder() -> ssl.SSLContext:
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
-class FtpSession(ftplib.FTP_TLS):
+class FtpSession(DataConnections, ftplib.FTP_TLS):
     """A logged-in FTP or FTPS control connection; see the module docstring."""
 
     def __init__(
@@ -338,89 +338,6 @@ class FtpSession(ftplib.FTP_TLS):
                 reply_code=err.reply_code,
                 reply_text=err.reply_text,
             ) from None
-
-    def dial(self, host: str, port: int) -> socket.socket:
-        sock = socket.create_connection((host, port), timeout=self.conn.effective_connect_timeout)
-        local, peer = sock.getsockname(), sock.getpeername()
-        self.wire.note("data %s:%s -> %s:%s", local[0], local[1], peer[0], peer[1])
-        return sock
-
-    def _connect_passive(self) -> socket.socket:
-        peer = self.control.getpeername()[0]
-        if self.conn.use_epsv and not self.quirks.refused("EPSV"):
-            try:
-                reply = self.sendcmd("EPSV")
-            except ftplib.error_perm as err:
-                code = reply_code(str(err))
-                # 522: "network protocol not supported" (RFC 2428 section 3), i.e. use PASV
-                if not (means_unsupported(code, str(err)) or code in (501, 522)):
-                    raise translate_reply(str(err), "EPSV") from None
-                self.quirks.refuse("EPSV", str(err), self.wire, then="PASV from now on")
-            else:
-                port = parse_epsv(reply)
-                try:
-                    return self.dial(peer, port)
-                except OSError as err:
-                    if self.af == socket.AF_INET6:
-                        raise
-                    # a NAT or gateway that forwards EPSV but not its port (issue 12): try PASV
-                    self.quirks.refuse(
-                        "EPSV",
-                        f"port {port} unreachable: {err}",
-                        self.wire,
-                        then="PASV from now on",
-                    )
-        if self.af == socket.AF_INET6:
-            raise ProtocolError("the server refused EPSV, and PASV cannot work over IPv6")
-        host, port = parse_pasv(self.command("PASV"))
-        if host != peer:
-            self.wire.warning(
-                "PASV address %s ignored; connecting to the server's address %s instead "
-                "(CVE-2021-4189)",
-                host,
-                peer,
-            )
-        return self.dial(peer, port)
-
-    def _listen_active(self) -> socket.socket:
-        local_host = self.control.getsockname()[0]
-        ports = [0]
-        if self.conn.active_port_range:
-            low, high = self.conn.active_port_range
-            ports = random.sample(range(low, high + 1), k=min(high - low + 1, 200))
-        listener = socket.socket(self.af, socket.SOCK_STREAM)
-        for port in ports:
-            try:
-                listener.bind((local_host, port))
-                break
-            except OSError:
-                continue
-        else:
-            listener.close()
-            raise ConfigError(
-                f"no free port in active_port_range {self.conn.active_port_range}",
-                hint="widen the range or use passive mode",
-            )
-        listener.listen(1)
-        listener.settimeout(self.conn.effective_connect_timeout)
-        host, port = listener.getsockname()[:2]
-        if self.af == socket.AF_INET:
-            self.command("PORT " + ",".join([*host.split("."), str(port >> 8), str(port & 255)]))
-        else:
-            self.command(f"EPRT |2|{host}|{port}|")
-        return listener
-
-    def _accept_active(self, listener: socket.socket) -> socket.socket:
-        data, address = listener.accept()
-        expected = self.control.getpeername()[0]
-        if address[0] != expected:
-            data.close()
-            raise ProtocolError(
-                f"active-mode data connection came from {address[0]}, not the server "
-                f"{expected}; refused"
-            )
-        self.wire.note("data (active) %s:%s <- %s:%s", *listener.getsockname()[:2], *address[:2])
-        return data
 
     def wrap_data(self, sock: socket.socket) -> ssl.SSLSocket:
         control: Any = self.sock

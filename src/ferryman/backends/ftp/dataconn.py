@@ -1,0 +1,130 @@
+"""How an FTP session opens data connections: passive (EPSV, then PASV) or active (PORT/EPRT).
+
+- EPSV first (RFC 2428), PASV when the server refuses it, remembered for the server in its
+  :class:`~.quirks.ServerQuirks` (and when the EPSV port is unreachable behind a gateway);
+- the PASV address is never trusted over the control connection's peer (CVE-2021-4189, curl
+  CVE-2020-8284): it is logged and ignored;
+- active mode binds to the control connection's local address, within a port range, and
+  accepts the data connection only from the server's address.
+
+:class:`DataConnections` is a mixin of :class:`~.session.FtpSession`.
+"""
+
+from __future__ import annotations
+
+import ftplib
+import random
+import socket
+from typing import TYPE_CHECKING
+
+from ...errors import ConfigError, ProtocolError
+from .quirks import means_unsupported
+from .replies import parse_epsv, parse_pasv
+from .translate import reply_code, translate_reply
+
+if TYPE_CHECKING:
+    from ...connection import FtpConnection
+    from ...wirelog import WireLog
+    from .quirks import ServerQuirks
+
+__all__ = ["DataConnections"]
+
+
+class DataConnections:
+    """``dial``, passive and active data connections of :class:`~.session.FtpSession`."""
+
+    conn: FtpConnection
+    wire: WireLog
+    quirks: ServerQuirks
+
+    if TYPE_CHECKING:  # provided by FtpSession and ftplib.FTP
+
+        @property
+        def control(self) -> socket.socket: ...
+        def sendcmd(self, cmd: str) -> str: ...
+        def command(self, line: str) -> str: ...
+
+        af: int
+
+    def dial(self, host: str, port: int) -> socket.socket:
+        sock = socket.create_connection((host, port), timeout=self.conn.effective_connect_timeout)
+        local, peer = sock.getsockname(), sock.getpeername()
+        self.wire.note("data %s:%s -> %s:%s", local[0], local[1], peer[0], peer[1])
+        return sock
+
+    def _connect_passive(self) -> socket.socket:
+        peer = self.control.getpeername()[0]
+        if self.conn.use_epsv and not self.quirks.refused("EPSV"):
+            try:
+                reply = self.sendcmd("EPSV")
+            except ftplib.error_perm as err:
+                code = reply_code(str(err))
+                # 522: "network protocol not supported" (RFC 2428 section 3), i.e. use PASV
+                if not (means_unsupported(code, str(err)) or code in (501, 522)):
+                    raise translate_reply(str(err), "EPSV") from None
+                self.quirks.refuse("EPSV", str(err), self.wire, then="PASV from now on")
+            else:
+                port = parse_epsv(reply)
+                try:
+                    return self.dial(peer, port)
+                except OSError as err:
+                    if self.af == socket.AF_INET6:
+                        raise
+                    # a NAT or gateway that forwards EPSV but not its port (issue 12): try PASV
+                    self.quirks.refuse(
+                        "EPSV",
+                        f"port {port} unreachable: {err}",
+                        self.wire,
+                        then="PASV from now on",
+                    )
+        if self.af == socket.AF_INET6:
+            raise ProtocolError("the server refused EPSV, and PASV cannot work over IPv6")
+        host, port = parse_pasv(self.command("PASV"))
+        if host != peer:
+            self.wire.warning(
+                "PASV address %s ignored; connecting to the server's address %s instead "
+                "(CVE-2021-4189)",
+                host,
+                peer,
+            )
+        return self.dial(peer, port)
+
+    def _listen_active(self) -> socket.socket:
+        local_host = self.control.getsockname()[0]
+        ports = [0]
+        if self.conn.active_port_range:
+            low, high = self.conn.active_port_range
+            ports = random.sample(range(low, high + 1), k=min(high - low + 1, 200))
+        listener = socket.socket(self.af, socket.SOCK_STREAM)
+        for port in ports:
+            try:
+                listener.bind((local_host, port))
+                break
+            except OSError:
+                continue
+        else:
+            listener.close()
+            raise ConfigError(
+                f"no free port in active_port_range {self.conn.active_port_range}",
+                hint="widen the range or use passive mode",
+            )
+        listener.listen(1)
+        listener.settimeout(self.conn.effective_connect_timeout)
+        host, port = listener.getsockname()[:2]
+        if self.af == socket.AF_INET:
+            self.command("PORT " + ",".join([*host.split("."), str(port >> 8), str(port & 255)]))
+        else:
+            self.command(f"EPRT |2|{host}|{port}|")
+        return listener
+
+    def _accept_active(self, listener: socket.socket) -> socket.socket:
+        data, address = listener.accept()
+        expected = self.control.getpeername()[0]
+        if address[0] != expected:
+            data.close()
+            raise ProtocolError(
+                f"active-mode data connection came from {address[0]}, not the server "
+                f"{expected}; refused"
+            )
+        self.wire.note("data (active) %s:%s <- %s:%s", *listener.getsockname()[:2], *address[:2])
+        return data
