@@ -78,3 +78,17 @@ def test_anonymous_and_sftp_are_unchanged(tmp_path: Path) -> None:
     # SFTP may log in with keys or the agent: no password is not an error there
     sftp = SftpConnection(host="h.example", user="bob", netrc_file=netrc, use_keyring=False)
     assert login_credentials(sftp).source == "none"
+
+
+def test_ferryman_test_says_so_too_without_an_empty_pass(
+    ftp_server: ServerFactory, tmp_path: Path
+) -> None:
+    """`ferryman test` still checks the greeting and TLS, then fails the login step with the
+    same message, without sending an empty PASS."""
+    served = ftp_server("explicit")
+    assert served.server.pki is not None
+    args = ["test", served.url("/"), *FAST, "--ca-file", str(served.server.pki.ca_cert), "-v"]
+    result = CliRunner().invoke(cli, args, env={"HOME": str(tmp_path)})
+    assert result.exit_code == ExitCode.AUTHENTICATION, result.output
+    assert "< 220" in result.stderr and "> PASS" not in result.stderr
+    assert "not tried: no password" in result.output + result.stderr

@@ -22,7 +22,7 @@ from ..backends.ftp.translate import FTP_REFUSED_HINT, translate
 from ..backends.neterrors import translate_network_error
 from ..connection import Connection, FtpConnection, TLSMode
 from ..errors import CertificateError, ExitCode, FerrymanError, TimeoutError
-from ..secrets import resolve_credentials
+from ..secrets import login_credentials
 from ..wirelog import WireLog, register_secret
 from .options import CommonOptions, common_options
 from .output import emit_json
@@ -198,10 +198,10 @@ def diagnose(conn: FtpConnection) -> list[Check]:
         if isinstance(session.sock, ssl.SSLSocket):
             info = describe_tls(session.sock)
             checks.append(Check("tls", True, info.summary(), data=asdict(info)))
-        creds = resolve_credentials(conn)
-        if not creds.anonymous:
-            register_secret(creds.password)
         try:
+            creds = login_credentials(conn)  # no password anywhere: said without an empty PASS
+            if not creds.anonymous:
+                register_secret(creds.password)
             session.login_with(creds.user, creds.password)
         except FerrymanError as err:
             checks.append(_failed("login", err))
