@@ -179,7 +179,7 @@ def _attempts(
             log.warning(
                 "step %s failed (%s); retry %d of %d in %g s",
                 step.name,
-                outcome.error,
+                outcome.error.message,  # one short line a retry; the hint comes with the end
                 attempt + 1,
                 step.retries,
                 step.retry_delay,
