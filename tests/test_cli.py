@@ -434,9 +434,12 @@ def test_implicit_scheme_against_the_explicit_server_hints_at_ftpes(explicit: Se
 
 
 def test_unreachable_port_is_a_connection_error(explicit: Served) -> None:
-    url = f"ftpes://demo@127.0.0.1:{closed_port()}/"
+    port = closed_port()
+    url = f"ftpes://demo@127.0.0.1:{port}/"
     result = failed(run(explicit, "ls", url), ExitCode.CONNECTION, "refused the connection")
     assert "server running" in hint_of(result)
+    error = next(line for line in result.stderr.splitlines() if "error:" in line)
+    assert error.count(f"127.0.0.1:{port}") == 1  # the server is named once
 
 
 def test_crlf_in_a_path_is_refused_before_anything_is_sent(explicit: Served) -> None:

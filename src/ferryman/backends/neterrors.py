@@ -22,6 +22,8 @@ def translate_network_error(
 ) -> FerrymanError | None:
     """The error for a network failure, or None when ``err`` is not one. A connection dropped
     ``in_transfer`` is a TransferError (the copy resumes), otherwise a ConnectError."""
+    if where and where in what:  # "connecting to ftp://h:21" names it already: say it once
+        where = "the server"
     if isinstance(err, builtins.TimeoutError):  # socket.timeout and asyncio's too (3.11)
         return TimeoutError(
             f"{what}: {where} did not answer in time",
@@ -31,7 +33,9 @@ def translate_network_error(
         return ConnectError(f"{what}: {where} refused the connection", hint=refused_hint)
     if isinstance(err, socket.gaierror):
         return ConnectError(
-            f"{what}: cannot resolve the host name of {where} ({err.strerror})",
+            f"{what}: cannot resolve the host name"
+            + ("" if where == "the server" else f" of {where}")
+            + f" ({err.strerror})",
             hint="check the host name",
             retriable=err.errno == socket.EAI_AGAIN,
         )
