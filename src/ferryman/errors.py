@@ -12,12 +12,16 @@ Each error carries:
 - ``hint`` -- one sentence that says what to do about it.
 
 Messages never contain a secret: code that builds them only ever names hosts, users, paths and
-server replies (and the FTP layer masks ``PASS`` before anything is logged).
+server replies (and the FTP layer masks ``PASS`` before anything is logged); and ``message``,
+``hint`` and ``reply_text`` are masked (:func:`ferryman.redact.mask`) whenever they are read,
+for a server that echoes the password in its reply.
 """
 
 from __future__ import annotations
 
 import enum
+
+from .redact import mask
 
 __all__ = [
     "AuthenticationError",
@@ -73,12 +77,38 @@ class FerrymanError(Exception):
         reply_code: int | None = None,
         reply_text: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(mask(message))
         self.message = message
         self.hint = hint
         self.retriable = self.default_retriable if retriable is None else retriable
         self.reply_code = reply_code
         self.reply_text = reply_text
+
+    # Texts are masked when read, so a secret registered after the error was raised (or a
+    # server that echoes the password in its reply) is masked too: see ferryman.redact.
+    @property
+    def message(self) -> str:
+        return mask(self._message)
+
+    @message.setter
+    def message(self, value: str) -> None:
+        self._message = value
+
+    @property
+    def hint(self) -> str | None:
+        return None if self._hint is None else mask(self._hint)
+
+    @hint.setter
+    def hint(self, value: str | None) -> None:
+        self._hint = value
+
+    @property
+    def reply_text(self) -> str | None:
+        return None if self._reply_text is None else mask(self._reply_text)
+
+    @reply_text.setter
+    def reply_text(self, value: str | None) -> None:
+        self._reply_text = value
 
     def __str__(self) -> str:
         if self.hint:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .connection import Connection
 from .errors import AuthenticationError, ConfigError
+from .redact import register_secret
 
 __all__ = ["Credentials", "login_credentials", "no_password_hint", "resolve_credentials"]
 
@@ -104,6 +105,16 @@ def _default_user(conn: Connection) -> str:
 
 
 def resolve_credentials(conn: Connection) -> Credentials:
+    """The user and password to log in with, from the first source that has them; the
+    password (but not an anonymous one) is registered as a secret (:mod:`ferryman.redact`).
+    """
+    creds = _resolve(conn)
+    if creds.source not in ("anonymous", "none"):
+        register_secret(creds.password)
+    return creds
+
+
+def _resolve(conn: Connection) -> Credentials:
     """The user and password to log in with, from the first source that has them.
 
     Order: ``password`` (settings or URL), ``password_env``, ``password_file``, ~/.netrc,

@@ -4,16 +4,17 @@ Two loggers: ``ferryman.wire`` carries the transcript (every command and reply, 
 data-connection endpoints, per-file byte counts and rates), ``ferryman`` the run log. The CLI's
 ``-v`` sends both to stderr, ``--log FILE`` to a file. Secrets never get here: the FTP session
 masks ``PASS`` itself, and :class:`SecretMaskFilter` is a second line of defence that masks any
-password registered with :func:`register_secret`.
+secret value registered with :func:`register_secret` (:mod:`ferryman.redact`, re-exported).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import threading
 import time
 from pathlib import Path
+
+from .redact import mask, register_secret
 
 __all__ = [
     "WIRE",
@@ -25,29 +26,16 @@ __all__ = [
 
 WIRE = logging.getLogger("ferryman.wire")
 _ids = itertools.count(1)
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
-_MIN_MASKED_LENGTH = 4  # shorter values would mask ordinary words; PASS is masked regardless
-
-
-def register_secret(value: str) -> None:
-    """Mask ``value`` wherever it might appear in a log record from now on."""
-    if len(value) >= _MIN_MASKED_LENGTH:
-        with _secrets_lock:
-            _secrets.add(value)
 
 
 class SecretMaskFilter(logging.Filter):
-    """Replaces registered secrets in every record passing through a handler."""
+    """Replaces registered secrets (:mod:`ferryman.redact`) in every record through a handler."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if _secrets:
-            message = record.getMessage()
-            masked = message
-            for secret in _secrets:
-                masked = masked.replace(secret, "****")
-            if masked != message:
-                record.msg, record.args = masked, None
+        message = record.getMessage()
+        masked = mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
         return True
 
 
@@ -78,6 +66,9 @@ class WireLog:
 
 
 class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return mask(super().format(record))  # a traceback's text too
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         t = time.localtime(record.created)
         return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{int(record.msecs):03d}"

@@ -8,18 +8,59 @@ repr, str or error message ever shows one.
 from __future__ import annotations
 
 import codecs
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-__all__ = ["ConnectionBase", "PortNumber", "Seconds"]
+from ..redact import register_secret
+
+__all__ = ["ConnectionBase", "PortNumber", "Seconds", "host_message", "host_problem"]
 
 Seconds = Annotated[float, Field(gt=0, le=86400)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 
 _HOST_RE = re.compile(r"^[A-Za-z0-9._:\-\[\]%]+$")
+_LABEL_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_MAX_HOST, _MAX_LABEL = 253, 63  # RFC 1035; longer names fail to resolve (IDNA "label too long")
+
+
+def host_problem(host: str) -> str | None:
+    """Why ``host`` is not a valid host name or IP address, or None when it is.
+
+    An IPv6 address (with an optional ``%zone``) or a DNS name: labels of 1 to 63 letters,
+    digits, ``-`` and ``_``, 253 characters in all (a trailing dot allowed).
+    """
+    if not host:
+        return "is empty"
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return "is not a valid IPv6 address"
+        return None
+    name = host[:-1] if host.endswith(".") else host
+    if len(name) > _MAX_HOST:
+        return f"is {len(name)} characters long (at most {_MAX_HOST})"
+    for label in name.split("."):
+        if not label:
+            return "has an empty label (two dots, or a leading dot)"
+        if len(label) > _MAX_LABEL:
+            return f"has a label of {len(label)} characters (at most {_MAX_LABEL})"
+        if not _LABEL_RE.match(label):
+            return "may contain only letters, digits, '-', '_' and '.'"
+    return None
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def host_message(host: str, problem: str) -> str:
+    """``host name 'H' PROBLEM``, with a long name shortened: one readable line."""
+    return f"host name {_clip(host)!r} {problem}"
 
 
 class ConnectionBase(BaseModel):
@@ -69,7 +110,12 @@ class ConnectionBase(BaseModel):
     @model_validator(mode="after")
     def _check_common(self) -> Self:
         if not self.host or not _HOST_RE.match(self.host):
-            raise ValueError(f"host {self.host!r} is not a valid host name or IP address")
+            raise ValueError(f"host {_clip(self.host)!r} is not a valid host name or IP address")
+        problem = host_problem(self.host)
+        if problem is not None:
+            raise ValueError(host_message(self.host, problem))
+        if self.password is not None:  # masked wherever ferryman writes text from now on
+            register_secret(self.password.get_secret_value())
         sources = [
             n
             for n, v in (

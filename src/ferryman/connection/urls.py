@@ -16,6 +16,8 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError
 from ..paths import check_remote_path
+from ..redact import register_secret
+from .common import host_message, host_problem
 from .ftp import SCHEME_TLS, FtpConnection
 from .sftp import SftpConnection
 
@@ -105,6 +107,10 @@ def settings_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def _clip(text: str, limit: int = 100) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def redact_url(url: str) -> str:
     """Mask the password of a URL: ``ftp://u:secret@h/`` -> ``ftp://u:****@h/``."""
     return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:****@", url)
@@ -137,6 +143,13 @@ def url_fields(url: str) -> tuple[dict[str, object], str]:
         )
     if not parts.hostname:
         raise ConfigError(f"{shown!r} names no host", hint="write SCHEME://[USER@]HOST[:PORT]/PATH")
+    problem = host_problem(parts.hostname)
+    if problem is not None:
+        raise ConfigError(
+            f"invalid URL {_clip(shown)!r}: {host_message(parts.hostname, problem)}",
+            hint="write SCHEME://[USER@]HOST[:PORT]/PATH with a DNS name, an IPv4 address or "
+            "an IPv6 address in brackets",
+        )
     fields: dict[str, object] = {"host": parts.hostname}
     if scheme == "sftp":
         fields["protocol"] = "sftp"
@@ -148,6 +161,7 @@ def url_fields(url: str) -> tuple[dict[str, object], str]:
         fields["user"] = unquote(parts.username)
     if parts.password is not None:
         fields["password"] = unquote(parts.password)
+        register_secret(str(fields["password"]))
     # decided on the raw path: a percent-encoded %7E stays a literal directory named "~"
     path = unquote(login_relative(parts.path))
     return fields, check_remote_path(path)

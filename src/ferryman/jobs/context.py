@@ -19,6 +19,7 @@ from ..backends import Backend, backend_for
 from ..backends.local import LocalBackend
 from ..connection import Connection, login_relative, parse_url
 from ..errors import ConfigError
+from ..redact import register_secret
 from ..retry import RetryPolicy, with_retries
 from ..state import PendingSourceAction, Publication
 from .expressions import Expressions
@@ -107,8 +108,11 @@ class RunContext:
         return self.loaded.job.name
 
     def scope(self) -> dict[str, Any]:
-        """What expressions see."""
+        """What expressions see. Every ``env`` value is registered as a secret: masked
+        wherever ferryman writes text (:mod:`ferryman.redact`)."""
         allowed = {n: os.environ[n] for n in self.loaded.job.env if n in os.environ}
+        for value in allowed.values():
+            register_secret(value)
         return {
             **self.variables,
             "vars": dict(self.variables),

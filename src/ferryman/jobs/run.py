@@ -11,6 +11,7 @@ does.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, FerrymanError
+from ..redact import contains_secret, mask_data, register_secret
 from ..state import StateStore, job_lock, safe_job_name, state_path
 from ..wirelog import configure_logging
 from .context import RunContext
@@ -47,7 +49,8 @@ class RunReport:
     recovered: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The JSON run summary, every registered secret masked (``ferryman.redact``)."""
+        summary = {
             "ok": self.exit_code == 0,
             "job": self.job,
             "run_id": self.run_id,
@@ -61,6 +64,8 @@ class RunReport:
             "log_file": str(self.log_file) if self.log_file else None,
             "state_file": str(self.state_file) if self.state_file else None,
         }
+        masked: dict[str, Any] = mask_data(summary)
+        return masked
 
 
 def parse_var(text: str) -> tuple[str, str]:
@@ -85,15 +90,32 @@ def _variables(ctx: RunContext, overrides: Mapping[str, str]) -> None:
         )
     for name, raw in ctx.loaded.job.variables.items():
         value = overrides.get(name, raw)
-        ctx.variables[name] = ctx.render(value, f"variables.{name}")
+        ctx.variables[name] = rendered = ctx.render(value, f"variables.{name}")
+        if name in _secret_variables(ctx.loaded, ctx.variables) and isinstance(rendered, str):
+            register_secret(rendered)  # "{{ pw | upper }}" is a secret too, whatever its value
+
+
+def _secret_variables(loaded: LoadedJob, values: Mapping[str, Any]) -> set[str]:
+    """Variables computed from the environment (where secrets live), directly or through
+    other such variables, and those whose value holds a registered secret."""
+    secret: set[str] = set()
+    for name, value in values.items():
+        definition = str(loaded.job.variables.get(name, ""))
+        names = {"env", *secret}
+        if any(re.search(rf"\b{re.escape(n)}\b", definition) for n in names) or contains_secret(
+            str(value)
+        ):
+            secret.add(name)
+    return secret
 
 
 def _recordable(loaded: LoadedJob, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Variables for the run's history: simple values, but never one computed from the
-    environment (where secrets live): it is recorded as hidden."""
+    """Variables for the run's history: simple values, but never a secret one (see
+    :func:`_secret_variables`): it is recorded as hidden."""
+    hidden = _secret_variables(loaded, values)
     shown: dict[str, Any] = {}
     for name, value in values.items():
-        if "env" in str(loaded.job.variables.get(name, "")):
+        if name in hidden:
             shown[name] = "(from the environment: not recorded)"
         elif isinstance(value, str | int | float | bool):
             shown[name] = value

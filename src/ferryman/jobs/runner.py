@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from ..connection import format_validation_error
 from ..crashpoints import crash_point
 from ..errors import ConfigError, ExitCode, FerrymanError
+from ..redact import mask_data
 from ..transfer import build_plan
 from .context import RunContext
 from .file_steps import FILE_STEPS, StepOutcome
@@ -58,7 +59,7 @@ class StepRecord:
             "seconds": round(self.seconds, 6),
             "error": self.error.to_dict() if self.error else None,
             "handled": self.handled,
-            "result": self.result,
+            "result": mask_data(self.result),  # a run step's argv, stdout, stderr
         }
 
 

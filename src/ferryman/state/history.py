@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import ConfigError, FerrymanError
+from ..redact import mask, mask_data
 from .db import Database
 from .records import (
     FileRecord,
@@ -94,24 +95,30 @@ def process_alive(pid: int, started: str | None = None) -> bool:
 
 
 def _dumps(value: Mapping[str, Any] | None) -> str:
-    return json.dumps(dict(value or {}), default=str, sort_keys=True, ensure_ascii=False)
+    """JSON text of ``value``, every registered secret masked (as everything written here)."""
+    masked = mask_data(dict(value or {}))
+    return json.dumps(masked, default=lambda o: mask(str(o)), sort_keys=True, ensure_ascii=False)
+
+
+def _masked(text: str | None) -> str | None:
+    return None if text is None else mask(text)
 
 
 def _error_parts(error: BaseException | str | None) -> tuple[str | None, str | None, int | None]:
-    """(message, hint, exit code) of an error."""
+    """(message, hint, exit code) of an error, secrets masked."""
     if error is None:
         return None, None, None
     if isinstance(error, FerrymanError):
         return error.message, error.hint, int(error.exit_code)
     if isinstance(error, BaseException):
-        return (str(error) or type(error).__name__), None, None
-    return str(error), None, None
+        return mask(str(error) or type(error).__name__), None, None
+    return mask(str(error)), None, None
 
 
 def _error_text(error: BaseException | str | None) -> str | None:
     if error is None:
         return None
-    return str(error) or type(error).__name__
+    return mask(str(error) or type(error).__name__)
 
 
 _SUMMARY = """
@@ -163,7 +170,8 @@ class History:
     ) -> int:
         """Record a new ``running`` run of ``job`` by this process; returns its id.
 
-        ``variables`` are stored as JSON as given: the caller passes them without secrets.
+        ``variables`` are stored as JSON: the caller passes them without secrets, and any
+        registered secret value in them is masked all the same (:mod:`ferryman.redact`).
         """
         pid = os.getpid()
         with self._db.write("record the start of a run") as conn:
@@ -258,7 +266,7 @@ class History:
                     name,
                     action,
                     str(checked),
-                    reason or None,
+                    _masked(reason or None),
                     start,
                     end,
                     seconds,
@@ -280,10 +288,10 @@ class History:
             (
                 run_id,
                 step,
-                o.source,
-                o.target,
+                mask(o.source),
+                mask(o.target),
                 str(o.status),
-                o.reason or None,
+                _masked(o.reason or None),
                 o.bytes,
                 o.seconds,
                 o.retries,
