@@ -15,7 +15,9 @@ each command line with what the test scripted for its verb::
         ...  # the client under test connects to server.host, server.port
     assert server.commands[:2] == ["USER anonymous", "PASS x"]
 
-A rule is a reply string (one line, or several separated by ``\\n``/``\\r\\n``; line ends are sent
+The banner may also be a callable ``(server) -> None`` that talks by itself, such as
+``lambda server: server.trickle(b"220 ", b"x")`` (a greeting that never ends). A rule is a
+reply string (one line, or several separated by ``\\n``/``\\r\\n``; line ends are sent
 as CRLF), raw ``bytes`` (sent exactly as given, for broken line ends or encodings), ``CLOSE``
 (drop the control connection without a reply), or a callable ``(server, argument) -> reply``
 that may also talk by itself through :meth:`ScriptedFtpServer.reply`, open and use data
@@ -55,6 +57,7 @@ __all__ = [
     "pasv_reply",
     "transfer_in",
     "transfer_out",
+    "trickle",
 ]
 
 LOOPBACK: Final = "127.0.0.1"
@@ -160,6 +163,24 @@ def transfer_in(
     return rule
 
 
+def trickle(
+    head: bytes, drip: bytes = b".", *, interval: float = 0.1, transfer: bytes | None = None
+) -> Callable[[ScriptedFtpServer, str], Reply]:
+    """A rule for a reply that never completes (see :meth:`ScriptedFtpServer.trickle`): send
+    ``head``, then ``drip`` every ``interval`` seconds. With ``transfer`` it is a RETR/LIST
+    rule that first replies 150 and sends ``transfer`` over the data connection, so that the
+    final reply is the one that trickles."""
+
+    def rule(server: ScriptedFtpServer, _arg: str) -> Reply:
+        if transfer is not None:
+            server.reply("150 Opening data connection.")
+            server.send_data(transfer)
+        server.trickle(head, drip, interval=interval)
+        return CLOSE
+
+    return rule
+
+
 def _quit(server: ScriptedFtpServer, _arg: str) -> Reply:
     server.reply("221 Goodbye.")
     return CLOSE
@@ -200,7 +221,9 @@ class ScriptedFtpServer:
         self,
         rules: Rules | None = None,
         *,
-        banner: str | bytes = "220 Scripted FTP server ready.",
+        banner: str
+        | bytes
+        | Callable[[ScriptedFtpServer], None] = "220 Scripted FTP server ready.",
         connections: int = 1,
         timeout: float = 10.0,
         encoding: str = "utf-8",
@@ -339,6 +362,24 @@ class ScriptedFtpServer:
             raise RuntimeError("no control connection")
         control.sendall(self._encode_reply(reply))
 
+    def trickle(self, head: bytes, drip: bytes = b".", *, interval: float = 0.1) -> None:
+        """Send ``head``, then ``drip`` every ``interval`` seconds, until the client goes away
+        or ``timeout`` seconds have passed (then return: a client that never timed out gets
+        an end of file instead, which its test must not mistake for a time-out)."""
+        control = self._control
+        if control is None:
+            raise RuntimeError("no control connection")
+        control.settimeout(self.timeout)
+        deadline = time.monotonic() + self.timeout
+        try:
+            control.sendall(head)
+            while time.monotonic() < deadline and not self._stop.wait(interval):
+                control.sendall(drip)
+                self.state["trickled"] = cast(int, self.state.get("trickled", 0)) + len(drip)
+            control.shutdown(socket.SHUT_RDWR)  # the client never gave up: end it with an EOF
+        except OSError:
+            return  # the client closed the connection: what the test expects
+
     # -- data connections ----------------------------------------------------------------------
 
     def open_passive(self) -> tuple[str, int]:
@@ -444,7 +485,10 @@ class ScriptedFtpServer:
         return None
 
     def _dialogue(self, control: socket.socket) -> None:
-        control.sendall(self._encode_reply(self.banner))
+        if callable(self.banner):
+            self.banner(self)
+        else:
+            control.sendall(self._encode_reply(self.banner))
         buffer = b""
         idle_deadline = time.monotonic() + self.timeout
         while not self._stop.is_set():

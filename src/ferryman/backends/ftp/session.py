@@ -13,7 +13,9 @@ What this adds to ``ftplib.FTP_TLS`` (each with its reason):
   (CVE-2021-4189, curl CVE-2020-8284);
 - active mode bound to the control connection's local address, with a port range, accepting
   the data connection only from the server's address;
-- a transcript with ``PASS ****``; reply lines and multi-line replies bounded; names that do
+- a transcript with ``PASS ****``; reply lines and multi-line replies bounded in size, and
+  each whole reply in time (the greeting, every command's reply, the final transfer reply:
+  a server that trickles bytes without a line end is timed out, issue 13); names that do
   not decode kept as surrogate escapes rather than crashing.
 """
 
@@ -24,6 +26,7 @@ import functools
 import re
 import socket
 import ssl
+import time
 from typing import Any
 
 from ...connection import FtpConnection, TLSMode
@@ -35,10 +38,11 @@ from ...errors import (
     ResumeRefusedError,
     TLSError,
 )
+from ...errors import TimeoutError as FerrymanTimeout
 from ...wirelog import WireLog
 from .dataconn import DataConnections
 from .quirks import ServerQuirks, means_unsupported
-from .replies import parse_epsv, parse_feat, parse_pasv, parse_pwd
+from .replies import ReplyReader, parse_epsv, parse_feat, parse_pasv, parse_pwd
 from .streams import end_data_stream
 from .tls import build_context, check_pin, describe_tls
 from .translate import reply_code, translate_reply
@@ -89,6 +93,12 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
         self.broken = False
         self._tls = conn.tls is not TLSMode.NONE
         self._type: str | None = None
+        self._reader: ReplyReader | None = None
+        #: what the next reply answers, for a time-out's message
+        self._awaiting = "the greeting"
+        #: when the reply being read must be complete (None: no reply is being read)
+        self._deadline: float | None = None
+        self._transfer_command = ""
 
     # -- wire primitives -------------------------------------------------------------------
 
@@ -106,22 +116,36 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
                 hint="a path or name contains a line break; fix its source",
             )
         self.wire.sent(line)
+        self._awaiting = "the reply to " + ("PASS ****" if line[:5].upper() == "PASS " else line)
         self.control.sendall((line + "\r\n").encode(self.encoding, "surrogateescape"))
 
     def getline(self) -> str:
-        if self.file is None:
+        if self._reader is None:
             raise ConnectError("the FTP session is not connected")
-        line = self.file.readline(self.maxline + 1)
-        if len(line) > self.maxline:
-            self.broken = True
-            raise ProtocolError(f"reply line longer than {self.maxline} characters")
-        if not line:
+        budget = self.control.gettimeout() or self.conn.timeout
+        deadline = self._deadline if self._deadline is not None else time.monotonic() + budget
+        what = f"waiting for {self._awaiting}: {self.conn.describe()} did not answer in time"
+        try:
+            line = self._reader.readline(deadline, budget, what)
+        except (ProtocolError, FerrymanTimeout):
+            self.broken = True  # the rest of the reply may still come: out of step
+            raise
+        if line is None:
             raise EOFError("connection closed by the server")
-        line = line.rstrip("\r\n")
         self.wire.received(line)
         return line
 
     def getmultiline(self) -> str:
+        """One reply, single- or multi-line, complete within the socket's time-out as a whole
+        (the greeting: the connect time-out; commands: the time-out; QUIT: at most 5 s)."""
+        budget = self.control.gettimeout() or self.conn.timeout
+        self._deadline = time.monotonic() + budget
+        try:
+            return self._multiline()
+        finally:
+            self._deadline = None
+
+    def _multiline(self) -> str:
         line = self.getline()
         if line[3:4] == "-":
             code, lines = line[:3], [line]
@@ -137,7 +161,7 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
         return line
 
     def _makefile(self) -> None:
-        self.file = self.control.makefile("r", encoding=self.encoding, errors="surrogateescape")
+        self._reader = ReplyReader(self.control, self.encoding, self.maxline)
 
     def command(self, line: str) -> str:
         """Send a command and return its reply, raising the project's error for 4xx/5xx."""
@@ -309,6 +333,7 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
         del upload  # kept for callers: downloads now end exactly as uploads do
         try:
             end_data_stream(sock)
+            self._awaiting = f"the final reply to {self._transfer_command}"
             return self.voidresp()
         finally:
             sock.close()
@@ -316,6 +341,7 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
     def start_transfer(self, cmd: str, rest: int | None) -> str:
         if rest:
             self._rest(rest)
+        self._transfer_command = cmd
         reply = self.command(cmd)
         if reply.startswith("2"):  # some servers send 2xx before 150 (ftplib's note)
             reply = self.getresp()

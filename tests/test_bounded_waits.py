@@ -1,0 +1,157 @@
+"""Every wait ends (issue 13, "Bounded waits"): a time-out bounds a whole reply, not each byte.
+
+Hostile servers on loopback trickle a reply one piece at a time without ever completing it:
+a greeting, a command's reply, a multi-line reply, the final reply after a transfer (scripted
+FTP dialogues), an SSH banner (a tiny socket server) and an SFTP reply (the in-process asyncssh
+server, its request handler held up). Each must end in a :class:`ferryman.errors.TimeoutError`
+(exit code 3) that says what was awaited and for how long, well within a generous bound. The
+pool case: a server at its user limit must not keep ``get`` waiting for idle workers' connect
+time-outs after the last file.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from pydantic import SecretStr
+
+from ferryman.backends.ftp import FtpBackend
+from ferryman.cli import cli
+from ferryman.connection import FtpConnection
+from ferryman.errors import ExitCode
+from ferryman.errors import TimeoutError as FerrymanTimeout
+from tests.servers.scripted import ScriptedFtpServer, multiline, trickle
+
+pytestmark = pytest.mark.timeout(60)
+
+USER = "bob"
+PASSWORD = "pw-for-bounded-waits"
+TIMEOUT = 1.5  #: the client's time-out in these tests; the servers trickle for 10 s
+BOUND = 8.0  #: "it ended": far below the servers' 10 s of trickling, far above the time-out
+
+
+def scripted(rules: dict[str, object] | None = None, **options: object) -> ScriptedFtpServer:
+    return ScriptedFtpServer(rules, timeout=10, **options)  # type: ignore[arg-type]
+
+
+def backend_for(server: ScriptedFtpServer) -> FtpBackend:
+    conn = FtpConnection.model_validate(
+        {
+            "host": server.host,
+            "port": server.port,
+            "user": USER,
+            "password": SecretStr(PASSWORD),
+            "tls": "none",
+            "timeout": TIMEOUT,
+            "retries": 0,
+            "use_netrc": False,
+            "use_keyring": False,
+        }
+    )
+    return FtpBackend(conn)
+
+
+def invoke(*args: str | Path) -> Result:
+    result = CliRunner().invoke(cli, [str(a) for a in args], env={"FM_PW": PASSWORD})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def timed_out(err: FerrymanTimeout, *words: str) -> None:
+    """The error is a time-out (exit 3) whose message names what was awaited and how long."""
+    assert err.exit_code == ExitCode.CONNECTION == 3
+    assert f"within {TIMEOUT:g} s" in err.message, err.message
+    for word in words:
+        assert word in err.message, err.message
+
+
+# ---------------------------------------------------------------------------------------------
+# FTP: the greeting, a command's reply, a multi-line reply, the final reply of a transfer
+
+
+def test_a_greeting_trickled_byte_by_byte_times_out() -> None:
+    banner = lambda server: server.trickle(b"220 ", b"x")  # noqa: E731
+    with scripted(banner=banner) as server:
+        started = time.monotonic()
+        with pytest.raises(FerrymanTimeout) as info, backend_for(server) as ftp:
+            ftp.connect()
+        assert time.monotonic() - started < BOUND
+        assert server.state.get("trickled", 0) >= 3  # it did trickle past the socket time-out
+    timed_out(info.value, "waiting for the greeting: ftp://bob@127.0.0.1")
+
+
+def test_the_cli_ends_with_exit_3_on_a_trickled_greeting() -> None:
+    banner = lambda server: server.trickle(b"220 ", b"x")  # noqa: E731
+    with scripted(banner=banner) as server:
+        started = time.monotonic()
+        result = invoke(
+            "ls",
+            f"ftp://{USER}@{server.host}:{server.port}/",
+            "--password-env",
+            "FM_PW",
+            "--timeout",
+            f"{TIMEOUT:g}",
+            "--retries",
+            "0",
+        )
+        assert time.monotonic() - started < BOUND
+    assert result.exit_code == 3, result.output + result.stderr
+    assert "greeting" in result.stderr and f"within {TIMEOUT:g} s" in result.stderr
+
+
+def test_a_command_reply_trickled_times_out() -> None:
+    with scripted({"MKD": trickle(b'257 "/in', b"x")}) as server, backend_for(server) as ftp:
+        ftp.connect()
+        started = time.monotonic()
+        with pytest.raises(FerrymanTimeout) as info:
+            ftp.mkdir("/in")
+        assert time.monotonic() - started < BOUND
+        assert server.state.get("trickled", 0) >= 3
+    timed_out(info.value, "waiting for the reply to MKD /in")
+
+
+def test_a_multiline_reply_that_never_ends_times_out() -> None:
+    """Complete lines keep arriving, but the reply never does: lines do not reset the clock."""
+    with scripted({"FEAT": trickle(b"211-Features:\r\n", b" UTF8\r\n")}) as server:
+        started = time.monotonic()
+        with pytest.raises(FerrymanTimeout) as info, backend_for(server) as ftp:
+            ftp.connect()
+        assert time.monotonic() - started < BOUND
+        assert server.state.get("trickled", 0) >= 3 * len(b" UTF8\r\n")
+    timed_out(info.value, "waiting for the reply to FEAT")
+
+
+def test_the_final_reply_of_a_download_trickled_times_out() -> None:
+    rules = {"RETR": trickle(b"226 ", b"x", transfer=b"0123456789")}
+    with scripted(rules) as server, backend_for(server) as ftp:
+        ftp.connect()
+        stream = ftp.open_read("/in/a.csv")
+        assert stream.read(100) == b"0123456789"
+        assert stream.read(100) == b""
+        started = time.monotonic()
+        with pytest.raises(FerrymanTimeout) as info:
+            stream.close()
+        assert time.monotonic() - started < BOUND
+    timed_out(info.value, "waiting for the final reply to RETR /in/a.csv")
+
+
+def test_a_reply_that_arrives_in_pieces_within_the_time_out_is_read() -> None:
+    """The deadline is for the whole reply: pieces that complete it in time are fine."""
+    features = multiline("211", ["Features:", " EPSV", " UTF8"]).encode() + b"\r\n"
+    rules = {
+        "FEAT": lambda server, _arg: _in_pieces(server, features),
+        "MKD": lambda server, _arg: _in_pieces(server, b'257 "/in" created.\r\n'),
+    }
+    with scripted(rules) as server, backend_for(server) as ftp:
+        ftp.mkdir("/in")
+        assert "MKD /in" in server.commands
+
+
+def _in_pieces(server: ScriptedFtpServer, reply: bytes) -> None:
+    for i in range(0, len(reply), 8):
+        server.reply(reply[i : i + 8])
+        time.sleep(0.05)
