@@ -11,19 +11,27 @@ time-outs after the last file.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import asyncssh
 import pytest
 from click.testing import CliRunner, Result
 from pydantic import SecretStr
 
 from ferryman.backends.ftp import FtpBackend
+from ferryman.backends.sftp import SftpBackend
 from ferryman.cli import cli
-from ferryman.connection import FtpConnection
+from ferryman.connection import FtpConnection, SftpConnection
 from ferryman.errors import ExitCode
 from ferryman.errors import TimeoutError as FerrymanTimeout
 from tests.servers.scripted import ScriptedFtpServer, multiline, trickle
+from tests.servers.sftp_inprocess import InProcessSftpServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -155,3 +163,91 @@ def _in_pieces(server: ScriptedFtpServer, reply: bytes) -> None:
     for i in range(0, len(reply), 8):
         server.reply(reply[i : i + 8])
         time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------------------------
+# SSH: a banner that never ends; SFTP: a reply that never comes
+
+
+@contextlib.contextmanager
+def ssh_banner_trickler() -> Iterator[tuple[int, list[int]]]:
+    """A TCP server on loopback that sends ``SSH-2.0-`` and then one byte every 0.1 s, without
+    the line end, for 10 s at most; yields its port and a list with the bytes trickled."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    trickled = [0]
+    stop = threading.Event()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError), listener.accept()[0] as conn:
+            conn.sendall(b"SSH-2.0-")
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not stop.wait(0.1):
+                conn.sendall(b"x")
+                trickled[0] += 1
+
+    thread = threading.Thread(target=serve, name="ssh-banner-trickler", daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1], trickled
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(15)
+
+
+def test_an_ssh_banner_trickled_byte_by_byte_times_out() -> None:
+    with ssh_banner_trickler() as (port, trickled):
+        conn = SftpConnection.model_validate(
+            {
+                "host": "127.0.0.1",
+                "port": port,
+                "user": USER,
+                "password": SecretStr(PASSWORD),
+                "fingerprint": "SHA256:" + "A" * 43,  # never reached: no key exchange
+                "timeout": TIMEOUT,
+                "retries": 0,
+                "use_netrc": False,
+                "use_keyring": False,
+                "use_agent": False,
+            }
+        )
+        started = time.monotonic()
+        with pytest.raises(FerrymanTimeout) as info:
+            SftpBackend(conn).connect()
+        assert time.monotonic() - started < BOUND
+        assert trickled[0] >= 3
+    err = info.value
+    assert err.exit_code == 3
+    assert f"waited {TIMEOUT:g} s for the server's SSH banner" in err.message, err.message
+
+
+class _NeverAnswersStat(asyncssh.SFTPServer):
+    """Answers every request but STAT/LSTAT, which it holds until the client gives up."""
+
+    async def stat(self, path: bytes) -> asyncssh.SFTPAttrs:
+        await asyncio.sleep(10)
+        raise asyncssh.SFTPFailure("held too long")
+
+    lstat = stat
+
+
+@pytest.fixture
+def stalling_sftp(tmp_path: Path) -> Iterator[InProcessSftpServer]:
+    root = tmp_path / "sftp-root"
+    root.mkdir()
+    server = InProcessSftpServer(root, handler=_NeverAnswersStat).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_an_sftp_reply_that_never_comes_times_out(stalling_sftp: InProcessSftpServer) -> None:
+    (stalling_sftp.root / "a.csv").write_bytes(b"x")
+    with SftpBackend(stalling_sftp.connection(timeout=TIMEOUT)).connect() as sftp:
+        started = time.monotonic()
+        with pytest.raises(FerrymanTimeout) as info:
+            sftp.stat("/a.csv")
+        assert time.monotonic() - started < BOUND
+    timed_out(info.value, "waiting for the reply to", "did not answer in time")

@@ -46,6 +46,8 @@ class InProcessSftpServer:
     host: str = "127.0.0.1"
     port: int = 0
     fingerprint: str = ""
+    #: the SFTP request handler; a subclass can misbehave (e.g. never answer a request)
+    handler: type[asyncssh.SFTPServer] = asyncssh.SFTPServer
 
     def __post_init__(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -58,7 +60,7 @@ class InProcessSftpServer:
         self._thread.start()
         key = asyncssh.generate_private_key("ssh-ed25519")
         self.fingerprint = key.get_fingerprint("sha256")
-        root = str(self.root)
+        root, handler = str(self.root), self.handler
 
         async def listen() -> Any:
             return await asyncssh.create_server(
@@ -66,7 +68,7 @@ class InProcessSftpServer:
                 self.host,
                 0,
                 server_host_keys=[key],
-                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=root.encode()),
+                sftp_factory=lambda chan: handler(chan, chroot=root.encode()),
                 allow_scp=False,
             )
 

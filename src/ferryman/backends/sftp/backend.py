@@ -27,6 +27,7 @@ from ...errors import (
     RemoteError,
     TransferError,
 )
+from ...errors import TimeoutError as FerrymanTimeout
 from ...paths import check_remote_path
 from ...wirelog import WireLog
 from ..base import (
@@ -175,7 +176,10 @@ class SftpBackend(Backend):
         try:
             result = loop.run(make(client), self.conn.timeout)
         except Exception as err:
-            error = self.translate(err, command)
+            if isinstance(err, TimeoutError):  # the builtin: asyncio's time-out of loop.run
+                error: FerrymanError = self._request_timeout(command)
+            else:
+                error = self.translate(err, command)
             if explain is not None and type(error) is RemoteError:
                 reason = self._explanation(explain)
                 if reason:
@@ -187,6 +191,14 @@ class SftpBackend(Backend):
         if done is not None:
             self.wire.received(done)
         return result
+
+    def _request_timeout(self, command: str) -> FerrymanTimeout:
+        """A request whose reply did not come (complete) within the time-out (issue 13)."""
+        return FerrymanTimeout(
+            f"waiting for the reply to {command}: {self.describe()} did not answer in time "
+            f"(no complete reply within {self.conn.timeout:g} s)",
+            hint="the server or network is slow or stuck; raise --timeout if this is expected",
+        )
 
     def _explanation(self, explain: Explainer) -> str | None:
         """Why SFTP v3's bare 'Failure' happened, found out with a stat; None if unknown."""

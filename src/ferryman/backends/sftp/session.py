@@ -143,6 +143,18 @@ class SshConnection:
         self.wire.note("ssh connection closed")
 
 
+def _awaited(client: _Client) -> str:
+    """What the SSH handshake was waiting for when it timed out (a time-out message says it)."""
+    ssh = client.conn
+    if ssh is None:
+        return "the TCP connection"
+    if not ssh.get_extra_info("server_version"):
+        return "the server's SSH banner (its version line)"
+    if client.verifier.offered is None:
+        return "the SSH key exchange"
+    return "the SSH login to complete"
+
+
 def _negotiated(client: _Client, info: HandshakeInfo) -> None:
     """Copy what the key exchange agreed on into ``info`` (also after a refused login)."""
     ssh = client.conn
@@ -238,7 +250,11 @@ def open_ssh(
             raise login_refused(where, plan, offered) from None
         error = translate(err, f"connecting to {where}", where)
         if isinstance(error, FerrymanTimeout):
-            error.hint = "no SSH handshake in time: check the host and port, or raise --timeout"
+            error = FerrymanTimeout(
+                f"connecting to {where}: waited {conn.effective_connect_timeout:g} s for "
+                f"{_awaited(client)}, which did not come",
+                hint="check the host and port (is it an SSH server?), or raise --timeout",
+            )
         raise error from None
     _negotiated(client, info)
     wire.received(info.server_version)
