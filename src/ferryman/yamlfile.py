@@ -8,25 +8,122 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
 
 from .errors import ConfigError
+from .jobs.limits import MAX_JOB_FILE_BYTES, MAX_YAML_ALIASES, MAX_YAML_DEPTH, MAX_YAML_NODES
 
 __all__ = ["load_yaml", "position"]
 
 
-def load_yaml(path: Path) -> Any:
-    """Parse ``path`` keeping line/column marks; duplicate keys are refused."""
+class _Limited(MarkedYAMLError):
+    """A document over one of the limits of ``ferryman.jobs.limits``."""
+
+
+class _BoundedComposer(Composer):
+    """Composes nodes within the limits: nesting depth, alias uses, and the number of values
+    with every alias expanded, counted while composing, so a "billion laughs" stops early.
+
+    Each node's expanded size and height are measured as it is composed (the growth of the
+    running count and of the deepest level reached); an alias adds those of its anchor.
+    """
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self.expanded = 0  #: values so far, aliases expanded
+        self.deepest = 0  #: deepest level reached so far, aliases expanded
+        self.aliases = 0
+        self.measured: dict[int, tuple[int, int]] = {}  #: id(anchored node) -> (size, height)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.parser.check_event(AliasEvent):
+            event = self.parser.peek_event()
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                raise _Limited(
+                    None, None, f"more than {MAX_YAML_ALIASES} aliases", event.start_mark
+                )
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                if id(target) not in self.measured:
+                    raise _Limited(
+                        None,
+                        None,
+                        f"alias *{event.anchor} is inside its own anchor",
+                        event.start_mark,
+                    )
+                size, height = self.measured[id(target)]
+                self.count(size, event.start_mark)
+                self.reach(self.depth + 1 + height, event.start_mark)
+            return super().compose_node(parent, index)
+        event = self.parser.peek_event()
+        self.count(1, event.start_mark)
+        self.reach(self.depth + 1, event.start_mark)
+        start, deepest = self.expanded, self.deepest
+        self.deepest = self.depth + 1
+        node = super().compose_node(parent, index)
+        if getattr(node, "anchor", None) is not None:
+            self.measured[id(node)] = (self.expanded - start, self.deepest - (self.depth + 1))
+        self.deepest = max(deepest, self.deepest)
+        return node
+
+    def count(self, size: int, mark: Any) -> None:
+        self.expanded += size
+        if self.expanded > MAX_YAML_NODES:
+            raise _Limited(
+                None,
+                None,
+                f"more than {MAX_YAML_NODES} values (aliases expanded)",
+                mark,
+            )
+
+    def reach(self, depth: int, mark: Any) -> None:
+        self.deepest = max(self.deepest, depth)
+        if depth > MAX_YAML_DEPTH:
+            raise _Limited(
+                None, None, f"nested deeper than {MAX_YAML_DEPTH} levels (aliases expanded)", mark
+            )
+
+
+def _read(path: Path) -> str:
+    """The file's text, refused unread past MAX_JOB_FILE_BYTES (a FIFO or /dev/zero too)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_JOB_FILE_BYTES + 1)
     except OSError as err:
         raise ConfigError(f"cannot read {path}: {err.strerror}", hint="check the path") from None
+    if len(raw) > MAX_JOB_FILE_BYTES:
+        raise ConfigError(
+            f"{path}: larger than {MAX_JOB_FILE_BYTES // (1024 * 1024)} MiB; "
+            "not a job or connections file",
+            hint="docs/jobs.md#limits lists the limits on job files",
+        )
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+
+def load_yaml(path: Path) -> Any:
+    """Parse ``path`` keeping line/column marks; duplicate keys are refused.
+
+    The limits of ``ferryman.jobs.limits`` hold: file size, nesting depth, alias uses and
+    values with aliases expanded; past one, a ConfigError at the file:line:column.
+    """
+    text = _read(path)
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
+    yaml.Composer = _BoundedComposer
     try:
         return yaml.load(text)
+    except _Limited as err:
+        mark = err.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(
+            f"{where}: {err.problem}", hint="docs/jobs.md#limits lists the limits on job files"
+        ) from None
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

@@ -32,6 +32,8 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 
 from ..yamlfile import position
 from .expressions import Expressions, is_template
+from .limits import MAX_LOOP_ITERATIONS
+from .sandbox import LimitError, bounded_binop
 
 __all__ = ["reference_problems"]
 
@@ -154,12 +156,20 @@ class _Checker:
         source = text
         if condition and not _WHOLE.match(text) and not is_template(text):
             source = "{{ " + text + " }}"  # if: takes the bare expression too
+        shown = text.strip() if len(text.strip()) <= 200 else text.strip()[:200] + "..."
         try:
             tree = self.expressions.env.parse(source)
             self.expressions.env.from_string(source)  # unknown filters and tests, too
         except TemplateSyntaxError as err:
-            self.report(loc, f"expression {text.strip()!r} does not parse: {err.message}")
+            self.report(loc, f"expression {shown!r} does not parse: {err.message}")
             return
+        except Exception as err:  # a literal too big to compile, too deep a nesting ...
+            why = " ".join(f"{type(err).__name__}: {err}".split())[:160]
+            self.report(loc, f"expression {shown!r} does not compile ({why})")
+            return
+        limit = _limit_problem(tree)
+        if limit is not None:
+            self.report(loc, f"expression {shown!r}: {limit}")
         known_bare = {*_SCOPES, *self.globals, *scope.variables, *scope.items}
         for name in sorted(meta.find_undeclared_variables(tree) - known_bare):
             self.report(loc, self.unknown_name(name, scope, known_bare))
@@ -296,6 +306,86 @@ class _Checker:
                 as_ = foreach.get("as", "item")
                 self.items.add(as_ if isinstance(as_, str) else "item")
                 self.index_steps(foreach.get("steps"), step["name"])
+
+
+class _NotConstant(Exception):
+    """The expression's value is known only when the job runs."""
+
+
+_FOLDED = ("*", "**", "+", "%", "-", "/", "//")
+
+
+def _constant(node: nodes.Node) -> Any:
+    """The value of a constant expression, computed within the limits (LimitError past)."""
+    if isinstance(node, nodes.Const):
+        return node.value
+    if isinstance(node, nodes.List | nodes.Tuple):
+        return [_constant(item) for item in node.items]
+    if isinstance(node, nodes.Neg | nodes.Pos):
+        value = _constant(node.node)
+        if not isinstance(value, int | float):
+            raise _NotConstant
+        return -value if isinstance(node, nodes.Neg) else value
+    if isinstance(node, nodes.BinExpr) and node.operator in _FOLDED:
+        left, right = _constant(node.left), _constant(node.right)
+        try:
+            return bounded_binop(node.operator, left, right)
+        except LimitError:
+            raise
+        except Exception:  # 1/0, 'a' - 1: the run says so
+            raise _NotConstant from None
+    raise _NotConstant
+
+
+def _iterations(node: nodes.Node) -> int:
+    """How many times a loop over ``node`` runs, when that is known (else 1)."""
+    try:
+        if (
+            isinstance(node, nodes.Call)
+            and isinstance(node.node, nodes.Name)
+            and node.node.name == "range"
+            and not node.kwargs
+        ):
+            args = [_constant(arg) for arg in node.args]
+            if 1 <= len(args) <= 3 and all(isinstance(a, int) for a in args):
+                return len(range(*args))
+        value = _constant(node)
+        return len(value) if isinstance(value, list | str) else 1
+    except (_NotConstant, LimitError, ValueError, TypeError, OverflowError):
+        return 1
+
+
+def _limit_problem(tree: nodes.Template) -> str | None:
+    """What the limits on expressions (``jobs.limits``) refuse in a template, as far as its
+    constants tell: ``'a' * 3000000000``, ``2 ** (2 ** 24)``, loops of 1e5 x 1e5."""
+    for node in tree.find_all(nodes.BinExpr):
+        try:
+            _constant(node)
+        except LimitError as err:
+            return err.message
+        except _NotConstant:
+            pass
+
+    total = 0  # as the run counts: every iteration of every loop
+
+    def loops(node: nodes.Node, times: int) -> str | None:
+        nonlocal total
+        for child in node.iter_child_nodes():
+            inner = times
+            if isinstance(child, nodes.For):
+                inner = times * _iterations(child.iter)
+                total += inner
+                if total > MAX_LOOP_ITERATIONS:
+                    return (
+                        f"its loops would run {total:,} iterations or more; "
+                        f"the limit is {MAX_LOOP_ITERATIONS:,} in all"
+                    )
+            found = loops(child, inner)
+            if found is not None:
+                return found
+        return None
+
+    return loops(tree, 1)
 
 
 def _inside(parents: dict[str, str | None], step: str | None, outer: str) -> bool:

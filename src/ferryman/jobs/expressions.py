@@ -23,9 +23,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import ConfigError
+from .limits import MAX_VALUE_CHARS
+from .sandbox import BoundedEnvironment, LimitError, weight
 
 __all__ = ["Expressions", "is_template"]
 
@@ -53,7 +54,7 @@ class Expressions:
     """Renders values against a context; errors name what failed and where (``where``)."""
 
     def __init__(self) -> None:
-        self.env = ImmutableSandboxedEnvironment(
+        self.env = BoundedEnvironment(
             undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
         )
         self.env.globals.update(now=_now, today=_today, timedelta=timedelta)
@@ -78,24 +79,46 @@ class Expressions:
         match = _WHOLE.match(text)
         if match and "{{" not in match["expr"]:
             return self._evaluate(match["expr"], context, where)
+        self.env.start()
         try:
-            return self.env.from_string(text).render(**context)
-        except TemplateError as err:
+            template = self.env.from_string(text)
+            return self.env.generate_bounded(template.generate(**context))
+        except Exception as err:
             raise self._error(err, text, where) from None
 
     def _evaluate(self, source: str, context: Mapping[str, Any], where: str) -> Any:
+        self.env.start()
         try:
             value = self.env.compile_expression(source.strip(), undefined_to_none=False)(**context)
             if isinstance(value, Undefined):
                 value._fail_with_undefined_error()  # the missing name, or the sandbox refusal
-        except TemplateError as err:
+            size = weight(value)
+            if size > MAX_VALUE_CHARS:
+                raise LimitError(
+                    f"the value would be {size:,} characters or items or more; "
+                    f"the limit is {MAX_VALUE_CHARS:,}"
+                )
+        except Exception as err:
             raise self._error(err, source, where) from None
         return value
 
     @staticmethod
-    def _error(err: TemplateError, source: str, where: str) -> ConfigError:
+    def _error(err: Exception, source: str, where: str) -> ConfigError:
+        shown = source.strip()
+        if len(shown) > 200:
+            shown = shown[:200] + "..."
+        if isinstance(err, LimitError):
+            return ConfigError(f"{where}: expression {shown!r}: {err.message}", hint=err.hint)
+        if isinstance(err, TemplateError):
+            message = err.message or str(err)
+        elif isinstance(err, RecursionError):
+            message = "it calls itself too deeply (a macro or a structure without end)"
+        elif isinstance(err, MemoryError):
+            message = "out of memory"
+        else:
+            message = f"{type(err).__name__}: {err}"
         return ConfigError(
-            f"{where}: expression {source.strip()!r} failed: {err.message or err}",
+            f"{where}: expression {shown!r} failed: {' '.join(message.split())[:300]}",
             hint="expressions may use vars, env (allow-listed in env:), steps.NAME.*, "
             "the foreach item, now(), today() and timedelta()",
         )

@@ -18,6 +18,7 @@ from ..connections_file import connections_from_mapping
 from ..errors import ConfigError
 from ..yamlfile import load_yaml, position
 from .checks import reference_problems
+from .limits import MAX_FOREACH_DEPTH
 from .model import JobFile
 
 __all__ = ["DATABASE_SCHEMES", "DatabaseConnection", "LoadedJob", "load_job"]
@@ -105,7 +106,7 @@ def _positioned_problems(path: Path, data: Any) -> list[str]:
     problems: list[str] = []
     seen: set[str] = set()
 
-    def walk(steps: Any, loc: tuple[str | int, ...]) -> None:
+    def walk(steps: Any, loc: tuple[str | int, ...], depth: int = 0) -> None:
         for index, step in enumerate(steps if isinstance(steps, list) else []):
             if not isinstance(step, dict):
                 continue
@@ -118,7 +119,14 @@ def _positioned_problems(path: Path, data: Any) -> list[str]:
                     )
                 seen.add(name)
             if isinstance(step.get("foreach"), dict):
-                walk(step["foreach"].get("steps"), (*loc, index, "foreach", "steps"))
+                if depth + 1 > MAX_FOREACH_DEPTH:
+                    here = (*loc, index, "foreach")
+                    problems.append(
+                        f"{_where(path, data, here)}: {'.'.join(map(str, here))}: foreach "
+                        f"nested more than {MAX_FOREACH_DEPTH} deep (docs/jobs.md#limits)"
+                    )
+                    continue
+                walk(step["foreach"].get("steps"), (*loc, index, "foreach", "steps"), depth + 1)
 
     walk(data.get("steps"), ("steps",))
     env = data.get("env")
