@@ -23,9 +23,10 @@ from ..backends.neterrors import translate_network_error
 from ..connection import Connection, FtpConnection, TLSMode
 from ..errors import CertificateError, ExitCode, FerrymanError, TimeoutError
 from ..secrets import login_credentials
+from ..terminal import safe_text
 from ..wirelog import WireLog, register_secret
 from .options import CommonOptions, common_options
-from .output import emit_json
+from .output import emit_json, say
 
 __all__ = ["Check", "diagnose", "tcp_check", "test_command"]
 
@@ -239,11 +240,12 @@ def test_command(target: str, opts: CommonOptions) -> None:
             {"ok": failed is None, "target": conn.describe(), "checks": [asdict(c) for c in checks]}
         )
     else:
-        click.echo(f"Testing {conn.describe()}")
+        # replies and banners are the server's text: shown, never obeyed (say escapes them)
+        say(f"Testing {conn.describe()}")
         for check in checks:
             mark = ("note" if check.note else "ok  ") if check.ok else "FAIL"
-            click.echo(f"  {mark} {check.name:<10} {check.detail}")
+            say(f"  {mark} {check.name:<10} {safe_text(check.detail)}")
             if check.hint and not check.ok:
-                click.echo(f"       hint: {check.hint}")
+                say(f"       hint: {safe_text(check.hint)}")
     if failed is not None:
         raise SystemExit(failed.exit_code or int(ExitCode.FAILURE))

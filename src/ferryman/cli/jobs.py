@@ -12,7 +12,7 @@ from ..jobs.loader import LoadedJob, load_job
 from ..jobs.reference import job_schema_text
 from ..jobs.run import RunReport, parse_var, run_job
 from ..state import StateStore, state_path
-from .output import emit_json
+from .output import emit_json, say
 
 __all__ = ["JOB_COMMANDS"]
 
@@ -59,9 +59,9 @@ def schema() -> None:
 
 def _print_report(report: RunReport) -> None:
     if report.dry_run:
-        click.echo(f"job {report.job}, dry run (changes nothing; not recorded in the history)")
+        say(f"job {report.job}, dry run (changes nothing; not recorded in the history)")
     else:
-        click.echo(f"job {report.job}, run {report.run_id} (state {report.state_file})")
+        say(f"job {report.job}, run {report.run_id} (state {report.state_file})")
     for step in report.steps:
         line = f"  {step.status:9} {step.name:<20} {step.action:<13}"
         if step.status == "skipped":
@@ -75,8 +75,8 @@ def _print_report(report: RunReport) -> None:
                 line += f"  attempts {step.attempts}"
         if step.error is not None:
             line += f"\n            {'handled: ' if step.handled else ''}{step.error}"
-        click.echo(line)
-    click.echo(f"{report.status} in {report.seconds:.2f} s; log: {report.log_file}")
+        say(line)
+    say(f"{report.status} in {report.seconds:.2f} s; log: {report.log_file}")
 
 
 @click.command("run")
@@ -180,17 +180,17 @@ def history(job: str | None, limit: int, state: Path | None, json_output: bool) 
         emit_json({"ok": True, "state_file": str(where.state), "runs": [r.to_dict() for r in runs]})
         return
     of = f" of job {where.job}" if where.job else ""
-    click.echo(f"runs{of} in state file {where.state} ({where.why}):")
+    say(f"runs{of} in state file {where.state} ({where.why}):")
     for r in runs:
         d = r.to_dict()
-        click.echo(
+        say(
             f"{d.get('id')!s:>6}  {d.get('job')!s:<24} {d.get('status')!s:<12} "
             f"exit {d.get('exit_code')!s:<4} {d.get('started')}"
         )
     if not runs:
-        click.echo("  (none)")
+        say("  (none)")
         if where.why == "the default":
-            click.echo(f"ferryman: hint: {_elsewhere('ferryman history')}", err=True)
+            say(f"ferryman: hint: {_elsewhere('ferryman history')}", err=True)
 
 
 @click.command("show")
@@ -218,24 +218,24 @@ def show(run_id: int, job: str | None, state: Path | None, json_output: bool) ->
     if json_output:
         emit_json({"ok": True, "state_file": str(where.state), **detail.to_dict()})
         return
-    click.echo(f"run {r.id} of job {r.job} ({r.job_file}): {r.status}, exit code {r.exit_code}")
-    click.echo(f"  state file {where.state}")
-    click.echo(f"  started {r.started}, finished {r.finished}, host {r.host}, pid {r.pid}")
+    say(f"run {r.id} of job {r.job} ({r.job_file}): {r.status}, exit code {r.exit_code}")
+    say(f"  state file {where.state}")
+    say(f"  started {r.started}, finished {r.finished}, host {r.host}, pid {r.pid}")
     if r.error:
-        click.echo(f"  error: {r.error}")
+        say(f"  error: {r.error}")
     for step in detail.steps:
         seconds = f"{step.seconds:.2f} s" if step.seconds is not None else ""
-        click.echo(f"  step {step.name:<20} {step.action or '':<13} {step.status:<9} {seconds}")
+        say(f"  step {step.name:<20} {step.action or '':<13} {step.status:<9} {seconds}")
         if step.reason:
-            click.echo(f"       {step.reason}")
+            say(f"       {step.reason}")
         if step.error:
-            click.echo(f"       error: {step.error}")
+            say(f"       error: {step.error}")
     for f in detail.files:
-        click.echo(
+        say(
             f"  file {f.status:<8} {f.source} -> {f.target}  {f.bytes} bytes  "
             f"{f.seconds or 0:.2f} s  {f.verified or ''} {f.error or ''}".rstrip()
         )
-    click.echo(f"  log: {detail.transcript}")
+    say(f"  log: {detail.transcript}")
 
 
 JOB_COMMANDS: list[click.Command] = [run, validate, history, show, schema]

@@ -9,12 +9,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from ..terminal import safe_text
 from ..transfer import Events, FileOutcome, Job
 
 if TYPE_CHECKING:  # rich is loaded only when bars are drawn (about 20 ms of start-up)
     from rich.progress import Progress, TaskID
 
 __all__ = ["BarEvents", "transfer_progress"]
+
+
+def _shown(name: str) -> str:
+    """A server's file name as a bar label: control characters spelled out, and ``[`` not
+    taken as rich markup (``[blink]`` in a name is text)."""
+    from rich.markup import escape  # noqa: PLC0415 - rich is loaded only for bars
+
+    return escape(safe_text(name))
 
 
 class BarEvents:
@@ -34,7 +43,7 @@ class BarEvents:
     def started(self, job: Job, offset: int) -> None:
         with self._lock:
             task = self.tasks.get(job.target)
-            name = posixpath.basename(job.item.source)
+            name = _shown(posixpath.basename(job.item.source))
             if task is None:
                 size = job.item.entry.size
                 self.tasks[job.target] = self.bar.add_task(f"  {name}", total=size)
