@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from pathlib import Path
@@ -10,6 +11,7 @@ from .errors import ConfigError, ProtocolError
 
 __all__ = [
     "LocalDestination",
+    "LocalNameError",
     "check_listed_name",
     "check_remote_path",
     "join_remote",
@@ -77,6 +79,31 @@ def _refuse(name: str, problem: str) -> ProtocolError:
     )
 
 
+class LocalNameError(ProtocolError):
+    """A name from a server that is not hostile but that the local file system cannot hold
+    (longer than its NAME_MAX or PATH_MAX): refused like a hostile name, with its reason."""
+
+
+def _limits(directory: Path) -> tuple[int, int]:
+    """(NAME_MAX, PATH_MAX) in bytes of the file system that holds ``directory`` (or would:
+    its nearest existing parent), 255 and 4096 where the system does not say."""
+    for where in (directory, *directory.parents):
+        try:
+            return os.pathconf(where, "PC_NAME_MAX"), os.pathconf(where, "PC_PATH_MAX")
+        except (OSError, ValueError):
+            continue
+    return 255, 4096
+
+
+def _unfit(name: str, problem: str) -> LocalNameError:
+    shown = name if len(name) <= 80 else f"{name[:60]}...{name[-12:]}"
+    return LocalNameError(
+        f"refusing server-supplied name {shown!r}: it {problem}",
+        hint="the local file system cannot hold the name; get that file alone under a shorter "
+        "local name (ferryman get URL/NAME LOCAL/SHORTER)",
+    )
+
+
 def check_listed_name(name: str) -> str:
     """Return ``name``, or raise ProtocolError when it is unsafe (see listed_name_problem)."""
     problem = listed_name_problem(name)
@@ -92,17 +119,49 @@ class LocalDestination:
 
     The destination and each directory are resolved once, not once per file (resolving
     costs a ``lstat`` per path component: ~15 system calls per file before, 1 now).
+
+    A part longer than the file system's NAME_MAX, or a path longer than its PATH_MAX, is
+    refused with :class:`LocalNameError` before any system call sees it; ``reserve`` bytes
+    are kept free on the final name (for the copy's temporary suffix).
     """
 
-    def __init__(self, destination: Path) -> None:
+    def __init__(self, destination: Path, *, reserve: int = 0) -> None:
         self.root = destination.resolve()
         self._dirs: dict[tuple[str, ...], Path] = {(): self.root}
+        self._name_max, self._path_max = _limits(self.root)
+        self._reserve = reserve
+
+    def _check_lengths(self, relative: str, parts: list[str]) -> None:
+        for n, part in enumerate(parts):
+            size = len(os.fsencode(part))
+            limit = self._name_max - (self._reserve if n == len(parts) - 1 else 0)
+            if size > limit:
+                raise _unfit(
+                    relative,
+                    f"is too long for the local file system ({size} bytes in one name; "
+                    f"at most {limit})",
+                )
+        size = len(os.fsencode(str(self.root.joinpath(*parts)))) + self._reserve
+        if size >= self._path_max:
+            raise _unfit(
+                relative,
+                f"makes a path too long for the local file system ({size} bytes; "
+                f"at most {self._path_max - 1})",
+            )
 
     def path(self, relative: str) -> Path:
         """The local path for ``relative`` (``/``-separated, each part from a listing)."""
         parts = relative.split("/")
         for part in parts:
             check_listed_name(part)
+        self._check_lengths(relative, parts)
+        try:
+            return self._resolved(relative, parts)
+        except OSError as err:  # whatever else the file system refuses: this name only
+            problem = f"cannot be checked on the local disk ({err.strerror})"
+            raise _unfit(relative, problem) from None
+
+    def _resolved(self, relative: str, parts: list[str]) -> Path:
         folders = tuple(parts[:-1])
         parent = self._dirs.get(folders)
         if parent is None:

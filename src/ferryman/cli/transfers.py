@@ -15,7 +15,6 @@ import click
 from ..backends.base import Backend, Entry
 from ..backends.local import LocalBackend
 from ..connection import Connection
-from ..errors import ProtocolError
 from ..retry import RetryPolicy
 from ..transfer import (
     Filters,
@@ -29,7 +28,7 @@ from ..transfer import (
     transfer_plan,
 )
 from .options import CommonOptions, common_options, open_remote, retrying
-from .output import emit_json
+from .output import emit_json, say
 from .progress import transfer_progress
 
 __all__ = ["TRANSFER_COMMANDS"]
@@ -222,20 +221,15 @@ def _report(summary: Summary, opts: CommonOptions) -> None:
         lines.append(
             f"{counts or 'nothing to do'}; {summary.bytes} bytes in {summary.seconds:.2f} s"
         )
-        click.echo("\n".join(lines))
+        say("\n".join(lines))  # names from the server: shown, never obeyed
     failures = summary.failures
-    unsafe = [s for s in summary.skipped_names if s.unsafe]
     for err in failures[1:]:
-        click.echo(f"ferryman: error: {err}", err=True)
-    if failures or unsafe:
+        say(f"ferryman: error: {err}", err=True)
+    failed = failures[0] if failures else summary.refusal()
+    if failed is not None:
         if opts.json:
             click.get_current_context().meta["ferryman.json_emitted"] = True
-        if failures:
-            raise failures[0]
-        raise ProtocolError(
-            f"refused {len(unsafe)} unsafe name(s) from the server; the other files were copied",
-            hint="the listing had names that could write outside the destination",
-        )
+        raise failed
 
 
 def _run(

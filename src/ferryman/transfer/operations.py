@@ -13,13 +13,17 @@ from pathlib import Path
 from ..backends.base import Backend
 from ..backends.local import LocalBackend
 from ..errors import ConfigError, FerrymanError, NotFoundError, TargetExistsError
-from ..paths import LocalDestination, safe_local_path
+from ..paths import LocalDestination, LocalNameError, safe_local_path
+from .copy import partial_name
 from .engine import Events, Job, TransferOptions, ensure_directory, run_jobs
 from .filters import Filters
 from .plan import Caller, Plan, Skipped, build_plan, direct_call
 from .report import FileOutcome, Status, Summary
 
 __all__ = ["destination_jobs", "transfer", "transfer_plan"]
+
+#: bytes a copy adds to a final name for its temporary one (the longest: a fresh temporary)
+_TEMPORARY_SUFFIX = len(partial_name("", "01234567-89abcdef"))
 
 
 def _is_dir(backend: Backend, path: str) -> bool:
@@ -38,7 +42,9 @@ def destination_jobs(
 
     One named file goes into ``destination`` when it is a directory (or ends with ``/``),
     else it is copied under that name. Several files always go into a directory, created
-    when missing. On the local disk each path is checked to stay inside the destination.
+    when missing. On the local disk each path is checked to stay inside the destination,
+    and to fit the file system (with room for the temporary name): a name that does not is
+    refused, and the others are copied.
     """
     local = isinstance(dst, LocalBackend)
     into = not plan.single or destination.endswith("/") or _is_dir(dst, destination)
@@ -47,7 +53,7 @@ def destination_jobs(
         return ([Job(item, destination)] if item else []), posixpath.dirname(destination), []
     root = destination.rstrip("/") or destination or "."
     jobs, refused = [], []
-    inside = LocalDestination(Path(root)) if local else None
+    inside = LocalDestination(Path(root), reserve=_TEMPORARY_SUFFIX) if local else None
     for item in plan.items:
         if inside is None:
             jobs.append(Job(item, posixpath.join(root, item.relative)))
@@ -55,7 +61,8 @@ def destination_jobs(
         try:
             jobs.append(Job(item, str(inside.path(item.relative))))
         except FerrymanError as err:
-            refused.append(Skipped(item.source, err.message, unsafe=True))
+            local_limit = isinstance(err, LocalNameError)
+            refused.append(Skipped(item.source, err.message, unsafe=True, local=local_limit))
     return jobs, root, refused
 
 
@@ -137,6 +144,9 @@ def _join_checked(dst: Backend, root: str, relative: str, summary: Summary) -> s
         try:
             return str(safe_local_path(Path(root), relative))
         except FerrymanError as err:
-            summary.skipped_names.append(Skipped(relative, err.message, unsafe=True))
+            local_limit = isinstance(err, LocalNameError)
+            summary.skipped_names.append(
+                Skipped(relative, err.message, unsafe=True, local=local_limit)
+            )
             return root
     return posixpath.join(root, relative)

@@ -57,10 +57,17 @@ class Skipped:
 
     path: str
     reason: str
-    unsafe: bool = False  #: a hostile name: the run reports it as a failure
+    unsafe: bool = False  #: a refused name (hostile, or ``local``): the run reports a failure
+    #: not hostile: the local file system cannot hold the name (too long for NAME_MAX/PATH_MAX)
+    local: bool = False
 
     def to_dict(self) -> dict[str, object]:
-        return {"path": self.path, "reason": self.reason, "unsafe": self.unsafe}
+        return {
+            "path": self.path,
+            "reason": self.reason,
+            "unsafe": self.unsafe,
+            "local": self.local,
+        }
 
 
 @dataclass

@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..errors import FerrymanError
+from ..errors import FerrymanError, ProtocolError
 from .plan import Skipped
 
 __all__ = ["FileOutcome", "Status", "Summary"]
@@ -84,6 +84,24 @@ class Summary:
     @property
     def ok(self) -> bool:
         return not self.failures and not any(s.unsafe for s in self.skipped_names)
+
+    def refusal(self) -> FerrymanError | None:
+        """The run's error for the names it refused (hostile, or too long for the local file
+        system) when nothing else failed; None when none was refused."""
+        refused = [s for s in self.skipped_names if s.unsafe]
+        if not refused:
+            return None
+        hostile = sum(1 for s in refused if not s.local)
+        kinds = [f"{hostile} unsafe name(s)"] if hostile else []
+        if len(refused) > hostile:
+            kinds.append(f"{len(refused) - hostile} name(s) the local file system cannot hold")
+        hints = ["the listing had names that could write outside the destination"] * bool(hostile)
+        if len(refused) > hostile:
+            hints.append("get a file with a too-long name alone, under a shorter local name")
+        return ProtocolError(
+            f"refused {' and '.join(kinds)} from the server; the other files were copied",
+            hint="; ".join(hints),
+        )
 
     @property
     def bytes(self) -> int:
