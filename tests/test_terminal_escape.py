@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 import pytest
@@ -17,6 +18,7 @@ from ferryman.cli.progress import BarEvents
 from ferryman.errors import RemoteError
 from ferryman.terminal import safe_lines, safe_text
 from ferryman.transfer import Job, PlanItem
+from ferryman.wirelog import WireLog, configure_logging
 
 
 @pytest.mark.parametrize(
@@ -93,3 +95,15 @@ def test_progress_labels_are_text_not_markup() -> None:
     shown = out.getvalue()
     assert "[bold]\\e]0;t\\x07n.csv" in shown  # the brackets are text, not rich markup
     assert "\x07" not in shown and "\x1b]" not in shown
+
+
+def test_the_transcript_spells_out_what_the_server_sent(tmp_path: Path) -> None:
+    log_file = tmp_path / "run.log"
+    configure_logging(0, log_file)
+    try:
+        WireLog("ftp://h").received("150 \x1b]0;owned\x07 name\nforged line")
+    finally:
+        configure_logging(0, None)
+    text = log_file.read_text(encoding="utf-8")
+    assert "< 150 \\e]0;owned\\x07 name\\nforged line" in text
+    assert "\x1b" not in text and text.count("\n") == 1

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from .redact import mask, register_secret
+from .terminal import safe_text
 
 __all__ = [
     "WIRE",
@@ -68,6 +69,12 @@ class WireLog:
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return mask(super().format(record))  # a traceback's text too
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # names, replies and banners are the server's text: one record stays one line, and
+        # no escape sequence reaches the terminal that shows stderr or the log file
+        record.message = safe_text(record.message)
+        return super().formatMessage(record)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         t = time.localtime(record.created)
