@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from ferryman.cli import cli
 from ferryman.errors import ExitCode
 from ferryman.paths import LocalDestination, LocalNameError
-from tests.servers.scripted import ScriptedFtpServer
+from tests.servers.scripted import CLOSE, ScriptedFtpServer
 from tests.servers.scripted_files import file_rules
 
 pytestmark = pytest.mark.timeout(60)
@@ -182,3 +182,17 @@ def test_ferryman_test_spells_out_the_banner(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert raw_control(result.output) == [] and "\u202e" not in result.output
     assert "\\e]0;owned\\x07Welcome\\x9b2J \\u202eftp" in result.stdout
+
+
+# --- a hint promises no retry that will not happen ("Exit codes", issue 13) -----------------
+
+
+def test_a_dropped_session_with_retries_0_is_not_said_to_be_retried(tmp_path: Path) -> None:
+    rules = {**file_rules(VALID), "RETR": CLOSE}
+    with ScriptedFtpServer(rules, timeout=10) as server:
+        result = invoke("get", url(server, "/in/f1.csv"), tmp_path, *COMMON)
+    assert result.exit_code in (ExitCode.CONNECTION, ExitCode.TRANSFER), result.output
+    assert "closed the connection" in result.stderr
+    hints = [line for line in result.stderr.splitlines() if line.startswith("ferryman: hint:")]
+    assert hints and all("retried" not in hint for hint in hints)
+    assert "allow more retries" in hints[0]

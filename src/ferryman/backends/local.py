@@ -293,13 +293,13 @@ class LocalClaim:
         if not self.holds(path):
             raise VerificationError(
                 f"{path}: the temporary file was replaced or removed by someone else",
-                hint="another program replaced the temporary file; the copy is retried",
+                hint="another program replaced the temporary file; find it, then run again",
             )
         landed = self._stat().st_size
         if size is not None and landed != size:
             raise VerificationError(
                 f"{path}: the temporary file holds {landed} bytes, {size} were written",
-                hint="another program wrote to the temporary file; the copy is retried",
+                hint="another program wrote to the temporary file; find it, then run again",
             )
 
     def release(self) -> None:

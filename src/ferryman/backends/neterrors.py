@@ -43,7 +43,7 @@ def translate_network_error(
         cls = TransferError if in_transfer else ConnectError
         return cls(
             f"{what}: {where} closed the connection",
-            hint="the server dropped the session; it is retried",
+            hint="the server dropped the session; run again, or allow more retries",
         )
     if isinstance(err, OSError):
         return ConnectError(f"{what}: network error with {where}: {err.strerror or err}")

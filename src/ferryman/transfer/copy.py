@@ -230,7 +230,7 @@ def _seed(digest: Digest, backend: Backend, path: str, offset: int, buffer: memo
     if seen != offset:
         raise VerificationError(
             f"{path}: the partial copy holds {seen} bytes, not {offset}",
-            hint="it changed while resuming; the copy is retried from the start",
+            hint="it changed while resuming and was discarded; run again to copy from the start",
         )
 
 
@@ -306,7 +306,8 @@ def copy_file(
             if moved and landed == 0:
                 raise VerificationError(
                     f"{dst_path}: {moved} bytes were sent, but the destination holds none",
-                    hint="the destination lost data (disk full or quota?); the copy is retried",
+                    hint="the destination lost data (disk full or quota?); check its space, "
+                    "then run again",
                 )
             if preserve_mtime and entry.mtime is not None:
                 _set_mtime(dst, part, entry.mtime)
@@ -316,14 +317,16 @@ def copy_file(
         if entry.size is not None and size != entry.size:
             raise VerificationError(
                 f"{src_path}: copied {size} bytes, but the source has {entry.size}",
-                hint="the source changed or the connection lost data; the copy is retried",
+                hint="the source changed or the connection lost data; run again "
+                "(--stable-for waits for files still being written)",
             )
         if landed is None:
             landed = dst.size(part)
         if landed is not None and landed != size:
             raise VerificationError(
                 f"{dst_path}: the destination holds {landed} bytes, {size} were sent",
-                hint="the destination lost data (disk full or quota?); the copy is retried",
+                hint="the destination lost data (disk full or quota?); check its space, "
+                "then run again",
             )
         verified = "size"
         server = _server_hash(src, src_path, dst, part, hashing)
@@ -334,8 +337,7 @@ def copy_file(
                     f"{dst_path}: {algorithm} of the copy differs from the source's "
                     f"({side.describe()} says {server}, the bytes sent hash to "
                     f"{digest.hexdigest()})",
-                    hint="the data was corrupted on the way or the source changed; the copy "
-                    "is retried",
+                    hint="the data was corrupted on the way or the source changed; run again",
                 )
             verified = f"size+{algorithm}"
         if preserve_mtime and entry.mtime is not None:

@@ -69,7 +69,8 @@ class _FtpStream:
             return TransferError(
                 f"{self.what}: the data connection to {self.backend.describe()} broke "
                 f"({err.reason or type(err).__name__}) after {self.bytes_transferred} bytes",
-                hint="the server or network dropped the transfer; it is retried",
+                hint="the server or network dropped the transfer; run again to resume, "
+                "or allow more retries",
                 retriable=True,
             )
         return self.backend.translate(err, self.what)
@@ -161,7 +162,7 @@ class FtpReadStream(_FtpStream, ReadStream):
                 f"{self.what}: received {self.bytes_transferred} bytes"
                 + (f" from offset {self.offset}" if self.offset else "")
                 + f", but the server announced {expected}",
-                hint="the data connection ended early; it can be retried",
+                hint="the data connection ended early; run again to resume, or allow more retries",
             )
 
 

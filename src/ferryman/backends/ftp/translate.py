@@ -63,7 +63,7 @@ def translate_reply(reply: str, what: str) -> FerrymanError:
     if code == 421:
         return make(ConnectError, "the server closed the session (busy or too many connections)")
     if code in (425, 426):
-        return make(TransferError, "the data connection failed; it can be retried")
+        return make(TransferError, "the data connection failed; run again, or allow more retries")
     if code == 530:
         return make(
             AuthenticationError,

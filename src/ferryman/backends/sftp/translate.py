@@ -77,7 +77,7 @@ def _sftp_status(err: asyncssh.SFTPError, what: str, transfer: bool) -> Ferryman
         return make(TransferError, "the server's disk or quota is full", retriable=False)
     if code in _LOST:
         lost = TransferError if transfer else ConnectError
-        return make(lost, "the SFTP session was lost; it is retried")
+        return make(lost, "the SFTP session was lost; run again, or allow more retries")
     if code == asyncssh.FX_OP_UNSUPPORTED:
         return make(ProtocolError, "the server does not support this operation")
     if code == asyncssh.FX_BAD_MESSAGE:
@@ -128,7 +128,7 @@ def translate(
         cls = TransferError if transfer else ConnectError
         return cls(
             f"{what}: {where} closed the connection ({err.reason or 'no reason given'})",
-            hint="the server dropped the session; it is retried",
+            hint="the server dropped the session; run again, or allow more retries",
             retriable=err.code not in _FINAL_DISCONNECTS,
         )
     network = translate_network_error(
