@@ -90,6 +90,18 @@ def test_json_prints_its_object_with_the_refused_name(tmp_path: Path) -> None:
     assert "5000 bytes in one name" in skipped["reason"]
 
 
+def test_json_prints_its_object_when_the_local_disk_fails_outside_a_transfer(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    log = tmp_path / "file" / "run.log"
+    result = invoke("ls", "ftp://127.0.0.1:1/", "--json", "--log", log, *CONN)
+    assert result.exit_code == ExitCode.FAILURE
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is False and str(tmp_path / "file") in doc["message"]
+    assert "ferryman: error:" in result.stderr
+
+
 def test_a_name_that_leaves_no_room_for_the_temporary_name_is_refused(tmp_path: Path) -> None:
     limit = os.pathconf(tmp_path, "PC_NAME_MAX")
     fits, too_long = "a" * (limit - 40), "b" * (limit - 10)  # the temporary adds 32 bytes

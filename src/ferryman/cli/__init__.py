@@ -75,18 +75,24 @@ class _Group(click.Group):
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    @staticmethod
+    def _json_wanted(ctx: click.Context) -> bool:
+        """--json was given and the command has not printed its object yet."""
+        meta = ctx.meta
+        return bool(meta.get("ferryman.json")) and not meta.get("ferryman.json_emitted")
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except FerrymanError as err:
-            meta = ctx.meta
-            as_json = bool(meta.get("ferryman.json")) and not meta.get("ferryman.json_emitted")
-            print_error(err, as_json)
+            print_error(err, self._json_wanted(ctx))
             ctx.exit(int(err.exit_code))
         except OSError as err:  # local disk trouble outside a backend (workdir, --log file)
             where = f" ({err.filename})" if err.filename else ""
-            click.echo(f"ferryman: error: {err.strerror or err}{where}", err=True)
-            click.echo("ferryman: hint: check that the path exists and is writable", err=True)
+            failure = FerrymanError(
+                f"{err.strerror or err}{where}", hint="check that the path exists and is writable"
+            )
+            print_error(failure, self._json_wanted(ctx))  # --json prints its object even so
             ctx.exit(int(ExitCode.FAILURE))
         except KeyboardInterrupt:
             click.echo("ferryman: interrupted", err=True)
