@@ -30,7 +30,7 @@ from ferryman.cli import cli
 from ferryman.connection import FtpConnection, SftpConnection
 from ferryman.errors import ExitCode
 from ferryman.errors import TimeoutError as FerrymanTimeout
-from tests.servers.scripted import ScriptedFtpServer, multiline, trickle
+from tests.servers.scripted import ScriptedFtpServer, multiline, transfer_out, trickle
 from tests.servers.sftp_inprocess import InProcessSftpServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -251,3 +251,53 @@ def test_an_sftp_reply_that_never_comes_times_out(stalling_sftp: InProcessSftpSe
             sftp.stat("/a.csv")
         assert time.monotonic() - started < BOUND
     timed_out(info.value, "waiting for the reply to", "did not answer in time")
+
+
+# ---------------------------------------------------------------------------------------------
+# the pool: a server at its user limit holds extra connections; the run ends after the last file
+
+CONTENT = b"hello\n"
+MLSD = b"".join(
+    b"type=file;size=%d;modify=20240102030405; f%d.txt\r\n" % (len(CONTENT), i) for i in range(3)
+)
+FEATURES = multiline("211", ["Features:", " EPSV", " MLST type*;size*;modify*;", " UTF8"])
+
+
+def test_get_ends_after_the_last_file_while_extra_connections_wait(tmp_path: Path) -> None:
+    """A server that serves one session at a time (user limit 1): the pool's other connections
+    wait in its listen queue without a greeting. ``get`` must end once the first connection has
+    copied every file, not a connect time-out later; the late connections, when the server
+    finally greets them, log in and just close (QUIT)."""
+    rules = {
+        "FEAT": FEATURES,
+        "MLSD": transfer_out(MLSD),
+        "RETR": transfer_out(CONTENT),
+        "SIZE": f"213 {len(CONTENT)}",
+    }
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with scripted(rules, connections=3) as server:
+        started = time.monotonic()
+        result = invoke(
+            "get",
+            f"ftp://{USER}@{server.host}:{server.port}/out/*.txt",
+            dest,
+            "--password-env",
+            "FM_PW",
+            "--timeout",
+            "15",
+            "--retries",
+            "0",
+            "--parallel",
+            "3",
+        )
+        elapsed = time.monotonic() - started
+        assert result.exit_code == 0, result.output + result.stderr
+        assert elapsed < BOUND, f"get took {elapsed:.1f} s"
+        assert sorted(p.name for p in dest.iterdir()) == ["f0.txt", "f1.txt", "f2.txt"]
+        until = time.monotonic() + 10
+        while server.commands.count("QUIT") < 3 and time.monotonic() < until:
+            time.sleep(0.05)
+        assert server.connections_accepted == 3
+        assert server.commands.count("QUIT") == 3  # each late connection closed at once
+        assert server.commands.count("RETR /out/f0.txt") == 1

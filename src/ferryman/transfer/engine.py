@@ -4,9 +4,12 @@ Each worker thread holds one connection to the source and one to the destination
 the endpoint's first connection (``Backend.sibling``) and reused for every file it takes. A
 connection the server refuses (``421 too many connections``, ``530 too many users``, SSH
 ``MaxSessions``) retires that worker and the others carry on: the pool shrinks to what the
-server allows instead of failing. Per file: the overwrite policy decides, the copy runs with
-back-off retries that continue the temporary file from where it stopped when the source is
-unchanged (REST / SFTP offsets), and only after a verified copy is the source deleted or moved.
+server allows instead of failing. The run ends when the queue is empty and no worker holds a
+job: a worker still connecting then (a server at its user limit that holds extra connections
+without a greeting) is not waited for, and closes its connections when its connect returns.
+Per file: the overwrite policy decides, the copy runs with back-off retries that continue the
+temporary file from where it stopped when the source is unchanged (REST / SFTP offsets), and
+only after a verified copy is the source deleted or moved.
 """
 
 from __future__ import annotations
@@ -83,6 +86,10 @@ class Events(Protocol):
     def finished(self, outcome: FileOutcome) -> None: ...
 
 
+class _RunOver(Exception):
+    """A connection was made after the run ended: it was closed, there is nothing to do."""
+
+
 class _Side:
     """One endpoint's connections: the first one, then siblings made on demand."""
 
@@ -90,6 +97,7 @@ class _Side:
         self.first = first
         self._first_taken = False
         self._lock = threading.Lock()
+        self._closed = False
         self.extra: list[Backend] = []
 
     def take(self) -> Backend:
@@ -105,11 +113,20 @@ class _Side:
             raise
         if backend is not self.first:
             with self._lock:
-                self.extra.append(backend)
+                late = self._closed
+                if not late:
+                    self.extra.append(backend)
+            if late:  # the run ended while this connection was being made (issue 13)
+                backend.close()
+                raise _RunOver
         return backend
 
     def close_extra(self) -> None:
-        for backend in self.extra:
+        """Close the siblings; one whose connect is still under way closes when it returns."""
+        with self._lock:
+            self._closed = True
+            extra, self.extra = self.extra, []
+        for backend in extra:
             backend.close()
 
 
@@ -218,12 +235,17 @@ class _Runner:
         self.active = 0
         self.stopping = threading.Event()
         self._lock = threading.Lock()
+        #: workers holding a job; a job is taken and counted under ``_idle`` at once
+        self.busy = 0
+        self._idle = threading.Condition()
 
     # -- workers -------------------------------------------------------------------------------
 
     def worker(self, index: int, pair: tuple[Backend, Backend] | None = None) -> None:
         try:
             src, dst = pair or (self.src.take(), self.dst.take())
+        except _RunOver:
+            return
         except FerrymanError as err:
             with self._lock:
                 self.active -= 1
@@ -233,10 +255,12 @@ class _Runner:
             )
             return
         while not self.stopping.is_set():
-            try:
-                job = self.jobs.get_nowait()
-            except queue.Empty:
-                return
+            with self._idle:
+                try:
+                    job = self.jobs.get_nowait()
+                except queue.Empty:
+                    return
+                self.busy += 1
             try:
                 outcome = self.run(job, src, dst)
             except Exception as err:  # a bug must not lose the file silently in a thread
@@ -244,9 +268,20 @@ class _Runner:
                 outcome = FileOutcome(job.item.source, job.target, Status.FAILED)
                 outcome.error = FerrymanError(f"internal error: {err!r}")
                 outcome.reason = outcome.error.message
-            self.summary.add(outcome)
-            if self.events is not None:
-                self.events.finished(outcome)
+            try:
+                self.summary.add(outcome)
+                if self.events is not None:
+                    self.events.finished(outcome)
+            finally:
+                with self._idle:
+                    self.busy -= 1
+                    self._idle.notify_all()
+
+    def wait_for_jobs(self) -> None:
+        """Return once no job is queued and none is being copied. Workers still connecting
+        are not waited for: with nothing left to take they would only close again."""
+        with self._idle:
+            self._idle.wait_for(lambda: self.busy == 0 and self.jobs.empty())
 
     def run(self, job: Job, src: Backend, dst: Backend) -> FileOutcome:
         item, started = job.item, time.monotonic()
@@ -438,9 +473,8 @@ def run_jobs(
     try:
         for thread in threads:
             thread.start()
-        runner.worker(0, first_pair)
-        for thread in threads:
-            thread.join()
+        runner.worker(0, first_pair)  # returns when the queue is empty (or on stopping)
+        runner.wait_for_jobs()  # not joined: a worker still connecting holds no job (issue 13)
     except BaseException:
         runner.stopping.set()  # Ctrl-C: workers finish their current file and stop
         for thread in threads:
