@@ -64,9 +64,25 @@ def default_connections_path() -> Path:
     return config / "ferryman" / "connections.yaml"
 
 
+def _check_text(value: object, where: str) -> None:
+    """A YAML ``"\\ud800"`` escape loads as a lone surrogate, which no name or path can hold."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(
+                f"{where} holds an unpaired surrogate (a \\uD800-\\uDFFF escape)",
+                hint="write the character itself, or \\U0001XXXX for one beyond U+FFFF",
+            ) from None
+
+
 def _entry_fields(name: str, entry: Any, base: Path, where: str) -> dict[str, object]:
+    _check_text(name, f"{where}: a connection name")
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: connection {name!r} must be a mapping of settings")
+    for key, value in entry.items():
+        _check_text(key, f"{where}: connection {name!r}: a setting name")
+        _check_text(value, f"{where}: connection {name!r}: {str(key)!r}")
     fields: dict[str, object] = {}
     if "url" in entry:
         url_part, path = url_fields(str(entry["url"]))
@@ -87,7 +103,12 @@ def load_connections(path: Path) -> dict[str, Connection]:
     """All connections of a connections file; errors say file:line:column."""
     from .yamlfile import load_yaml  # noqa: PLC0415 (ruamel.yaml only when a file is read)
 
-    data = load_yaml(path)
+    try:
+        data = load_yaml(path)
+    except ConfigError as err:  # one readable line, also for the YAML reader's own errors
+        if "\n" not in err.message:
+            raise
+        raise ConfigError(" ".join(err.message.split()), hint=err.hint) from None
     if data is None:
         return {}
     if isinstance(data, dict) and isinstance(data.get("connections"), dict):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import codecs
 import ipaddress
 import re
+import stringprep
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Self
 
@@ -17,13 +19,21 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from ..redact import register_secret
 
-__all__ = ["ConnectionBase", "PortNumber", "Seconds", "host_message", "host_problem"]
+__all__ = [
+    "ConnectionBase",
+    "PortNumber",
+    "Seconds",
+    "host_message",
+    "host_problem",
+    "user_problem",
+]
 
 Seconds = Annotated[float, Field(gt=0, le=86400)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 
 _HOST_RE = re.compile(r"^[A-Za-z0-9._:\-\[\]%]+$")
 _LABEL_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAX_HOST, _MAX_LABEL = 253, 63  # RFC 1035; longer names fail to resolve (IDNA "label too long")
 
 
@@ -51,6 +61,43 @@ def host_problem(host: str) -> str | None:
             return f"has a label of {len(label)} characters (at most {_MAX_LABEL})"
         if not _LABEL_RE.match(label):
             return "may contain only letters, digits, '-', '_' and '.'"
+    return None
+
+
+_SASLPREP_PROHIBITED = (
+    stringprep.in_table_c12,
+    stringprep.in_table_c21_c22,
+    stringprep.in_table_c3,
+    stringprep.in_table_c4,
+    stringprep.in_table_c5,
+    stringprep.in_table_c6,
+    stringprep.in_table_c7,
+    stringprep.in_table_c8,
+    stringprep.in_table_c9,
+)
+
+
+def user_problem(user: str, protocol: str) -> str | None:
+    """Why ``user`` cannot be sent as a user name, or None: never a control character (it
+    would end an FTP command line), and for SSH nothing that SASLprep (RFC 4013) refuses."""
+    for char in user:
+        if unicodedata.category(char) == "Cc":
+            return f"contains the control character {char!r}"
+    if protocol == "sftp":
+        for char in user:
+            if stringprep.in_table_a1(char):
+                return f"contains {char!r}, which SSH does not allow in user names (unassigned)"
+        prepared = unicodedata.normalize(
+            "NFKC", "".join(c for c in user if not stringprep.in_table_b1(c))
+        )
+        for char in prepared:
+            if any(lookup(char) for lookup in _SASLPREP_PROHIBITED):
+                return f"contains {char!r}, which SSH does not allow in user names"
+        rtl = [stringprep.in_table_d1(c) for c in prepared]
+        if any(rtl) and (
+            any(stringprep.in_table_d2(c) for c in prepared) or not (rtl[0] and rtl[-1])
+        ):
+            return "mixes right-to-left and left-to-right text, which SSH does not allow"
     return None
 
 
@@ -114,6 +161,14 @@ class ConnectionBase(BaseModel):
         problem = host_problem(self.host)
         if problem is not None:
             raise ValueError(host_message(self.host, problem))
+        if self.password_env is not None and not _ENV_NAME_RE.match(self.password_env):
+            raise ValueError(
+                f"password_env {_clip(self.password_env)!r} is not an environment variable name"
+                " (letters, digits and _, not starting with a digit)"
+            )
+        problem = None if self.user is None else user_problem(self.user, self.protocol)
+        if self.user is not None and problem is not None:
+            raise ValueError(f"user name {_clip(self.user)!r} {problem}")
         if self.password is not None:  # masked wherever ferryman writes text from now on
             register_secret(self.password.get_secret_value())
         sources = [

@@ -74,11 +74,11 @@ def format_validation_error(err: ValidationError, where: str = "settings") -> st
     """Turn pydantic's error list into lines naming each field and what is allowed."""
     lines = []
     for item in err.errors():
-        field = ".".join(str(p) for p in item["loc"]) or "(settings)"
+        field = ".".join(str(p) for p in item["loc"])
         msg = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             msg = "unknown setting; docs/connections.md lists the allowed ones"
-        lines.append(f"{field}: {msg}")
+        lines.append(f"{field}: {msg}" if field else msg)  # a check of several settings
     return f"invalid {where}: " + "; ".join(lines)
 
 
