@@ -17,6 +17,7 @@ from ferryman.errors import ExitCode
 from ferryman.paths import LocalDestination, LocalNameError
 from tests.servers.scripted import CLOSE, ScriptedFtpServer
 from tests.servers.scripted_files import file_rules
+from tests.servers.sshd import RemoteDir, Sshd
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -208,3 +209,35 @@ def test_a_dropped_session_with_retries_0_is_not_said_to_be_retried(tmp_path: Pa
     hints = [line for line in result.stderr.splitlines() if line.startswith("ferryman: hint:")]
     assert hints and all("retried" not in hint for hint in hints)
     assert "allow more retries" in hints[0]
+
+
+# --- the same over SFTP: a real sshd serving hostile names created on disk ------------------
+
+
+def test_sftp_names_with_escapes_and_line_breaks(
+    sshd: Sshd, sshd_workdir: RemoteDir, tmp_path: Path
+) -> None:
+    sshd_workdir.write(f"out/{TITLE}", b"t")
+    sshd_workdir.write("out/two\nlines.csv", b"n")
+    sshd_workdir.write("out/ok.csv", b"ok")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"FM_PW": sshd.password, "HOME": str(home), "SSH_AUTH_SOCK": None}
+    pin = ["--fingerprint", sshd.fingerprints["ssh-ed25519"]]
+    where = f"sftp://{sshd.user}@{sshd.host}:{sshd.port}{sshd_workdir.remote('out/')}"
+    common = ["--password-env", "FM_PW", *pin, "--retries", "0", "--timeout", "10"]
+
+    def run(*args: str | Path) -> Result:
+        return CliRunner().invoke(cli, [str(a) for a in (*args, *common)], env=env)
+
+    listed = run("ls", where)
+    assert listed.exit_code == 0, listed.output
+    assert raw_control(listed.output) == []
+    assert "\\e]0;owned\\x07title.csv" in listed.stdout
+    assert "two\\nlines.csv" in listed.stdout  # one entry, one line
+    assert len(listed.stdout.splitlines()) == 3
+    got = run("-v", "get", where + "*", tmp_path / "in", "-P", "1")
+    assert got.exit_code == ExitCode.TRANSFER, got.output
+    assert raw_control(got.output) == []  # the report, the errors and the -v transcript
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["ok.csv"]
+    assert "two\\nlines.csv  (unsafe name: it contains control characters)" in got.stdout

@@ -16,7 +16,7 @@ from ferryman.backends.base import Entry, EntryType
 from ferryman.cli.output import format_entry, print_error, say
 from ferryman.cli.progress import BarEvents
 from ferryman.errors import RemoteError
-from ferryman.terminal import safe_lines, safe_text
+from ferryman.terminal import safe_text
 from ferryman.transfer import Job, PlanItem
 from ferryman.wirelog import WireLog, configure_logging
 
@@ -52,10 +52,6 @@ def test_every_control_character_is_spelled_out() -> None:
     shown.encode("utf-8")  # no lone surrogate left either
 
 
-def test_safe_lines_keeps_line_breaks_only() -> None:
-    assert safe_lines("a\x1b\nb\r") == "a\\e\nb\\r"
-
-
 def test_format_entry_spells_out_name_and_link_target() -> None:
     entry = Entry(
         name="\x1b]0;x\x07n",
@@ -78,7 +74,7 @@ def test_print_error_spells_out_message_and_hint_and_keeps_json_raw() -> None:
     result = CliRunner().invoke(run)
     assert "ferryman: error: refused \\e[2Jname" in result.stderr
     assert "ferryman: hint: reply \\e]0;t\\x07" in result.stderr
-    assert "line \\x9b1\nnext" in result.stdout
+    assert "line \\x9b1\\nnext\n" in result.stdout  # one call, one line
     assert "\x1b" not in result.output and "\x9b" not in result.output
     assert '"message": "refused \\u001b[2Jname"' in result.stdout  # JSON: raw, escaped by JSON
 

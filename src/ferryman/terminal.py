@@ -10,7 +10,7 @@ out as ``ls -b`` does; every human output of the CLI and the transcript go throu
 
 from __future__ import annotations
 
-__all__ = ["safe_lines", "safe_text"]
+__all__ = ["safe_text"]
 
 _NAMED = {0x1B: "\\e", 0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
 #: bidi embeddings, overrides and isolates (the "Trojan Source" characters)
@@ -37,9 +37,3 @@ def safe_text(text: str) -> str:
     spelled out (``\\e``, ``\\t``, ``\\n``, ``\\r``, ``\\xNN``, ``\\uNNNN``); printable
     Unicode is kept as it is. One line in, one line out."""
     return text.translate(_TABLE)
-
-
-def safe_lines(text: str) -> str:
-    """Like :func:`safe_text`, but the line breaks of a multi-line text (``\\n``) are kept:
-    for output the program itself builds line by line."""
-    return "\n".join(safe_text(line) for line in text.split("\n"))

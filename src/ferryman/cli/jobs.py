@@ -73,9 +73,9 @@ def _print_report(report: RunReport) -> None:
                     line += f"  {key} {step.result[key]}"
             if step.attempts > 1:
                 line += f"  attempts {step.attempts}"
-        if step.error is not None:
-            line += f"\n            {'handled: ' if step.handled else ''}{step.error}"
         say(line)
+        if step.error is not None:
+            say(f"            {'handled: ' if step.handled else ''}{step.error}")
     say(f"{report.status} in {report.seconds:.2f} s; log: {report.log_file}")
 
 

@@ -9,7 +9,7 @@ import click
 
 from ..backends.base import Entry
 from ..errors import FerrymanError
-from ..terminal import safe_lines, safe_text
+from ..terminal import safe_text
 
 __all__ = ["emit_json", "format_entry", "print_error", "say"]
 
@@ -21,14 +21,16 @@ def emit_json(payload: Any) -> None:
 
 
 def say(text: str, *, err: bool = False) -> None:
-    """Print human output: names and replies from servers are shown, never obeyed (control
-    characters spelled out, see :func:`ferryman.terminal.safe_text`); line breaks kept."""
-    click.echo(safe_lines(text), err=err)
+    """Print one line of human output: names and replies from servers are shown, never obeyed
+    (control characters spelled out, see :func:`ferryman.terminal.safe_text`; a line break
+    in a name too: one call, one line)."""
+    click.echo(safe_text(text), err=err)
 
 
 def print_error(err: FerrymanError, as_json: bool) -> None:
     """One line saying what failed, one saying what to do; JSON on stdout with --json."""
-    for line in err.message.splitlines() or [""]:  # a job file's problems: one per line
+    # a job file's problems: one per line (LF only: other breaks, \x85 and the like, are shown)
+    for line in err.message.split("\n"):
         click.echo(f"ferryman: error: {safe_text(line)}", err=True)
     if err.hint:
         click.echo(f"ferryman: hint: {safe_text(err.hint)}", err=True)

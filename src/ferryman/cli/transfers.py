@@ -16,6 +16,7 @@ from ..backends.base import Backend, Entry
 from ..backends.local import LocalBackend
 from ..connection import Connection
 from ..retry import RetryPolicy
+from ..terminal import safe_text
 from ..transfer import (
     Filters,
     IfExists,
@@ -210,9 +211,11 @@ def _report(summary: Summary, opts: CommonOptions) -> None:
                     line += f"  source {f.source_action}"
             elif f.reason:
                 line += f"  ({f.reason})"
-            lines.append(line)
+            lines.append(safe_text(line))  # names from the server: shown, never obeyed
         for s in summary.skipped_names:
-            lines.append(f"{'refused' if s.unsafe else 'skipped'}  {s.path}  ({s.reason})")
+            lines.append(
+                safe_text(f"{'refused' if s.unsafe else 'skipped'}  {s.path}  ({s.reason})")
+            )
         counts = ", ".join(
             f"{n} {s}"
             for s in ("copied", "skipped", "planned", "deleted", "failed")
@@ -221,7 +224,7 @@ def _report(summary: Summary, opts: CommonOptions) -> None:
         lines.append(
             f"{counts or 'nothing to do'}; {summary.bytes} bytes in {summary.seconds:.2f} s"
         )
-        say("\n".join(lines))  # names from the server: shown, never obeyed
+        click.echo("\n".join(lines))
     failures = summary.failures
     for err in failures[1:]:
         say(f"ferryman: error: {err}", err=True)
