@@ -147,6 +147,46 @@ def test_the_final_reply_of_a_download_trickled_times_out() -> None:
     timed_out(info.value, "waiting for the final reply to RETR /in/a.csv")
 
 
+def test_the_final_reply_of_an_upload_trickled_times_out() -> None:
+    def stor(server: ScriptedFtpServer, arg: str) -> None:
+        server.reply("150 Ok to send data.")
+        server.uploads.append((arg, server.receive_data()))
+        server.trickle(b"226 ", b"x")
+
+    with scripted({"STOR": stor}) as server, backend_for(server) as ftp:
+        ftp.connect()
+        stream = ftp.open_write("/in/up.csv")
+        stream.write(b"0123456789")
+        started = time.monotonic()
+        with pytest.raises(FerrymanTimeout) as info:
+            stream.close()
+        assert time.monotonic() - started < BOUND
+        assert server.uploads == [("/in/up.csv", b"0123456789")]
+    timed_out(info.value, "waiting for the final reply to STOR /in/up.csv")
+
+
+def test_a_silent_data_connection_times_out_saying_for_how_long() -> None:
+    """Data has an idle time-out (each wait for more bytes), which the message states."""
+
+    def retr(server: ScriptedFtpServer, _arg: str) -> None:
+        server.reply("150 Opening data connection.")
+        with server.accept_data() as data:
+            data.settimeout(10)
+            with contextlib.suppress(OSError):
+                data.recv(1)  # nothing comes: returns when the client drops the connection
+
+    with scripted({"RETR": retr}) as server, backend_for(server) as ftp:
+        ftp.connect()
+        stream = ftp.open_read("/in/a.csv")
+        started = time.monotonic()
+        with pytest.raises(FerrymanTimeout) as info:
+            stream.read(100)
+        assert time.monotonic() - started < BOUND
+        stream.close()
+    assert f"the data connection was idle for {TIMEOUT:g} s" in info.value.message
+    assert info.value.message.startswith("RETR /in/a.csv: ftp://bob@127.0.0.1")
+
+
 def test_a_reply_that_arrives_in_pieces_within_the_time_out_is_read() -> None:
     """The deadline is for the whole reply: pieces that complete it in time are fine."""
     features = multiline("211", ["Features:", " EPSV", " UTF8"]).encode() + b"\r\n"

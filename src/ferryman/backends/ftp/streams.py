@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ...errors import FerrymanError, TransferError
+from ...errors import TimeoutError as FerrymanTimeout
 from ..base import ReadStream, WriteStream
 
 if TYPE_CHECKING:
@@ -72,6 +73,12 @@ class _FtpStream:
                 hint="the server or network dropped the transfer; run again to resume, "
                 "or allow more retries",
                 retriable=True,
+            )
+        if isinstance(err, TimeoutError):  # the builtin: the data socket's idle time-out
+            return FerrymanTimeout(
+                f"{self.what}: {self.backend.describe()} did not answer in time (the data "
+                f"connection was idle for {self.backend.conn.effective_data_timeout:g} s)",
+                hint="the server or network is slow or stuck; raise --timeout if this is expected",
             )
         return self.backend.translate(err, self.what)
 
