@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,16 +11,24 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.events import AliasEvent, ScalarEvent
 
 from .errors import ConfigError
 from .jobs.limits import MAX_JOB_FILE_BYTES, MAX_YAML_ALIASES, MAX_YAML_DEPTH, MAX_YAML_NODES
 
 __all__ = ["load_yaml", "position"]
 
+#: half of a UTF-16 pair: a "\ud800" escape in a double-quoted string makes one, and no
+#: output can print it
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 class _Limited(MarkedYAMLError):
     """A document over one of the limits of ``ferryman.jobs.limits``."""
+
+
+class _HalfCharacter(_Limited):
+    """A lone UTF-16 surrogate, which no output can print."""
 
 
 class _BoundedComposer(Composer):
@@ -32,6 +41,7 @@ class _BoundedComposer(Composer):
 
     def __init__(self, loader: Any = None) -> None:
         super().__init__(loader)
+        self.warn_double_anchors = False  # YAML allows it (an alias takes the latest); no noise
         self.expanded = 0  #: values so far, aliases expanded
         self.deepest = 0  #: deepest level reached so far, aliases expanded
         self.aliases = 0
@@ -59,6 +69,14 @@ class _BoundedComposer(Composer):
                 self.reach(self.depth + 1 + height, event.start_mark)
             return super().compose_node(parent, index)
         event = self.parser.peek_event()
+        if isinstance(event, ScalarEvent) and _SURROGATE.search(event.value):
+            raise _HalfCharacter(
+                None,
+                None,
+                "an escape of half a character (\\uD800 to \\uDFFF); "
+                "write the character itself, or \\U0001XXXX",
+                event.start_mark,
+            )
         self.count(1, event.start_mark)
         self.reach(self.depth + 1, event.start_mark)
         start, deepest = self.expanded, self.deepest
@@ -121,16 +139,24 @@ def load_yaml(path: Path) -> Any:
     except _Limited as err:
         mark = err.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(
-            f"{where}: {err.problem}", hint="docs/jobs.md#limits lists the limits on job files"
-        ) from None
+        hint = (
+            "fix the YAML syntax there"
+            if isinstance(err, _HalfCharacter)
+            else "docs/jobs.md#limits lists the limits on job files"
+        )
+        raise ConfigError(f"{where}: {err.problem}", hint=hint) from None
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = " ".join(p for p in (err.context, err.problem) if p)
         raise ConfigError(f"{where}: {problem}", hint="fix the YAML syntax there") from None
     except YAMLError as err:
-        raise ConfigError(f"{path}: {err}") from None
+        raise ConfigError(f"{path}: {' '.join(str(err).split())}") from None
+    except Exception as err:  # the YAML library's own trouble with odd input: one line too
+        why = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+        raise ConfigError(
+            f"{path}: cannot be read as YAML ({why})", hint="fix the YAML syntax"
+        ) from None
 
 
 def position(data: Any, loc: Sequence[str | int]) -> tuple[int, int] | None:
