@@ -23,6 +23,7 @@ from urllib.parse import quote
 import pytest
 
 from ferryman.errors import AuthenticationError, ExitCode
+from ferryman.jobs.runner import StepRecord
 from ferryman.redact import contains_secret, mask, mask_data, register_secret
 from ferryman.state import StateStore
 
@@ -304,3 +305,11 @@ def test_url_password_masked_in_errors(tmp_path: Path, quoted: bool) -> None:
     assert done.returncode == int(ExitCode.AUTHENTICATION), done.stderr
     assert_absent(secret, done.stdout, done.stderr)
     assert quote(secret, safe="") not in done.stdout + done.stderr
+
+
+def test_step_record_repr_leaves_out_the_result() -> None:
+    secret = new_secret()
+    record = StepRecord("upload", "run", "succeeded", result={"argv": ["tool", secret]})
+    assert secret not in repr(record)
+    register_secret(secret)
+    assert record.to_dict()["result"] == {"argv": ["tool", "****"]}

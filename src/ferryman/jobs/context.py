@@ -91,9 +91,10 @@ class RunContext:
     loaded: LoadedJob
     run_id: int = 0
     dry_run: bool = False
-    variables: dict[str, Any] = field(default_factory=dict)
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)
-    items: dict[str, Any] = field(default_factory=dict)  #: current foreach items by name
+    #: values (secrets among them) are left out of the repr
+    variables: dict[str, Any] = field(default_factory=dict, repr=False)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    items: dict[str, Any] = field(default_factory=dict, repr=False)  #: foreach items by name
     ledger: Ledger | None = None
     #: only-new records taken in this run, committed when the run succeeds
     pending: list[LedgerRecord] = field(default_factory=list)

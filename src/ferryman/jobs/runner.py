@@ -45,7 +45,7 @@ class StepRecord:
     seconds: float = 0.0
     error: FerrymanError | None = None
     handled: bool = False  #: failed with continue_on_error
-    result: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict, repr=False)  #: argv may hold a secret
     outcome: StepOutcome | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
