@@ -63,7 +63,9 @@ def test_a_5000_character_name_is_refused_and_the_others_are_copied(tmp_path: Pa
     refused = [line for line in result.stdout.splitlines() if line.startswith("refused")]
     assert len(refused) == 1 and "too long for the local file system" in refused[0]
     assert "10 copied" in result.stdout
-    assert "1 name(s) the local file system cannot hold" in result.stderr
+    assert "refused 1 name(s) from the server that the local file system cannot hold" in (
+        result.stderr
+    )
     assert "File name too long" not in result.output
     assert not [r for r in server.commands if r.startswith("RETR") and LONG in r]
 
@@ -89,6 +91,18 @@ def test_json_prints_its_object_with_the_refused_name(tmp_path: Path) -> None:
     assert skipped["path"] == f"/in/{LONG}"  # the raw name, whole
     assert skipped["unsafe"] is True and skipped["local"] is True
     assert "5000 bytes in one name" in skipped["reason"]
+
+
+def test_the_hint_works_a_long_named_file_alone_under_a_shorter_name(tmp_path: Path) -> None:
+    files = {f"/in/{LONG}": b"long"}
+    with serving(files) as server:
+        into = invoke("get", url(server, f"/in/{LONG}"), f"{tmp_path}/", *COMMON)
+        renamed = invoke("get", url(server, f"/in/{LONG}"), tmp_path / "short.csv", *COMMON)
+    assert into.exit_code == ExitCode.TRANSFER, into.output
+    assert "alone under a shorter local name" in into.stderr
+    assert renamed.exit_code == 0, renamed.output
+    assert [p.name for p in tmp_path.iterdir()] == ["short.csv"]
+    assert (tmp_path / "short.csv").read_bytes() == b"long"
 
 
 def test_json_prints_its_object_when_the_local_disk_fails_outside_a_transfer(
@@ -174,6 +188,7 @@ def test_get_refused_names_are_spelled_out(tmp_path: Path) -> None:
     assert raw_control(result.output) == []
     assert "refused  /in/\\e]0;owned\\x07title.csv" in result.stdout
     assert "10 copied" in result.stdout
+    assert "refused 2 unsafe name(s) from the server" in result.stderr
     assert raw_control(as_json.stdout) == []
     paths = {s["path"] for s in json.loads(as_json.stdout)["skipped_names"]}
     assert paths == {f"/in/{CLEAR}", f"/in/{TITLE}"}
@@ -241,3 +256,14 @@ def test_sftp_names_with_escapes_and_line_breaks(
     assert raw_control(got.output) == []  # the report, the errors and the -v transcript
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["ok.csv"]
     assert "two\\nlines.csv  (unsafe name: it contains control characters)" in got.stdout
+
+
+def test_hostile_and_too_long_names_are_both_named(tmp_path: Path) -> None:
+    files = {**VALID, f"/in/{LONG}": b"long", f"/in/{CLEAR}": b"x"}
+    with serving(files) as server:
+        result = invoke("get", url(server, "/in/*"), tmp_path, *COMMON)
+    assert result.exit_code == ExitCode.TRANSFER, result.output
+    assert "refused 2 name(s) from the server (1 unsafe, 1 too long" in result.stderr
+    hint = result.stderr.splitlines()[-1]
+    assert "outside the destination" in hint and "shorter local name" in hint
+    assert len(list(tmp_path.iterdir())) == 10

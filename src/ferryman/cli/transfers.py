@@ -173,13 +173,20 @@ def sync_choice_options(func: F) -> F:
     return choice_options(func, _SYNC_RECURSIVE_HELP)
 
 
+def _exists_locally(spec: str) -> bool:
+    try:
+        return Path(spec).exists()
+    except OSError:  # a URL no file system could hold as a path (a 5 000-character name)
+        return False
+
+
 def _endpoint(
     spec: str, opts: CommonOptions, stack: ExitStack
 ) -> tuple[Backend, str, Connection | None]:
     """A connected backend, the path on it, and its connection (None for the local disk).
 
     A URL or ``NAME:PATH`` is remote, unless a local file of that name exists."""
-    if _REMOTE.match(spec) and not Path(spec).exists():
+    if _REMOTE.match(spec) and not _exists_locally(spec):
         target = opts.target(spec)
         backend = stack.enter_context(open_remote(target, retry_refused=opts.retries_given))
         return backend, target.path or ".", target.connection

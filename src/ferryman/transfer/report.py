@@ -92,16 +92,20 @@ class Summary:
         if not refused:
             return None
         hostile = sum(1 for s in refused if not s.local)
-        kinds = [f"{hostile} unsafe name(s)"] if hostile else []
-        if len(refused) > hostile:
-            kinds.append(f"{len(refused) - hostile} name(s) the local file system cannot hold")
+        local = len(refused) - hostile
+        if not local:
+            what = f"{hostile} unsafe name(s) from the server"
+        elif not hostile:
+            what = f"{local} name(s) from the server that the local file system cannot hold"
+        else:
+            what = (
+                f"{len(refused)} name(s) from the server ({hostile} unsafe, {local} too long "
+                "for the local file system)"
+            )
         hints = ["the listing had names that could write outside the destination"] * bool(hostile)
-        if len(refused) > hostile:
-            hints.append("get a file with a too-long name alone, under a shorter local name")
-        return ProtocolError(
-            f"refused {' and '.join(kinds)} from the server; the other files were copied",
-            hint="; ".join(hints),
-        )
+        if local:
+            hints.append("get such a file alone under a shorter local name")
+        return ProtocolError(f"refused {what}; the other files were copied", hint="; ".join(hints))
 
     @property
     def bytes(self) -> int:
