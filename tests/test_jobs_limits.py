@@ -384,3 +384,26 @@ def test_run_refuses_a_value_only_the_run_knows(tmp_path: Path) -> None:
         "characters or items or more" in result.output
     )
     assert "Traceback" not in result.output
+
+
+def test_cheap_filters_stay_cheap_in_a_loop() -> None:
+    """The checks cost what building the value cost: ``big|length`` is not a walk of big."""
+    text = (
+        "{% set big = range(100000)|list %}"
+        "{% for i in range(100000) %}{% if big|length > 5 %}{% endif %}{% endfor %}ok"
+    )
+    started = time.monotonic()
+    assert Expressions().render(text, {}, "v") == "ok"
+    assert time.monotonic() - started < 3.0
+
+
+def test_an_expression_nested_too_deeply_is_one_problem(tmp_path: Path) -> None:
+    deep = "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}"
+    path = write_job(
+        tmp_path, f"name: j\nvariables:\n  x: '{deep}'\nsteps: [{{name: s, run: [echo]}}]\n"
+    )
+    [problem] = validate_problems(path)
+    assert problem.startswith("3:6: variables.x: expression '{{ ((((")
+    assert problem.endswith(
+        "...' does not compile (RecursionError: maximum recursion depth exceeded)"
+    )

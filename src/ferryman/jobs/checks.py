@@ -167,7 +167,10 @@ class _Checker:
             why = " ".join(f"{type(err).__name__}: {err}".split())[:160]
             self.report(loc, f"expression {shown!r} does not compile ({why})")
             return
-        limit = _limit_problem(tree)
+        try:
+            limit = _limit_problem(tree)
+        except RecursionError:
+            limit = "nested too deeply"
         if limit is not None:
             self.report(loc, f"expression {shown!r}: {limit}")
         known_bare = {*_SCOPES, *self.globals, *scope.variables, *scope.items}
