@@ -30,8 +30,9 @@ from ferryman.cli import cli
 from ferryman.connection import FtpConnection, SftpConnection
 from ferryman.errors import ExitCode
 from ferryman.errors import TimeoutError as FerrymanTimeout
+from tests.servers import sftp_inprocess
 from tests.servers.scripted import ScriptedFtpServer, multiline, transfer_out, trickle
-from tests.servers.sftp_inprocess import InProcessSftpServer
+from tests.servers.sftp_inprocess import INPROCESS_PASSWORD, INPROCESS_USER, InProcessSftpServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,6 +40,8 @@ USER = "bob"
 PASSWORD = "pw-for-bounded-waits"
 TIMEOUT = 1.5  #: the client's time-out in these tests; the servers trickle for 10 s
 BOUND = 8.0  #: "it ended": far below the servers' 10 s of trickling, far above the time-out
+
+sftp_server = sftp_inprocess.sftp_server
 
 
 def scripted(rules: dict[str, object] | None = None, **options: object) -> ScriptedFtpServer:
@@ -341,3 +344,94 @@ def test_get_ends_after_the_last_file_while_extra_connections_wait(tmp_path: Pat
         assert server.connections_accepted == 3
         assert server.commands.count("QUIT") == 3  # each late connection closed at once
         assert server.commands.count("RETR /out/f0.txt") == 1
+
+
+@contextlib.contextmanager
+def first_connection_only(upstream: tuple[str, int]) -> Iterator[int]:
+    """A TCP proxy on loopback: its first connection is forwarded to ``upstream``; every later
+    one gets a never-ending SSH banner (a server that admits one more SSH connection only after
+    a long while). Yields the proxy's port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+    sockets: list[socket.socket] = []
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def hold(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            conn.sendall(b"SSH-2.0-")
+            while not stop.wait(0.1):
+                conn.sendall(b"x")
+
+    def serve() -> None:
+        accepted = 0
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            sockets.append(conn)
+            accepted += 1
+            if accepted == 1:
+                server = socket.create_connection(upstream, timeout=10)
+                sockets.append(server)
+                for a, b in ((conn, server), (server, conn)):
+                    threading.Thread(target=pump, args=(a, b), daemon=True).start()
+            else:
+                threading.Thread(target=hold, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, name="first-connection-proxy", daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def test_sftp_get_ends_after_the_last_file_while_a_second_connection_hangs(
+    sftp_server: InProcessSftpServer, tmp_path: Path
+) -> None:
+    """10 parallel workers need two SSH connections (8 channels each at most): the second one
+    hangs in its banner; ``get`` ends when the 10 files are copied, not after its time-out."""
+    for i in range(10):
+        (sftp_server.root / f"f{i}.txt").write_bytes(b"x" * i)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with first_connection_only((sftp_server.host, sftp_server.port)) as port:
+        started = time.monotonic()
+        result = CliRunner().invoke(
+            cli,
+            [
+                "get",
+                f"sftp://{INPROCESS_USER}@127.0.0.1:{port}/*.txt",
+                str(dest),
+                "--password-env",
+                "FM_PW",
+                "--fingerprint",
+                sftp_server.fingerprint,
+                "--timeout",
+                "15",
+                "--retries",
+                "0",
+                "--parallel",
+                "10",
+            ],
+            env={"FM_PW": INPROCESS_PASSWORD, "HOME": str(tmp_path), "SSH_AUTH_SOCK": None},
+        )
+        elapsed = time.monotonic() - started
+    assert result.exit_code == 0, result.output + result.stderr
+    assert elapsed < BOUND, f"get took {elapsed:.1f} s"
+    assert sorted(p.name for p in dest.iterdir()) == [f"f{i}.txt" for i in range(10)]

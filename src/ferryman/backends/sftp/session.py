@@ -269,7 +269,10 @@ class ConnectionGroup:
 
     def __init__(self, conn: SftpConnection) -> None:
         self.conn = conn
-        self._lock = threading.Lock()
+        #: held while a connection is being opened (one at a time), but not by release(), so
+        #: closing a backend never waits for another thread's slow connect (issue 13)
+        self._connecting = threading.Lock()
+        self._lock = threading.Lock()  #: guards the list and the users counts
         self._connections: list[SshConnection] = []
         #: where the server starts this user's SFTP sessions (realpath of "."), learned by
         #: the first channel and shared: the same user on the same server starts there again
@@ -278,24 +281,26 @@ class ConnectionGroup:
     def acquire(self, wire: WireLog) -> SshConnection:
         """A connection with room for one more channel, opened when there is none."""
         wait = self.conn.effective_connect_timeout * 2
-        if not self._lock.acquire(timeout=wait):  # another thread is connecting, slowly
+        if not self._connecting.acquire(timeout=wait):  # another thread is connecting, slowly
             raise FerrymanTimeout(
                 f"connecting to {self.conn.describe()}: waited {wait:.0f} s for another "
                 "thread's connection attempt"
             )
         most = MAX_CHANNELS_WITH_EXEC if self.conn.exec_hash else MAX_CHANNELS_PER_CONNECTION
         try:
-            for connection in self._connections:
-                usable = connection.reusable and connection.alive
-                if usable and connection.users < most:
-                    connection.users += 1
-                    return connection
+            with self._lock:
+                for connection in self._connections:
+                    usable = connection.reusable and connection.alive
+                    if usable and connection.users < most:
+                        connection.users += 1
+                        return connection
             connection = open_ssh(self.conn, wire)
-            connection.users = 1
-            self._connections.append(connection)
+            with self._lock:
+                connection.users = 1
+                self._connections.append(connection)
             return connection
         finally:
-            self._lock.release()
+            self._connecting.release()
 
     @property
     def open_connections(self) -> int:
