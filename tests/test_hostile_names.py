@@ -267,3 +267,14 @@ def test_hostile_and_too_long_names_are_both_named(tmp_path: Path) -> None:
     hint = result.stderr.splitlines()[-1]
     assert "outside the destination" in hint and "shorter local name" in hint
     assert len(list(tmp_path.iterdir())) == 10
+
+
+def test_c1_controls_in_names_are_refused_like_c0(tmp_path: Path) -> None:
+    files = {"/in/csi\x9b2J.csv": b"c1", "/in/nel\x85.csv": b"c1", "/in/März ü.csv": b"ok"}
+    with serving(files) as server:
+        result = invoke("get", url(server, "/in/*"), tmp_path, "--json", *COMMON)
+    doc = json.loads(result.stdout)
+    assert [p.name for p in tmp_path.iterdir()] == ["März ü.csv"]  # printable Unicode is kept
+    assert {s["path"] for s in doc["skipped_names"]} == {"/in/csi\x9b2J.csv", "/in/nel\x85.csv"}
+    assert all("control characters" in s["reason"] for s in doc["skipped_names"])
+    assert result.exit_code == ExitCode.TRANSFER

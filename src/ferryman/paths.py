@@ -66,7 +66,7 @@ def listed_name_problem(name: str) -> str | None:
         return "contains a path separator"
     if _DRIVE.match(name):
         return "starts with a drive letter"
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):  # C0, DEL, C1 (\x9b: CSI)
         return "contains control characters"
     return None
 
