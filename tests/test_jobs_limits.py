@@ -59,11 +59,12 @@ def memory_cap() -> Iterator[None]:
 
 
 def refused(text: str, context: dict[str, object] | None = None) -> str:
-    """The message of the ConfigError rendering ``text`` raises, within a second."""
+    """The message of the ConfigError rendering ``text`` raises, within seconds (without the
+    limit: minutes, or gigabytes)."""
     started = time.monotonic()
     with pytest.raises(ConfigError) as caught:
         Expressions().render(text, context or {}, "variables.x")
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5.0
     assert caught.value.exit_code == ExitCode.USAGE
     message = caught.value.message
     assert "\n" not in message
@@ -394,7 +395,7 @@ def test_cheap_filters_stay_cheap_in_a_loop() -> None:
     )
     started = time.monotonic()
     assert Expressions().render(text, {}, "v") == "ok"
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 10.0  # 0.1 s here; walking big each time: hours
 
 
 def test_an_expression_nested_too_deeply_is_one_problem(tmp_path: Path) -> None:
