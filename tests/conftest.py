@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from ferryman.connection import FtpConnection, TLSMode
 from ferryman.embedded import EmbeddedServer
+from ferryman.redact import forget_secrets
 
 PASSWORD = "Pw-for-tests-0nly"
 
@@ -70,6 +71,14 @@ def _restore_ferryman_logging() -> Iterator[None]:
             handler.close()
     logger.setLevel(saved[1])
     logger.propagate = saved[2]
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """Secret values are registered process-wide (ferryman.redact); one test's password must
+    not mask words in the next test's messages."""
+    yield
+    forget_secrets()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import pytest
 
 from ferryman.errors import AuthenticationError, ExitCode
 from ferryman.jobs.runner import StepRecord
-from ferryman.redact import contains_secret, mask, mask_data, register_secret
+from ferryman.redact import contains_secret, forget_secrets, mask, mask_data, register_secret
 from ferryman.state import StateStore
 
 from .servers.scripted import ScriptedFtpServer
@@ -125,6 +125,14 @@ def test_mask_covers_encodings_and_late_registration() -> None:
 def test_short_values_are_not_masked() -> None:
     register_secret("abc")
     assert mask("abc def") == "abc def"
+
+
+def test_forget_secrets() -> None:
+    secret = new_secret()
+    register_secret(secret)
+    assert mask(secret) == "****"
+    forget_secrets()
+    assert mask(secret) == secret and not contains_secret(secret)
 
 
 # --- case 1: a variable computed from env.X through another variable --------------------------

@@ -20,7 +20,15 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["MASK", "MIN_LENGTH", "contains_secret", "mask", "mask_data", "register_secret"]
+__all__ = [
+    "MASK",
+    "MIN_LENGTH",
+    "contains_secret",
+    "forget_secrets",
+    "mask",
+    "mask_data",
+    "register_secret",
+]
 
 MASK = "****"
 MIN_LENGTH = 4
@@ -61,6 +69,14 @@ def register_secret(value: str | None) -> None:
         _registry.values.add(value)
         forms = set(_registry.forms) | _encodings(value)
         _registry.forms = tuple(sorted(forms, key=lambda f: (-len(f), f)))
+
+
+def forget_secrets() -> None:
+    """Forget every registered secret: between unrelated work in one long-lived process (the
+    tests do it after each test, so that one test's password masks nothing in the next)."""
+    with _registry.lock:
+        _registry.values.clear()
+        _registry.forms = ()
 
 
 def contains_secret(text: str) -> bool:
