@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from pydantic import ValidationError
 
 from ferryman.cli import cli
 from ferryman.errors import ConfigError, ExitCode
 from ferryman.jobs import limits
 from ferryman.jobs.expressions import Expressions
 from ferryman.jobs.loader import load_job
+from ferryman.jobs.model import JobFile
 from ferryman.yamlfile import load_yaml
 
 pytestmark = pytest.mark.timeout(60)
@@ -408,3 +410,17 @@ def test_an_expression_nested_too_deeply_is_one_problem(tmp_path: Path) -> None:
     assert problem.endswith(
         "...' does not compile (RecursionError: maximum recursion depth exceeded)"
     )
+
+
+def test_the_model_refuses_deep_foreach_too() -> None:
+    """A job built in Python, not read from a file, meets the same limit."""
+
+    def nested(depth: int) -> dict[str, object]:
+        steps: list[dict[str, object]] = [{"name": "leaf", "run": ["echo"]}]
+        for level in range(depth):
+            steps = [{"name": f"f{level}", "foreach": {"items": [1], "steps": steps}}]
+        return {"name": "j", "steps": steps}
+
+    assert JobFile.model_validate(nested(limits.MAX_FOREACH_DEPTH)).name == "j"
+    with pytest.raises(ValidationError, match="foreach nested more than 16 deep"):
+        JobFile.model_validate(nested(limits.MAX_FOREACH_DEPTH + 1))

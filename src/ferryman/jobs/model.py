@@ -27,6 +27,7 @@ from pydantic import (
 
 from ..loads import CsvFormat
 from ..transfer import IfExists
+from .limits import MAX_FOREACH_DEPTH
 
 __all__ = [
     "ACTIONS",
@@ -485,7 +486,15 @@ class JobFile(_Model):
         for name in self.env:
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
                 raise ValueError(f"env: {name!r} is not an environment variable name")
+        if _foreach_depth(self.steps) > MAX_FOREACH_DEPTH:
+            raise ValueError(f"foreach nested more than {MAX_FOREACH_DEPTH} deep")
         return self
+
+
+def _foreach_depth(steps: list[Step]) -> int:
+    """How deep foreach steps nest in ``steps`` (0: none)."""
+    inner = [_foreach_depth(s.foreach.steps) for s in steps if s.foreach is not None]
+    return 1 + max(inner) if inner else 0
 
 
 def _all_steps(steps: list[Step]) -> list[Step]:
