@@ -150,6 +150,8 @@ def test_variables_from_env_through_other_variables(tmp_path: Path) -> None:
           alias: "{{{{ pw }}}}"
           shout: "{{{{ alias | upper }}}}"
           plain: hello-world
+          label: the env of prod
+          some: ["{{{{ env.FTPPW | lower }}}}", x]
         steps:
           - name: say
             run: [{PY}, -c, "import sys; print(sys.argv[1:])", "{{{{ plain }}}}", "{{{{ shout }}}}"]
@@ -164,7 +166,8 @@ def test_variables_from_env_through_other_variables(tmp_path: Path) -> None:
     shown, shown_text = show_json(tmp_path, secret)
     variables = shown["variables"]
     assert variables["plain"] == "hello-world"
-    assert {variables[n] for n in ("pw", "alias", "shout")} == {
+    assert variables["label"] == "the env of prod"  # "env", but no expression
+    assert {variables[n] for n in ("pw", "alias", "shout", "some")} == {
         "(from the environment: not recorded)"
     }
     log_file = Path(report["log_file"]).read_text(encoding="utf-8")

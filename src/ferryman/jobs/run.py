@@ -25,6 +25,7 @@ from ..state import StateStore, job_lock, safe_job_name, state_path
 from ..wirelog import configure_logging
 from .context import RunContext
 from .effects import commit_taken, finish_sources, recover_sources
+from .expressions import is_template
 from .loader import LoadedJob, load_job
 from .runner import StepRecord, execute_steps, exit_code_of
 
@@ -100,11 +101,12 @@ def _secret_variables(loaded: LoadedJob, values: Mapping[str, Any]) -> set[str]:
     other such variables, and those whose value holds a registered secret."""
     secret: set[str] = set()
     for name, value in values.items():
-        definition = str(loaded.job.variables.get(name, ""))
+        definition = str(loaded.job.variables.get(name, ""))  # a list's or a dict's too
         names = {"env", *secret}
-        if any(re.search(rf"\b{re.escape(n)}\b", definition) for n in names) or contains_secret(
-            str(value)
-        ):
+        computed = is_template(definition) and any(
+            re.search(rf"\b{re.escape(n)}\b", definition) for n in names
+        )
+        if computed or contains_secret(str(value)):
             secret.add(name)
     return secret
 
