@@ -114,6 +114,7 @@ def test_mask_covers_encodings_and_late_registration() -> None:
     assert secret not in json.dumps(error.to_dict())
     encoded = "ftp://u:" + secret[:8] + "%40ss%20word%2F@h/"
     assert mask(encoded) == "ftp://u:****@h/"
+    assert mask("pw=" + secret[:8] + "%40ss+word%2F&x=1") == "pw=****&x=1"  # a form's encoding
     assert mask(json.dumps({"k": secret})) == '{"k": "****"}'
     assert mask_data({"argv": ["x", secret], "n": 3, "p": Path("/data", secret, "f")}) == {
         "argv": ["x", "****"],

@@ -18,7 +18,7 @@ import json
 import threading
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 __all__ = [
     "MASK",
@@ -52,6 +52,7 @@ def _encodings(value: str) -> set[str]:
         value,
         quote(value, safe=""),
         quote(value),
+        quote_plus(value),
         repr(value)[1:-1],
         json.dumps(value)[1:-1],
         json.dumps(value, ensure_ascii=False)[1:-1],
