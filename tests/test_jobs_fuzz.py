@@ -156,6 +156,7 @@ jobs = st.fixed_dictionaries(
 
 @_SETTINGS
 @given(jobs)
+@example({"name": "j", "steps": [{"name": "s", "run": ["echo", "{{ 'a'.__class__ ~ x }}"]}]})
 def test_validate_of_any_job_shaped_file_is_a_verdict_or_readable_errors(job: object) -> None:
     check_outcome(["validate"], json.dumps(job))  # JSON is YAML
 

@@ -160,10 +160,12 @@ class _Checker:
         try:
             tree = self.expressions.env.parse(source)
             self.expressions.env.from_string(source)  # unknown filters and tests, too
+            # (its constant folding may evaluate: 'a'.__class__ ~ x is the sandbox's refusal)
+            undeclared = meta.find_undeclared_variables(tree)
         except TemplateSyntaxError as err:
             self.report(loc, f"expression {shown!r} does not parse: {err.message}")
             return
-        except Exception as err:  # a literal too big to compile, too deep a nesting ...
+        except Exception as err:  # a literal too big to compile, a refused attribute ...
             why = " ".join(f"{type(err).__name__}: {err}".split())[:160]
             self.report(loc, f"expression {shown!r} does not compile ({why})")
             return
@@ -174,7 +176,7 @@ class _Checker:
         if limit is not None:
             self.report(loc, f"expression {shown!r}: {limit}")
         known_bare = {*_SCOPES, *self.globals, *scope.variables, *scope.items}
-        for name in sorted(meta.find_undeclared_variables(tree) - known_bare):
+        for name in sorted(undeclared - known_bare):
             self.report(loc, self.unknown_name(name, scope, known_bare))
         for kind, name in _references(tree):
             message = self.reference(kind, name, scope)
