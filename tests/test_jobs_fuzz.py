@@ -92,6 +92,8 @@ yaml_texts = st.lists(st.sampled_from(_YAML_TOKENS), max_size=40).map("".join)
 @example("&a name: j\n&a name: j\n")  # a reused anchor: once a warning on stderr
 @example("<<: #name: j\n|\n\n")  # once a NotImplementedError inside ruamel.yaml
 @example('name: j\nconnections: {a: "\\ud800\\udc00"}\n')  # once unprintable
+@example("<<: #name: j\n    run: [echo, hi]\n")  # keys merged in have no position
+@example("b: &b {name: s, x: 1}\nname: j\nsteps: [{<<: *b, run: [echo]}]\n")
 def test_validate_of_any_text_is_a_verdict_or_readable_errors(text: str) -> None:
     check_outcome(["validate"], text)
 

@@ -424,3 +424,13 @@ def test_the_model_refuses_deep_foreach_too() -> None:
     assert JobFile.model_validate(nested(limits.MAX_FOREACH_DEPTH)).name == "j"
     with pytest.raises(ValidationError, match="foreach nested more than 16 deep"):
         JobFile.model_validate(nested(limits.MAX_FOREACH_DEPTH + 1))
+
+
+def test_a_problem_in_a_merged_key_is_reported_at_the_mapping(tmp_path: Path) -> None:
+    """Keys merged in with ``<<: *alias`` have no position of their own (found by the fuzzer:
+    once a TypeError or KeyError traceback)."""
+    path = write_job(tmp_path, "b: &b {name: s, x: 1}\nname: j\nsteps: [{<<: *b, run: [echo]}]\n")
+    assert validate_problems(path) == [
+        "3:9: steps.0.x: unknown key; docs/jobs.md lists the allowed ones",
+        "1:1: b: unknown key; docs/jobs.md lists the allowed ones",
+    ]

@@ -159,6 +159,16 @@ def load_yaml(path: Path) -> Any:
         ) from None
 
 
+def _mark(lookup: Any, key: Any) -> tuple[int, int] | None:
+    """0-based (line, column) ruamel.yaml kept for ``key``; None for one merged in with
+    ``<<: *alias`` (it has none, or raises)."""
+    try:
+        mark = lookup(key)
+    except (KeyError, IndexError, TypeError):
+        return None
+    return (int(mark[0]), int(mark[1])) if mark else None
+
+
 def position(data: Any, loc: Sequence[str | int]) -> tuple[int, int] | None:
     """1-based (line, column) of the item at ``loc`` in data loaded by :func:`load_yaml`.
 
@@ -169,12 +179,12 @@ def position(data: Any, loc: Sequence[str | int]) -> tuple[int, int] | None:
     node = data
     for key in loc:
         if isinstance(node, CommentedMap) and key in node:
-            line, col = node.lc.key(key)
-            found = (line + 1, col + 1)
+            mark = _mark(node.lc.key, key)
+            found = (mark[0] + 1, mark[1] + 1) if mark else found
             node = node[key]
         elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
-            line, col = node.lc.item(key)
-            found = (line + 1, col + 1)
+            mark = _mark(node.lc.item, key)
+            found = (mark[0] + 1, mark[1] + 1) if mark else found
             node = node[key]
         else:
             break
