@@ -1,4 +1,4 @@
-"""Job files cannot exhaust the machine (issue 13): every limit of ``ferryman.jobs.limits``
+"""Job files cannot exhaust the machine (issue 13): every limit of ``ferryman.limits``
 ends in one ConfigError (exit 2), at file:line:column where ``validate`` can see it, early.
 
 Nothing here may really allocate gigabytes: the hostile cases run in-process under a cap on

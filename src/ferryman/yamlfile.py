@@ -14,7 +14,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent, ScalarEvent
 
 from .errors import ConfigError
-from .jobs.limits import MAX_JOB_FILE_BYTES, MAX_YAML_ALIASES, MAX_YAML_DEPTH, MAX_YAML_NODES
+from .limits import MAX_JOB_FILE_BYTES, MAX_YAML_ALIASES, MAX_YAML_DEPTH, MAX_YAML_NODES
 
 __all__ = ["load_yaml", "position"]
 
@@ -24,7 +24,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Limited(MarkedYAMLError):
-    """A document over one of the limits of ``ferryman.jobs.limits``."""
+    """A document over one of the limits of ``ferryman.limits``."""
 
 
 class _HalfCharacter(_Limited):
@@ -127,7 +127,7 @@ def _read(path: Path) -> str:
 def load_yaml(path: Path) -> Any:
     """Parse ``path`` keeping line/column marks; duplicate keys are refused.
 
-    The limits of ``ferryman.jobs.limits`` hold: file size, nesting depth, alias uses and
+    The limits of ``ferryman.limits`` hold: file size, nesting depth, alias uses and
     values with aliases expanded; past one, a ConfigError at the file:line:column.
     """
     text = _read(path)

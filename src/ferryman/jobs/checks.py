@@ -30,9 +30,9 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, meta, nodes
 
+from ..limits import MAX_LOOP_ITERATIONS
 from ..yamlfile import position
 from .expressions import Expressions, is_template
-from .limits import MAX_LOOP_ITERATIONS
 from .sandbox import LimitError, bounded_binop
 
 __all__ = ["reference_problems"]
@@ -361,7 +361,7 @@ def _iterations(node: nodes.Node) -> int:
 
 
 def _limit_problem(tree: nodes.Template) -> str | None:
-    """What the limits on expressions (``jobs.limits``) refuse in a template, as far as its
+    """What the limits on expressions (``ferryman.limits``) refuse in a template, as far as its
     constants tell: ``'a' * 3000000000``, ``2 ** (2 ** 24)``, loops of 1e5 x 1e5."""
     for node in tree.find_all(nodes.BinExpr):
         try:

@@ -25,7 +25,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError, Undefined
 
 from ..errors import ConfigError
-from .limits import MAX_VALUE_CHARS
+from ..limits import MAX_VALUE_CHARS
 from .sandbox import BoundedEnvironment, LimitError, weight
 
 __all__ = ["Expressions", "is_template"]

@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from ..connection import Connection
 from ..connections_file import connections_from_mapping
 from ..errors import ConfigError
+from ..limits import MAX_FOREACH_DEPTH
 from ..yamlfile import load_yaml, position
 from .checks import reference_problems
-from .limits import MAX_FOREACH_DEPTH
 from .model import JobFile
 
 __all__ = ["DATABASE_SCHEMES", "DatabaseConnection", "LoadedJob", "load_job"]

@@ -25,9 +25,9 @@ from pydantic import (
     model_validator,
 )
 
+from ..limits import MAX_FOREACH_DEPTH
 from ..loads import CsvFormat
 from ..transfer import IfExists
-from .limits import MAX_FOREACH_DEPTH
 
 __all__ = [
     "ACTIONS",

@@ -2,7 +2,7 @@
 
 Jinja2's sandbox keeps expressions away from Python internals but lets them build values of
 any size: ``'a' * 3000000000``, ``2 ** (2 ** 24)``, nested loops of 1e5 x 1e5. Here every
-way to build something big is checked *before* it is built, against ``jobs.limits``:
+way to build something big is checked *before* it is built, against ``ferryman.limits``:
 
 - the operators ``*``, ``**``, ``+``, ``%`` and ``~`` (concatenation): the size of the
   string or list they would make, the digits of the integer;
@@ -30,7 +30,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
 from ..errors import ConfigError
-from .limits import MAX_INT_BITS, MAX_INT_DIGITS, MAX_LOOP_ITERATIONS, MAX_VALUE_CHARS
+from ..limits import MAX_INT_BITS, MAX_INT_DIGITS, MAX_LOOP_ITERATIONS, MAX_VALUE_CHARS
 
 __all__ = ["BoundedEnvironment", "LimitError", "bounded_binop", "weight"]
 
@@ -52,7 +52,7 @@ _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
 
 
 class LimitError(ConfigError):
-    """An expression would go past one of the limits of ``ferryman.jobs.limits``."""
+    """An expression would go past one of the limits of ``ferryman.limits``."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, hint="docs/jobs.md#limits lists the limits on expressions")
@@ -189,7 +189,7 @@ class _Bounding(NodeTransformer):
 
 
 class BoundedEnvironment(ImmutableSandboxedEnvironment):
-    """The sandbox with the limits of ``ferryman.jobs.limits`` (module docstring)."""
+    """The sandbox with the limits of ``ferryman.limits`` (module docstring)."""
 
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
