@@ -18,9 +18,9 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
+from ferryman import limits
 from ferryman.cli import cli
 from ferryman.errors import ConfigError, ExitCode
-from ferryman.jobs import limits
 from ferryman.jobs.expressions import Expressions
 from ferryman.jobs.loader import load_job
 from ferryman.jobs.model import JobFile
