@@ -434,3 +434,30 @@ def test_a_problem_in_a_merged_key_is_reported_at_the_mapping(tmp_path: Path) ->
         "3:9: steps.0.x: unknown key; docs/jobs.md lists the allowed ones",
         "1:1: b: unknown key; docs/jobs.md lists the allowed ones",
     ]
+
+
+@pytest.mark.usefixtures("memory_cap")
+def test_a_limit_only_the_run_can_see_names_its_place_in_the_job_file(tmp_path: Path) -> None:
+    """A value known only at run time (a --var, an earlier step's result): the run stops with
+    one line that still says where in the job file the expression is."""
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        textwrap.dedent(
+            """\
+            name: runtime-limits
+            state: state.db
+            variables:
+              n: "1"
+              big: "{{ 'a' * (n | int) }}"
+            steps:
+              - name: echo
+                run: {argv: [echo, "{{ 'b' * (n | int) }}"]}
+            """
+        ),
+        encoding="utf-8",
+    )
+    assert CliRunner().invoke(cli, ["validate", str(job)]).exit_code == 0
+    result = CliRunner().invoke(cli, ["run", str(job), "--var", "n=3000000000"])
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "Traceback" not in result.output + result.stderr
+    assert f"{job}:5:3: variables.big" in result.stderr, result.stderr

@@ -4,6 +4,7 @@ steps against a server are in test_jobs_steps.py."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -158,7 +159,8 @@ def test_an_invalid_if_fails_the_step_as_a_mistake_in_the_job(env: JobEnv) -> No
     assert outcome(report) == {"check": "failed", "next": "skipped", "alert": "succeeded"}
     check = step(report, "check")
     assert isinstance(check.error, ConfigError)
-    assert check.error.message == (
+    assert re.match(r"\S+job\.yaml:\d+:\d+: step check: if:", check.error.message)
+    assert check.error.message.split(": ", 1)[1] == (  # after the job file's FILE:LINE:COLUMN
         "step check: if: expression 'job.name.nothing > 0' failed: "
         "'str object' has no attribute 'nothing'"
     )

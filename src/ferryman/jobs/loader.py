@@ -45,11 +45,40 @@ class LoadedJob:
     job: JobFile
     connections: dict[str, Connection] = field(default_factory=dict)
     databases: dict[str, DatabaseConnection] = field(default_factory=dict)
+    #: ``variables.NAME`` and ``step NAME`` -> ``FILE:LINE:COLUMN`` of its key
+    positions: dict[str, str] = field(default_factory=dict)
 
     @property
     def base(self) -> Path:
         """Relative local paths in the job are relative to the job file's directory."""
         return self.path.parent
+
+    def at(self, what: str) -> str:
+        """``what`` (``variables.x``, ``step fetch``) with its place in the job file in front,
+        for errors only the run can find (a value known from ``--var`` or an earlier step)."""
+        where = self.positions.get(what)
+        return f"{where}: {what}" if where else what
+
+
+def _positions(path: Path, data: dict[str, Any]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    variables = data.get("variables")
+    if isinstance(variables, dict):
+        for name in variables:
+            found[f"variables.{name}"] = _where(path, data, ("variables", name))
+
+    def steps(items: Any, loc: tuple[str | int, ...]) -> None:
+        if not isinstance(items, list):
+            return
+        for index, step in enumerate(items):
+            if isinstance(step, dict) and isinstance(step.get("name"), str):
+                found.setdefault(f"step {step['name']}", _where(path, data, (*loc, index)))
+                nested = step.get("foreach")
+                if isinstance(nested, dict):
+                    steps(nested.get("steps"), (*loc, index, "foreach", "steps"))
+
+    steps(data.get("steps"), ("steps",))
+    return found
 
 
 def _where(path: Path, data: Any, loc: tuple[str | int, ...]) -> str:
@@ -175,4 +204,4 @@ def load_job(path: Path) -> LoadedJob:
             "\n".join(problems),
             hint="docs/jobs.md describes every key; `ferryman validate` lists all problems",
         )
-    return LoadedJob(path.resolve(), job, connections, databases)
+    return LoadedJob(path.resolve(), job, connections, databases, _positions(path, data))

@@ -91,7 +91,7 @@ def _variables(ctx: RunContext, overrides: Mapping[str, str]) -> None:
         )
     for name, raw in ctx.loaded.job.variables.items():
         value = overrides.get(name, raw)
-        ctx.variables[name] = rendered = ctx.render(value, f"variables.{name}")
+        ctx.variables[name] = rendered = ctx.render(value, ctx.loaded.at(f"variables.{name}"))
         if name in _secret_variables(ctx.loaded, ctx.variables) and isinstance(rendered, str):
             register_secret(rendered)  # "{{ pw | upper }}" is a secret too, whatever its value
 

@@ -68,9 +68,9 @@ def _rendered(ctx: RunContext, step: Step) -> BaseModel:
     action = step.action
     raw = action.model_dump(by_alias=True, mode="python")
     if isinstance(action, ForeachAction):
-        raw["items"] = ctx.render(raw["items"], f"step {step.name}: items")
+        raw["items"] = ctx.render(raw["items"], f"{ctx.loaded.at(f'step {step.name}')}: items")
         return action.model_copy(update={"items": raw["items"]})
-    rendered = ctx.render(raw, f"step {step.name}")
+    rendered = ctx.render(raw, ctx.loaded.at(f"step {step.name}"))
     try:
         return type(action).model_validate(rendered)
     except ValidationError as err:
@@ -202,7 +202,9 @@ def execute_steps(
         reason = _should_run(step, failure)
         if reason is None and step.if_ is not None:
             try:
-                if not ctx.expressions.truth(step.if_, ctx.scope(), f"step {step.name}: if"):
+                if not ctx.expressions.truth(
+                    step.if_, ctx.scope(), f"{ctx.loaded.at(f'step {step.name}')}: if"
+                ):
                     reason = f"if: {step.if_} is false"
             except FerrymanError as err:
                 record.status, record.error = "failed", err
