@@ -24,7 +24,6 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -35,13 +34,13 @@ from typing import TYPE_CHECKING, Final, Literal, NoReturn, Self
 
 import pytest
 
+from tests.servers.processes import free_port, stop_group
 from tests.servers.vsftpd import (
     INSTALL_HINT,
     TEST_PASSWORD,
     TEST_USER,
     Workdir,
     _chown_to_test_user,
-    _free_port,
     make_ftp_root,
 )
 
@@ -201,7 +200,7 @@ class Proftpd:
         output = self.base_dir / "proftpd.out"
         last_error = ""
         for _attempt in range(3):  # the free port may be taken between probe and bind
-            self.port = _free_port()
+            self.port = free_port()
             config.write_text(self.config())
             config.chmod(0o600)
             with output.open("wb") as out:
@@ -264,19 +263,9 @@ class Proftpd:
             time.sleep(0.05)
 
     def _terminate(self) -> None:
-        """SIGTERM, then SIGKILL, to our ProFTPD's process group (its per-session children
-        too), while its leader is unreaped so that the group id cannot have been reused."""
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-            if proc.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(wait)
-        proc.wait(5)
+        if proc is not None:
+            stop_group(proc)
 
     def stop(self) -> None:
         """Stop ProFTPD and remove its config, logs and (when it made them) root and PKI."""

@@ -41,6 +41,7 @@ from typing import Final, NoReturn, Self
 
 import pytest
 
+from tests.servers.processes import free_port
 from tests.servers.vsftpd import HOST, INSTALL_HINT, TEST_PASSWORD, TEST_USER
 
 __all__ = [
@@ -130,12 +131,6 @@ def _fingerprint(public_key: Path) -> str:
         timeout=30,
     ).stdout
     return out.split()[1]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -266,7 +261,7 @@ LogLevel VERBOSE
         config_file = self.base_dir / "sshd_config"
         last_error = ""
         for _attempt in range(3):  # the free port may be taken between probe and bind
-            self.port = _free_port()
+            self.port = free_port()
             config_file.write_text(self.config())
             config_file.chmod(0o600)
             with self.log_file.open("wb") as log:

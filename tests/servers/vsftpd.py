@@ -30,7 +30,6 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -42,6 +41,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, NoReturn, Self
 
 import pytest
+
+from tests.servers.processes import free_port, stop_group
 
 if TYPE_CHECKING:
     from ferryman.certs import PkiFiles
@@ -166,12 +167,6 @@ class Workdir:
     def ftp_path(self, relpath: str = "") -> str:
         """The FTP path of ``relpath`` inside this directory."""
         return f"{self.path}/{relpath}" if relpath else self.path
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 _OPENSSL_TLS12_ONLY: Final = """\
@@ -345,7 +340,7 @@ class Vsftpd:
         env = self._environment()
         last_error = ""
         for _attempt in range(3):  # the free port may be taken between probe and bind
-            self.port = _free_port()
+            self.port = free_port()
             self._write_config()
             with self.stderr_file.open("wb") as err:
                 self._proc = subprocess.Popen(
@@ -423,19 +418,9 @@ class Vsftpd:
             time.sleep(0.05)
 
     def _terminate(self) -> None:
-        """Stop our vsftpd process group: SIGTERM, wait, SIGKILL. The group is signalled while
-        its leader (our child) is not yet reaped, so the group id cannot have been reused."""
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-            if proc.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(wait)
-        proc.wait(5)
+        if proc is not None:
+            stop_group(proc)
 
     def stop(self) -> None:
         """Stop vsftpd and remove its config, logs and (when it made them) root and PKI."""
