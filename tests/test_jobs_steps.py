@@ -778,3 +778,24 @@ def test_a_database_used_as_a_file_place_is_refused(env: JobEnv) -> None:
         "no database connection named 'nowhere' -- add it under connections:"
     )
     assert report.exit_code == ExitCode.USAGE
+
+
+def test_a_receive_refusing_a_hostile_name_copies_the_others_and_says_which(
+    env: JobEnv,
+) -> None:
+    (env.remote("out") / "evil\x1b[2J.csv").write_text("x\n", encoding="utf-8")
+    report = env.run(
+        env.write(
+            """\
+            steps:
+              - name: fetch
+                receive: {from: "partner:/out/*.csv", to: inbox/}
+            """
+        )
+    )
+    fetch = step(report, "fetch")
+    assert fetch.status == "failed" and fetch.error is not None
+    assert "refused 1 unsafe name(s) from the server; the other files were copied" in (
+        fetch.error.message
+    )
+    assert env.files("inbox") == ["orders_1.csv", "orders_2.csv"]

@@ -544,3 +544,14 @@ def test_job_endpoints(tmp_path: Path, spec: str, path: str) -> None:
     )
     endpoint = RunContext(load_job(job)).endpoint(spec)
     assert endpoint.remote and endpoint.path == path
+
+
+def test_get_archives_below_the_login_directory_with_move_source_to(
+    vsftpd_home: Vsftpd, home_dir: Workdir, tmp_path: Path
+) -> None:
+    base = f"/~/{home_dir.local.name}"
+    source = ftp_url(vsftpd_home, f"{base}/outbound/*.csv")
+    inbox = tmp_path / "inbox"
+    ok(ftp_cli(vsftpd_home, "get", source, f"{inbox}/", "--move-source-to", f"{base}/done/"))
+    assert sorted(p.name for p in inbox.iterdir()) == ["a.csv", "b.csv"]
+    assert sorted(p.name for p in (home_dir.local / "done").iterdir()) == ["a.csv", "b.csv"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import click
 
 from ..backends.base import Backend, Entry
 from ..backends.local import LocalBackend
-from ..connection import Connection
+from ..connection import Connection, login_relative
 from ..retry import RetryPolicy
 from ..terminal import safe_text
 from ..transfer import (
@@ -254,6 +255,9 @@ def _run(
         dst, dst_path, dst_conn = _endpoint(dst_spec, opts, stack)
         default = IfExists.FAIL if sync_options is None else IfExists.DIFFERENT
         options = choices.options(src_conn or dst_conn, default)
+        if src_conn is not None and options.move_to is not None:
+            # a remote archive reads /~/ as URLs do: below the login directory
+            options = dataclasses.replace(options, move_to=login_relative(options.move_to))
         filters, call = choices.filters(), _lister(src_conn)
         if sync_options is not None:
             summary = sync(

@@ -16,7 +16,7 @@ from typing import Any
 from ..backends.base import Backend, Entry
 from ..connection import login_relative
 from ..crashpoints import armed, crash_point
-from ..errors import FerrymanError, NotFoundError, ProtocolError, TimeoutError
+from ..errors import FerrymanError, NotFoundError, TimeoutError
 from ..retry import RetryPolicy
 from ..transfer import (
     FileOutcome,
@@ -76,13 +76,7 @@ def _filters(action: Filtering) -> Filters:
 def _first_failure(summary: Summary) -> FerrymanError | None:
     if summary.failures:
         return summary.failures[0]
-    unsafe = [s for s in summary.skipped_names if s.unsafe]
-    if unsafe:
-        return ProtocolError(
-            f"refused {len(unsafe)} unsafe name(s) from the server: {unsafe[0].path}",
-            hint="the listing had names that could write outside the destination",
-        )
-    return None
+    return summary.refusal()  # hostile names and names too long here, told apart
 
 
 def _summary_outcome(summary: Summary) -> StepOutcome:
