@@ -34,8 +34,9 @@ from ..base import (
 )
 from .ascii import AsciiReadStream, AsciiWriteStream
 from .hashes import hash_support, normalize_algorithm, server_hash
-from .lookups import FtpLookups
+from .lookups import SIZE_INSTEAD, FtpLookups
 from .quirks import ServerQuirks, refused_command, refuses_overwrite, refuses_resume
+from .replies import parse_size
 from .session import FtpSession, parse_pwd
 from .streams import FtpReadStream, FtpWriteStream
 from .tls import build_context, probe_fingerprint
@@ -140,6 +141,18 @@ class FtpBackend(FtpLookups, Backend):
         """Remember that the server refused ``command`` (see quirks.py)."""
         self.quirks.refuse(command, err.reply_text or err.message, self.wire, then=then)
         self._learned()
+
+    def _optional(self, session: FtpSession, command: str, line: str, then: str) -> str | None:
+        """The reply to an optional ``command`` (sending ``line``), or None when the server
+        refuses it although it advertised it: remembered, and ``then`` noted once (issue 12).
+        Any other error is raised."""
+        try:
+            return session.command(line)
+        except ProtocolError as err:
+            if not refused_command(err):
+                raise
+            self._refused(command, err, then)
+            return None
 
     def _connect_error(self, err: BaseException) -> FerrymanError:
         error = self.translate(err, f"connecting to {self.describe()}")
@@ -271,20 +284,11 @@ class FtpBackend(FtpLookups, Backend):
         ``offset`` (when the server has SIZE), or the tail would land in the wrong place."""
         if "SIZE" not in self._features(session):
             return  # nothing to check with; the caller verifies the final size
-        try:
-            reply = session.command(f"SIZE {path}")
-        except ProtocolError as err:
-            if not refused_command(err):
-                raise
-            # advertised but refused (issue 12): no check; the landed size is checked after
-            self._refused("SIZE", err, "sizes from directory listings instead")
+        # advertised but refused (issue 12): no check; the landed size is checked after
+        reply = self._optional(session, "SIZE", f"SIZE {path}", SIZE_INSTEAD)
+        if reply is None:
             return
-        try:
-            size = int(reply.split()[1])
-        except (IndexError, ValueError):
-            raise ProtocolError(
-                f"SIZE {path}: malformed reply {reply!r}", reply_text=reply
-            ) from None
+        size = parse_size(path, reply)
         if size != offset:
             raise TransferError(
                 f"APPE {path}: the partial file on {self.describe()} has {size} bytes, not "

@@ -20,15 +20,20 @@ from ...paths import check_remote_path
 from ..base import Entry, EntryType
 from .listing import parse_list, parse_mlsd, parse_mlsd_line
 from .quirks import refused_command
+from .replies import parse_size
 
 if TYPE_CHECKING:
     from ...connection import FtpConnection
     from .quirks import ServerQuirks
     from .session import FtpSession
 
-__all__ = ["MAX_LISTING_BYTES", "FtpLookups"]
+__all__ = ["MAX_LISTING_BYTES", "SIZE_INSTEAD", "FtpLookups"]
 
 MAX_LISTING_BYTES = 512 * 1024 * 1024  # bound on one directory listing
+
+
+#: what a server that refuses SIZE gets instead (noted once in the transcript)
+SIZE_INSTEAD = "sizes from directory listings instead"
 
 
 class FtpLookups:
@@ -42,6 +47,9 @@ class FtpLookups:
         def _op(self, what: str, path: str = "") -> AbstractContextManager[FtpSession]: ...
         def _features(self, session: FtpSession) -> dict[str, str]: ...
         def _refused(self, command: str, err: FerrymanError, then: str) -> None: ...
+        def _optional(
+            self, session: FtpSession, command: str, line: str, then: str
+        ) -> str | None: ...
         def describe(self) -> str: ...
         def login_path(self, path: str) -> str: ...
 
@@ -113,13 +121,11 @@ class FtpLookups:
 
     def _mlst(self, session: FtpSession, path: str, name: str) -> Entry | None:
         """MLST (RFC 3659 section 7); None when the server refuses the command itself."""
-        try:
-            reply = session.command(f"MLST {path}")
-        except ProtocolError as err:
-            if not refused_command(err):
-                raise
-            # advertised but refused (gateways, per-user <Limit MLST>; issue 12): carry on
-            self._refused("MLST", err, "SIZE and MDTM, or a LIST of the parent, instead")
+        # advertised but refused (gateways, per-user <Limit MLST>; issue 12): carry on
+        reply = self._optional(
+            session, "MLST", f"MLST {path}", "SIZE and MDTM, or a LIST of the parent, instead"
+        )
+        if reply is None:
             return None
         for line in reply.splitlines()[1:]:
             if line.startswith(" "):
@@ -137,7 +143,7 @@ class FtpLookups:
             if not refused_command(err):
                 raise
             # advertised but refused (issue 12): the parent's listing has the size
-            self._refused("SIZE", err, "sizes from directory listings instead")
+            self._refused("SIZE", err, SIZE_INSTEAD)
             return None
         except (NotFoundError, RemoteError, ValueError, IndexError):
             if self._is_dir(session, path):
@@ -175,19 +181,10 @@ class FtpLookups:
             if self.quirks.refused("SIZE"):  # advertised but refused: MLST or a listing
                 return self._stat_on(session, path, posixpath.basename(path)).size
             session.set_type("I")  # SIZE counts bytes in TYPE I; some servers refuse it in A
-            try:
-                reply = session.command(f"SIZE {path}")
-            except ProtocolError as err:
-                if not refused_command(err):
-                    raise
-                self._refused("SIZE", err, "sizes from directory listings instead")
+            reply = self._optional(session, "SIZE", f"SIZE {path}", SIZE_INSTEAD)
+            if reply is None:
                 return self._stat_on(session, path, posixpath.basename(path)).size
-        try:
-            return int(reply.split()[1])
-        except (IndexError, ValueError):
-            raise ProtocolError(
-                f"SIZE {path}: malformed reply {reply!r}", reply_text=reply
-            ) from None
+        return parse_size(path, reply)
 
     def _mdtm(self, session: FtpSession, path: str) -> datetime | None:
         if "MDTM" not in self._features(session):

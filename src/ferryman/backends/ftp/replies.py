@@ -17,7 +17,7 @@ import time
 from ...errors import ProtocolError
 from ...errors import TimeoutError as FerrymanTimeout
 
-__all__ = ["ReplyReader", "parse_epsv", "parse_feat", "parse_pasv", "parse_pwd"]
+__all__ = ["ReplyReader", "parse_epsv", "parse_feat", "parse_pasv", "parse_pwd", "parse_size"]
 
 _PASV_RE = re.compile(r"(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})")
 _EPSV_RE = re.compile(r"\((.)\1\1(\d{1,5})\1\)")
@@ -108,6 +108,14 @@ def parse_epsv(reply: str) -> int:
     if not match or not reply.startswith("229") or not 0 < int(match.group(2)) < 65536:
         raise ProtocolError(f"malformed EPSV reply {reply!r}", reply_text=reply)
     return int(match.group(2))
+
+
+def parse_size(path: str, reply: str) -> int:
+    """The byte count of a ``213 SIZE`` reply (RFC 3659 section 4)."""
+    try:
+        return int(reply.split()[1])
+    except (IndexError, ValueError):
+        raise ProtocolError(f"SIZE {path}: malformed reply {reply!r}", reply_text=reply) from None
 
 
 def parse_pwd(reply: str) -> str | None:
