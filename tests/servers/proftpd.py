@@ -27,14 +27,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, NoReturn, Self
 
 import pytest
 
-from tests.servers.processes import free_port, stop_group
+from tests.servers.processes import first_line, free_port, stop_group, wait_until_ready
 from tests.servers.vsftpd import (
     INSTALL_HINT,
     TEST_PASSWORD,
@@ -234,33 +233,21 @@ class Proftpd:
         """One readiness probe: True once the 220 banner arrived."""
         try:
             with socket.create_connection((self.host, self.port), timeout=2) as sock:
-                banner = b""
-                while b"\n" not in banner:
-                    chunk = sock.recv(1024)
-                    if not chunk:
-                        return False
-                    banner += chunk
-                return banner.startswith(b"220")
+                return (first_line(sock) or b"").startswith(b"220")
         except OSError:
             return False
 
     def _wait_ready(self) -> None:
         assert self._proc is not None
-        deadline = time.monotonic() + self.start_timeout
-        while True:
-            code = self._proc.poll()
-            if code is not None:
-                raise ProftpdUnavailableError(
-                    f"ProFTPD exited with status {code} at start:\n" + self._diagnostics()
-                )
-            if self._probe():
-                return
-            if time.monotonic() > deadline:
-                raise ProftpdUnavailableError(
-                    f"ProFTPD on {self.host}:{self.port} sent no 220 banner within "
-                    f"{self.start_timeout} s:\n" + self._diagnostics()
-                )
-            time.sleep(0.05)
+        where = f"ProFTPD on {self.host}:{self.port}"
+        wait_until_ready(
+            self._proc,
+            self._probe,
+            self.start_timeout,
+            where,
+            self._diagnostics,
+            ProftpdUnavailableError,
+        )
 
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None

@@ -33,7 +33,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,7 @@ from typing import Final, NoReturn, Self
 
 import pytest
 
-from tests.servers.processes import free_port
+from tests.servers.processes import first_line, free_port, wait_until_ready
 from tests.servers.vsftpd import HOST, INSTALL_HINT, TEST_PASSWORD, TEST_USER
 
 __all__ = [
@@ -292,33 +291,20 @@ LogLevel VERBOSE
         """True once the server sends its ``SSH-2.0-`` banner."""
         try:
             with socket.create_connection((self.host, self.port), timeout=2) as sock:
-                banner = b""
-                while b"\n" not in banner:
-                    chunk = sock.recv(256)
-                    if not chunk:
-                        return False
-                    banner += chunk
-                return banner.startswith(b"SSH-2.0-")
+                return (first_line(sock) or b"").startswith(b"SSH-2.0-")
         except OSError:
             return False
 
     def _wait_ready(self) -> None:
         assert self._proc is not None
-        deadline = time.monotonic() + self.start_timeout
-        while True:
-            code = self._proc.poll()
-            if code is not None:
-                raise SshdUnavailableError(
-                    f"sshd exited with status {code} at start:\n{self.log_text()[-3000:]}"
-                )
-            if self._probe():
-                return
-            if time.monotonic() > deadline:
-                raise SshdUnavailableError(
-                    f"sshd on {self.host}:{self.port} sent no banner within "
-                    f"{self.start_timeout} s:\n{self.log_text()[-3000:]}"
-                )
-            time.sleep(0.05)
+        wait_until_ready(
+            self._proc,
+            self._probe,
+            self.start_timeout,
+            f"sshd on {self.host}:{self.port}",
+            lambda: self.log_text()[-3000:],
+            SshdUnavailableError,
+        )
 
     # -- processes -------------------------------------------------------------------------
 

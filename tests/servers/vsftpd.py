@@ -34,7 +34,6 @@ import socket
 import ssl
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ from typing import TYPE_CHECKING, Final, Literal, NoReturn, Self
 
 import pytest
 
-from tests.servers.processes import free_port, stop_group
+from tests.servers.processes import first_line, free_port, stop_group, wait_until_ready
 
 if TYPE_CHECKING:
     from ferryman.certs import PkiFiles
@@ -384,13 +383,7 @@ class Vsftpd:
                 assert self.pki is not None
                 ctx = ssl.create_default_context(cafile=str(self.pki.ca_cert))
                 sock = ctx.wrap_socket(raw, server_hostname=self.host)
-            banner = b""
-            while b"\n" not in banner:
-                chunk = sock.recv(1024)
-                if not chunk:
-                    return False
-                banner += chunk
-            return banner.startswith(b"220")
+            return (first_line(sock) or b"").startswith(b"220")
         except (OSError, ssl.SSLError):
             return False
         finally:
@@ -400,22 +393,14 @@ class Vsftpd:
 
     def _wait_ready(self) -> None:
         assert self._proc is not None
-        deadline = time.monotonic() + self.start_timeout
-        while True:
-            code = self._proc.poll()
-            if code is not None:
-                raise VsftpdUnavailableError(
-                    f"vsftpd exited with status {code} at start ({self.config_file}):\n"
-                    + self._diagnostics()
-                )
-            if self._probe():
-                return
-            if time.monotonic() > deadline:
-                raise VsftpdUnavailableError(
-                    f"vsftpd on {self.host}:{self.port} sent no 220 banner within "
-                    f"{self.start_timeout} s:\n" + self._diagnostics()
-                )
-            time.sleep(0.05)
+        wait_until_ready(
+            self._proc,
+            self._probe,
+            self.start_timeout,
+            f"vsftpd on {self.host}:{self.port} ({self.config_file})",
+            self._diagnostics,
+            VsftpdUnavailableError,
+        )
 
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None
