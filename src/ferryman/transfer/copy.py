@@ -61,9 +61,12 @@ __all__ = [
     "discard",
     "discard_partial",
     "exists",
+    "hash_side",
     "identity_tag",
     "partial_name",
+    "publish",
     "source_tag",
+    "verify_landed",
 ]
 
 log = logging.getLogger("ferryman.transfer")
@@ -185,13 +188,14 @@ def _claim(
     return fresh, claim, 0
 
 
-def _publish(
+def publish(
     dst: Backend,
     part: str,
     target: str,
+    *,
     replace: bool,
-    claim: LocalClaim | None,
-    size: int | None,
+    claim: LocalClaim | None = None,
+    size: int | None = None,
 ) -> None:
     """Rename the verified temporary into place; replace an existing file only if allowed.
     Under a claim, first make sure the name still leads to the file this copy wrote."""
@@ -209,10 +213,10 @@ def _publish(
         dst.rename(part, target)
 
 
-def _hash_side(src: Backend, dst: Backend) -> tuple[str, Backend] | None:
+def hash_side(src: Backend | None, dst: Backend) -> tuple[str, Backend] | None:
     """Which server-side hash to check, and on which side (the destination's preferred: it
-    checks what landed)."""
-    for side in (dst, src):
+    checks what landed); ``src`` None: the destination's only (an upload from memory)."""
+    for side in (dst, src) if src is not None else (dst,):
         offered = side.capabilities.hashes
         for algorithm in HASH_PREFERENCE:
             if algorithm in offered:
@@ -278,7 +282,7 @@ def copy_file(
     started = time.monotonic()
     if ascii:
         offset, verify_hash = 0, False
-    hashing = _hash_side(src, dst) if verify_hash else None
+    hashing = hash_side(src, dst) if verify_hash else None
     digest = Digest(hashing[0]) if hashing else None
     part, claim, offset = _claim(dst, dst_path, tag, offset)
     try:
@@ -311,7 +315,7 @@ def copy_file(
                 )
             if preserve_mtime and entry.mtime is not None:
                 _set_mtime(dst, part, entry.mtime)
-            _publish(dst, part, dst_path, replace, claim, landed)
+            publish(dst, part, dst_path, replace=replace, claim=claim, size=landed)
             seconds = time.monotonic() - started
             return CopyResult(src_path, dst_path, moved, landed or moved, seconds, "ascii")
         if entry.size is not None and size != entry.size:
@@ -320,29 +324,12 @@ def copy_file(
                 hint="the source changed or the connection lost data; run again "
                 "(--stable-for waits for files still being written)",
             )
-        if landed is None:
-            landed = dst.size(part)
-        if landed is not None and landed != size:
-            raise VerificationError(
-                f"{dst_path}: the destination holds {landed} bytes, {size} were sent",
-                hint="the destination lost data (disk full or quota?); check its space, "
-                "then run again",
-            )
-        verified = "size"
-        server = _server_hash(src, src_path, dst, part, hashing)
-        if hashing is not None and digest is not None and server is not None:
-            algorithm, side = hashing
-            if server.lower() != digest.hexdigest():
-                raise VerificationError(
-                    f"{dst_path}: {algorithm} of the copy differs from the source's "
-                    f"({side.describe()} says {server}, the bytes sent hash to "
-                    f"{digest.hexdigest()})",
-                    hint="the data was corrupted on the way or the source changed; run again",
-                )
-            verified = f"size+{algorithm}"
+        verified = verify_landed(
+            dst, part, dst_path, size, landed, hashing, digest, source=(src, src_path)
+        )
         if preserve_mtime and entry.mtime is not None:
             _set_mtime(dst, part, entry.mtime)
-        _publish(dst, part, dst_path, replace, claim, size)
+        publish(dst, part, dst_path, replace=replace, claim=claim, size=size)
     except BaseException as err:
         # a copy that failed verification is known bad: never keep it to resume from; nor
         # a fresh name, which no one will look for again
@@ -364,18 +351,52 @@ def copy_file(
     )
 
 
-def _server_hash(
-    src: Backend, src_path: str, dst: Backend, part: str, hashing: tuple[str, Backend] | None
-) -> str | None:
-    """The server's digest of the copy (or the source); None when the server, although it
-    advertised the hash, refuses to compute it: the copy is then verified by size alone."""
-    if hashing is None:
-        return None
+def verify_landed(
+    dst: Backend,
+    part: str,
+    dst_path: str,
+    size: int,
+    landed: int | None,
+    hashing: tuple[str, Backend] | None,
+    digest: Digest | None,
+    *,
+    source: tuple[Backend, str] | None = None,
+) -> str:
+    """Check what landed under the temporary name ``part``: the size the destination reports
+    (``landed``, or asked now), then the server's hash against ``digest`` of the bytes sent
+    (see :func:`hash_side`; on the source side, of ``source``'s path). Returns how the copy
+    was verified: ``"size"`` or ``"size+sha256"``; raises VerificationError."""
+    if landed is None:
+        landed = dst.size(part)
+    if landed is not None and landed != size:
+        raise VerificationError(
+            f"{dst_path}: the destination holds {landed} bytes, {size} were sent",
+            hint="the destination lost data (disk full or quota?); check its space, "
+            "then run again",
+        )
+    if hashing is None or digest is None:
+        return "size"
     algorithm, side = hashing
+    path = part if side is dst or source is None else source[1]
+    server = _server_hash(side, path, algorithm)
+    if server is None:
+        return "size"
+    if server.lower() != digest.hexdigest():
+        raise VerificationError(
+            f"{dst_path}: {algorithm} of the copy differs from the source's "
+            f"({side.describe()} says {server}, the bytes sent hash to {digest.hexdigest()})",
+            hint="the data was corrupted on the way or the source changed; run again",
+        )
+    return f"size+{algorithm}"
+
+
+def _server_hash(side: Backend, path: str, algorithm: str) -> str | None:
+    """The server's digest of ``path``; None when the server, although it advertised the
+    hash, refuses to compute it: the copy is then verified by size alone."""
     try:
-        return side.hash(part if side is dst else src_path, algorithm)
+        return side.hash(path, algorithm)
     except NotSupportedError as err:
-        log.info("%s: %s; verified by size only", part, err.message)
+        log.info("%s: %s; verified by size only", path, err.message)
         return None
 
 
