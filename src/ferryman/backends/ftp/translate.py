@@ -92,6 +92,10 @@ FTP_REFUSED_HINT = (
 )
 
 
+#: what CPython's ssl module says (with errno 0) when the socket under the TLS layer is closed
+_NO_SOCKET = "Underlying socket connection gone"
+
+
 def translate(err: BaseException, what: str, where: str) -> FerrymanError:
     """The project error for any exception raised while doing ``what`` against ``where``."""
     if isinstance(err, FerrymanError):
@@ -104,6 +108,15 @@ def translate(err: BaseException, what: str, where: str) -> FerrymanError:
         return CertificateError(
             f"{what}: the certificate of {where} is not trusted: {err.verify_message}",
             hint="give the CA with --ca-file, or pin the certificate with --fingerprint",
+        )
+    if isinstance(err, ssl.SSLError) and _NO_SOCKET in str(err):
+        # SSL_ERROR_NO_SOCKET: the socket under the TLS layer was closed, on our side, by code
+        # outside ferryman (seen under pandas.read_parquet): the connection is gone, not the
+        # TLS set-up wrong; a retry reconnects
+        return ConnectError(
+            f"{what}: the connection to {where} was closed under ferryman",
+            hint="run again; the next attempt reconnects",
+            retriable=True,
         )
     if isinstance(err, ssl.SSLError):
         reason = err.reason or str(err)
