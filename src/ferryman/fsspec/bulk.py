@@ -111,7 +111,17 @@ def _run(
                 fs.pool.policy,
                 f"making directory {directory}",
             )
-        summary = run_jobs(jobs, source, destination, _options(fs), events=_Progress(callback))
+        summary = run_jobs(
+            jobs,
+            source,
+            destination,
+            _options(fs),
+            events=_Progress(callback),
+            lenders=(
+                None if isinstance(source, LocalBackend) else fs.pool,
+                None if isinstance(destination, LocalBackend) else fs.pool,
+            ),
+        )
     failed = [f for f in summary.files if f.status is Status.FAILED and f.error is not None]
     if failed and not (on_error == "ignore" and all(_missing(f) for f in failed)):
         error = failed[0].error

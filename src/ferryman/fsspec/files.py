@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from fsspec.spec import AbstractBufferedFile
 
-from ..backends.base import Backend, ReadStream, WriteStream
+from ..backends.base import Backend
 from ..errors import FerrymanError
 from ..retry import with_retries
 from ..transfer.copy import Digest, discard, hash_side, partial_name, publish, verify_landed
 from .errors import FileExists, translated
+from .pool import Loan
 
 if TYPE_CHECKING:
     from .filesystem import FerrymanFileSystem
@@ -38,10 +39,8 @@ class FerrymanFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unt
     fs: FerrymanFileSystem
 
     def __init__(self, fs: FerrymanFileSystem, path: str, mode: str = "rb", **kwargs: Any):
-        self._backend: Backend | None = None
-        self._reader: ReadStream | None = None
+        self._loan: Loan | None = None
         self._reader_at = 0
-        self._writer: WriteStream | None = None
         self._part: str | None = None
         self._digest: Digest | None = None
         self._hashing: tuple[str, Backend] | None = None
@@ -52,21 +51,23 @@ class FerrymanFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unt
 
     # -- connection --------------------------------------------------------------------------
 
-    def _lent(self) -> Backend:
-        if self._backend is None:
-            self._backend = self.fs.pool.acquire()
-        return self._backend
+    def _lent(self) -> Loan:
+        if self._loan is None:
+            self._loan = self.fs.pool.lend()
+        return self._loan
 
     def _give_back(self) -> None:
-        backend, self._backend = self._backend, None
-        if backend is not None:
-            self.fs.pool.release(backend)
+        loan, self._loan = self._loan, None
+        if loan is not None:
+            self.fs.pool.settle(loan)
 
     # -- reading -----------------------------------------------------------------------------
 
     def _drop_reader(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
+        loan = self._loan
+        reader = loan.reader if loan is not None else None
+        if loan is not None and reader is not None:
+            loan.reader = None
             reader.abort()
 
     def _fetch_range(self, start: int, end: int) -> bytes:
@@ -79,13 +80,14 @@ class FerrymanFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unt
 
         def fill() -> None:
             nonlocal got
-            if self._reader is None or self._reader_at != start + got:
+            loan = self._lent()
+            if loan.reader is None or self._reader_at != start + got:
                 self._drop_reader()
-                self._reader = self._lent().open_read(self.path, start + got)
+                loan.reader = loan.backend.open_read(self.path, start + got)
                 self._reader_at = start + got
             try:
                 while got < len(buffer):
-                    n = self._reader.readinto(view[got:])
+                    n = loan.reader.readinto(view[got:])
                     if n == 0:
                         break
                     got += n
@@ -104,9 +106,11 @@ class FerrymanFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unt
     def _finish_reader(self) -> None:
         """At the end of the file: close the stream so the server's final reply is read and
         the connection is clean for the next caller (an early stop aborts instead)."""
-        reader, self._reader = self._reader, None
-        if reader is None:
+        loan = self._loan
+        reader = loan.reader if loan is not None else None
+        if loan is None or reader is None:
             return
+        loan.reader = None
         if reader.read(1):  # the file grew while it was read: that is the caller's business
             reader.abort()
             return
@@ -118,19 +122,19 @@ class FerrymanFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unt
     # -- writing -----------------------------------------------------------------------------
 
     def _initiate_upload(self) -> None:
-        backend = self._lent()
+        loan = self._lent()
         self._part = partial_name(self.path, secrets.token_hex(4))
         with translated():
-            if self.mode == "xb" and self.fs.exists(self.path):
-                raise FileExists(f"{self.path} already exists on {backend.describe()}")
-            self._hashing = hash_side(None, backend)
+            self._hashing = hash_side(None, loan.backend)
             self._digest = Digest(self._hashing[0]) if self._hashing else None
-            self._writer = backend.open_write(self._part)
+            self.fs.ensure_parent(loan.backend, self.path)
+            loan.writer = loan.backend.open_write(self._part)
 
     def _upload_chunk(self, final: bool = False) -> bool:
         data = self.buffer.getbuffer()
-        writer = self._writer
-        assert writer is not None and self._backend is not None and self._part is not None
+        loan = self._loan
+        assert loan is not None and loan.writer is not None and self._part is not None
+        writer = loan.writer
         with translated():
             try:
                 if len(data):
@@ -139,10 +143,11 @@ class FerrymanFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unt
                         self._digest.update(data)
                 if not final:
                     return True
+                loan.writer = None
                 writer.close()
                 sent = (self.offset or 0) + len(data)
                 verify_landed(
-                    self._backend,
+                    loan.backend,
                     self._part,
                     self.path,
                     sent,
@@ -164,7 +169,7 @@ class FerrymanFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unt
         """Rename the verified temporary file into place (fsspec: end of a transaction)."""
         if not self._uploaded or self._part is None:
             return
-        backend = self._lent()
+        backend = self._lent().backend
         with translated():
             try:
                 if self.mode == "xb" and self.fs.exists(self.path):
@@ -182,12 +187,13 @@ class FerrymanFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unt
         self._abandon()
 
     def _abandon(self) -> None:
-        writer, self._writer = self._writer, None
-        if writer is not None:
+        loan = self._loan
+        if loan is not None and loan.writer is not None:
+            writer, loan.writer = loan.writer, None
             writer.abort()
         part, self._part = self._part, None
-        if part is not None and self._backend is not None:
-            discard(self._backend, part)
+        if part is not None and loan is not None:
+            discard(loan.backend, part)
         self._give_back()
 
     # -- life cycle --------------------------------------------------------------------------

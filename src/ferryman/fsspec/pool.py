@@ -15,13 +15,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TypeVar
 
-from ..backends import Backend, backend_for
+from ..backends import Backend, ReadStream, WriteStream, backend_for
 from ..connection import Connection
 from ..retry import RetryPolicy, with_retries
 
-__all__ = ["BackendPool"]
+__all__ = ["BackendPool", "Loan"]
 
 T = TypeVar("T")
 
@@ -56,6 +57,22 @@ def _in_python_thread(action: Callable[[], T]) -> T:
     return result[0]
 
 
+@dataclass(eq=False)
+class Loan:
+    """A connection lent to one open file, and the stream open on it.
+
+    The pool holds every loan until the file gives it back. Why: pyarrow drops the files it
+    opened without closing them; the garbage collector then finalizes the file, its stream
+    and its connection together, in any order, and a socket finalized before the file's
+    ``close()`` ran was closed under a connection that the close then returned to the pool.
+    Held by the pool, the connection and its stream stay alive until the file is closed.
+    """
+
+    backend: Backend
+    reader: ReadStream | None = None
+    writer: WriteStream | None = None
+
+
 class BackendPool:
     """Connected backends for ``connection``, lent one caller at a time."""
 
@@ -64,6 +81,7 @@ class BackendPool:
         self.policy = RetryPolicy(retries=connection.retries, delay=connection.retry_delay)
         self._first: Backend | None = None
         self._idle: list[Backend] = []
+        self._loans: set[Loan] = set()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -100,6 +118,19 @@ class BackendPool:
         if not keep and backend is not self._first:
             backend.close()
 
+    def lend(self) -> Loan:
+        """A connection for an open file, held by the pool too (see :class:`Loan`)."""
+        loan = Loan(self.acquire())
+        with self._lock:
+            self._loans.add(loan)
+        return loan
+
+    def settle(self, loan: Loan) -> None:
+        """The file is done with ``loan``: its connection goes back to the pool."""
+        with self._lock:
+            self._loans.discard(loan)
+        self.release(loan.backend)
+
     @contextmanager
     def backend(self) -> Iterator[Backend]:
         backend = self.acquire()
@@ -124,6 +155,8 @@ class BackendPool:
             self._closed = True
             idle, self._idle = self._idle, []
             first, self._first = self._first, None
+            idle += [loan.backend for loan in self._loans]
+            self._loans.clear()
         for backend in idle:
             if backend is not first:
                 backend.close()

@@ -37,6 +37,7 @@ from .report import FileOutcome, Status, Summary
 __all__ = [
     "Events",
     "Job",
+    "Lender",
     "SourceAction",
     "TransferOptions",
     "archive",
@@ -90,44 +91,67 @@ class _RunOver(Exception):
     """A connection was made after the run ended: it was closed, there is nothing to do."""
 
 
-class _Side:
-    """One endpoint's connections: the first one, then siblings made on demand."""
+class Lender(Protocol):
+    """Where a run borrows its extra connections instead of making and closing its own (the
+    fsspec filesystem's pool, which keeps them for the next call)."""
 
-    def __init__(self, first: Backend) -> None:
+    def acquire(self) -> Backend: ...
+    def release(self, backend: Backend) -> None: ...
+
+
+class _Side:
+    """One endpoint's connections: the first one, then siblings made on demand (or borrowed
+    from ``lender``, and given back at the end)."""
+
+    def __init__(self, first: Backend, lender: Lender | None = None) -> None:
         self.first = first
+        self.lender = lender
         self._first_taken = False
         self._lock = threading.Lock()
         self._closed = False
         self.extra: list[Backend] = []
 
-    def take(self) -> Backend:
-        with self._lock:
-            if not self._first_taken:
-                self._first_taken = True
-                return self.first
+    def _another(self) -> Backend:
+        if self.lender is not None:
+            return self.lender.acquire()
         backend = self.first.sibling()
         try:
             backend.connect()
         except BaseException:
             backend.close()
             raise
+        return backend
+
+    def take(self) -> Backend:
+        with self._lock:
+            if not self._first_taken:
+                self._first_taken = True
+                return self.first
+        backend = self._another()
         if backend is not self.first:
             with self._lock:
                 late = self._closed
                 if not late:
                     self.extra.append(backend)
             if late:  # the run ended while this connection was being made (issue 13)
-                backend.close()
+                self._end(backend)
                 raise _RunOver
         return backend
 
+    def _end(self, backend: Backend) -> None:
+        if self.lender is not None:
+            self.lender.release(backend)
+        else:
+            backend.close()
+
     def close_extra(self) -> None:
-        """Close the siblings; one whose connect is still under way closes when it returns."""
+        """Close (or give back) the siblings; one whose connect is still under way closes
+        when it returns."""
         with self._lock:
             self._closed = True
             extra, self.extra = self.extra, []
         for backend in extra:
-            backend.close()
+            self._end(backend)
 
 
 def _stat_or_none(backend: Backend, path: str) -> Entry | None:
@@ -447,16 +471,18 @@ def run_jobs(
     *,
     summary: Summary | None = None,
     events: Events | None = None,
+    lenders: tuple[Lender | None, Lender | None] = (None, None),
 ) -> Summary:
     """Copy every job from ``source`` to ``destination`` (both connected; they become the
-    first connection of each side's pool) with ``options.parallel`` workers."""
+    first connection of each side's pool) with ``options.parallel`` workers; ``lenders``
+    (source side, destination side) lend the further connections, when given."""
     summary = summary or Summary(dry_run=options.dry_run)
     if options.stable_for > 0 and jobs:
         log.info(
             "waiting %.0f s to see that the files are no longer being written", options.stable_for
         )
         time.sleep(options.stable_for)
-    src, dst = _Side(source), _Side(destination)
+    src, dst = _Side(source, lenders[0]), _Side(destination, lenders[1])
     runner = _Runner(src, dst, options, summary, events)
     runner.index = _TargetIndex([job.target for job in jobs])
     for job in jobs:

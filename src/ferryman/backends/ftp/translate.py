@@ -110,9 +110,9 @@ def translate(err: BaseException, what: str, where: str) -> FerrymanError:
             hint="give the CA with --ca-file, or pin the certificate with --fingerprint",
         )
     if isinstance(err, ssl.SSLError) and _NO_SOCKET in str(err):
-        # SSL_ERROR_NO_SOCKET: the socket under the TLS layer was closed, on our side, by code
-        # outside ferryman (seen under pandas.read_parquet): the connection is gone, not the
-        # TLS set-up wrong; a retry reconnects
+        # the socket under the TLS layer is gone (finalized while the connection was still in
+        # use, as when a file object holding it was garbage collected): the connection is
+        # gone, not the TLS set-up wrong; a retry reconnects
         return ConnectError(
             f"{what}: the connection to {where} was closed under ferryman",
             hint="run again; the next attempt reconnects",
