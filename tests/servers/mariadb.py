@@ -148,7 +148,7 @@ def start_mariadb() -> MariaDBServer:
         "--character-set-server=utf8mb4",
         *user,
     ]
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         argv,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -158,7 +158,11 @@ def start_mariadb() -> MariaDBServer:
     server = MariaDBServer(proc, port, base)
     try:
         wait_until_ready(
-            proc, lambda: _ready(server), 90, f"mariadbd on {HOST}:{port}", server.log,
+            proc,
+            lambda: _ready(server),
+            90,
+            f"mariadbd on {HOST}:{port}",
+            server.log,
             MariaDBUnavailableError,
         )
         server.sql(

@@ -170,7 +170,7 @@ def start_postgres(*, fsync: bool = False) -> PostgresServer:
         argv += ["-c", f"{name}={value}"]
     log = open(base / "server.log", "wb")  # noqa: SIM115 - the child holds it
     with log:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             argv,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -30,7 +30,8 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import date, datetime, time as dtime
+from datetime import date, datetime
+from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -182,8 +183,8 @@ def _write_parquet(
     stream: IO[bytes], fmt: CsvFormat, names: list[str], batches: Iterator[Sequence[Any]]
 ) -> int:
     try:
-        import pyarrow as pa  # noqa: PLC0415 - optional dependency
-        import pyarrow.parquet as pq  # noqa: PLC0415
+        import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]  # noqa: PLC0415
+        import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]  # noqa: PLC0415
     except ModuleNotFoundError:
         raise ConfigError(
             "exports to Parquet need pyarrow, which is not installed",
@@ -201,9 +202,7 @@ def _write_parquet(
                 schema = pa.schema(list(zip(names, types, strict=True)))
                 writer = pq.ParquetWriter(stream, schema)
             try:
-                arrays = [
-                    pa.array(col, type=schema.field(i).type) for i, col in enumerate(columns)
-                ]
+                arrays = [pa.array(col, type=schema.field(i).type) for i, col in enumerate(columns)]
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as err:
                 raise LoadError(
                     f"cannot export to Parquet: a column's values change type after row "
@@ -222,9 +221,12 @@ def _write_parquet(
     return count
 
 
-_WRITERS: dict[
-    str, Callable[[IO[bytes], CsvFormat, list[str], Iterator[Sequence[Any]]], int]
-] = {"csv": _write_csv, "tsv": _write_csv, "jsonl": _write_jsonl, "parquet": _write_parquet}
+_WRITERS: dict[str, Callable[[IO[bytes], CsvFormat, list[str], Iterator[Sequence[Any]]], int]] = {
+    "csv": _write_csv,
+    "tsv": _write_csv,
+    "jsonl": _write_jsonl,
+    "parquet": _write_parquet,
+}
 
 
 def _failing_row(chunk: Sequence[Any], fmt: CsvFormat) -> int:

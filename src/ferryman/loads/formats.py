@@ -38,7 +38,7 @@ def _optional(module: str, extra: str) -> Any:
         if err.name is None or not module.startswith(err.name):
             raise
         raise ConfigError(
-            f"this format needs {module.split('.')[0]}, which is not installed",
+            f"this format needs {module.split('.', maxsplit=1)[0]}, which is not installed",
             hint=f"pip install 'ferryman[{extra}]'",
         ) from None
 
@@ -115,7 +115,7 @@ class XlsxSource(_RowSource):
         try:
             try:
                 book = openpyxl.load_workbook(stream, read_only=True, data_only=True)
-            except (DAMAGED, KeyError, ValueError, OSError) as err:
+            except (*DAMAGED, KeyError, ValueError, OSError) as err:
                 raise self.error(
                     None,
                     f"is not an Excel .xlsx workbook ({type(err).__name__}: {err})",
@@ -201,7 +201,9 @@ class FixedSource(_RowSource):
                 self.names = self.fmt.columns
         except UnicodeDecodeError as err:
             self.close()
-            raise self.error(None, f"bytes that are not valid {self.fmt.encoding}: {err.reason}")
+            raise self.error(
+                None, f"bytes that are not valid {self.fmt.encoding}: {err.reason}"
+            ) from None
         except BaseException:
             self.close()
             raise
@@ -255,7 +257,9 @@ class JsonlSource(_RowSource):
             self._rows = self._values(first, objects)
         except UnicodeDecodeError as err:
             self.close()
-            raise self.error(None, f"bytes that are not valid {self.fmt.encoding}: {err.reason}")
+            raise self.error(
+                None, f"bytes that are not valid {self.fmt.encoding}: {err.reason}"
+            ) from None
         except BaseException:
             self.close()
             raise
@@ -275,7 +279,7 @@ class JsonlSource(_RowSource):
                 raise self.error(
                     number,
                     f"a JSON {type(value).__name__}, where JSON Lines needs one object a line",
-                    "write each record as {\"column\": value, ...}",
+                    'write each record as {"column": value, ...}',
                 )
             yield number, value
 
@@ -289,7 +293,9 @@ class JsonlSource(_RowSource):
         for number, obj in objects:
             yield number, self._row(number, obj, names, known)
 
-    def _row(self, number: int, obj: dict[str, Any], names: list[str], known: set[str]) -> list[Any]:
+    def _row(
+        self, number: int, obj: dict[str, Any], names: list[str], known: set[str]
+    ) -> list[Any]:
         if not known.issuperset(obj):
             extra = ", ".join(repr(k) for k in obj if k not in known)
             raise self.error(

@@ -15,7 +15,7 @@ import io
 import zipfile
 import zlib
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from ..errors import LoadError
 from .csvformat import CsvFormat
@@ -95,10 +95,10 @@ def open_binary(path: Path, fmt: CsvFormat) -> IO[bytes]:
     try:
         kind = fmt.compression_of(path.name)
         if kind == "gzip":
-            return gzip.open(path, "rb")
+            return cast(IO[bytes], gzip.open(path, "rb"))
         if kind == "zip":
             return _zip_member(path, fmt)
-        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+        return open(path, "rb")
     except OSError as err:
         raise opening_error(path, err) from None
 
@@ -108,7 +108,7 @@ def open_text(path: Path, fmt: CsvFormat) -> IO[str]:
     (``newline=""``, what :mod:`csv` wants)."""
     if fmt.compression_of(path.name) == "none":
         try:
-            return open(path, encoding=fmt.decoding, errors="strict", newline="")  # noqa: SIM115
+            return open(path, encoding=fmt.decoding, errors="strict", newline="")
         except OSError as err:
             raise opening_error(path, err) from None
     raw = open_binary(path, fmt)

@@ -1,4 +1,4 @@
-"""Loading into and exporting from PostgreSQL through psycopg 3 and ``COPY`` (``ferryman[postgres]``).
+"""Loading into and exporting from PostgreSQL through psycopg 3 and COPY (ferryman[postgres]).
 
 A load is one transaction: create the table if needed, ``DELETE`` (replace: readers see the
 old rows until the commit), ``COPY ... FROM STDIN``, the upsert's merge, the load marker,
@@ -98,7 +98,7 @@ class _Retry(Exception):
 
 def connect(url: DatabaseURL) -> Any:
     """A psycopg connection (not autocommit); LoadError saying why when it cannot be made."""
-    scheme, _, rest = url.url.partition("://")
+    rest = url.url.partition("://")[2]
     conninfo = "postgresql://" + rest
     options: dict[str, Any] = {
         "application_name": "ferryman",
@@ -154,16 +154,21 @@ def load_postgres(
     """Load one file into ``table`` of a PostgreSQL database, in one transaction."""
     started = time.perf_counter()
     conn = connect(url)
+    method: list[str] = []
     try:
         try:
-            rows, created, already = _transaction(conn, url, table, path, fmt, mode, key, marker)
+            rows, created, already = _transaction(
+                conn, url, table, path, fmt, mode, key, marker, method
+            )
         except _Retry:
             rows, created, already = _transaction(
-                conn, url, table, path, fmt, mode, key, marker, native=False
+                conn, url, table, path, fmt, mode, key, marker, method, native=False
             )
     finally:
         conn.close()
-    return LoadResult(path, str(table), rows, time.perf_counter() - started, created, already)
+    seconds = time.perf_counter() - started
+    used = method[-1] if method else "copy rows"
+    return LoadResult(path, str(table), rows, seconds, created, already, used)
 
 
 def _transaction(
@@ -175,6 +180,7 @@ def _transaction(
     mode: LoadMode,
     key: list[str],
     marker: LoadMarker | None,
+    method: list[str],
     *,
     native: bool = True,
 ) -> tuple[int, bool, Marked | None]:
@@ -199,8 +205,10 @@ def _transaction(
                 target = _temp_table(conn, table, plan)
             encoding = native_csv(fmt, len(plan.columns)) if native else None
             if encoding is not None and isinstance(source, CsvSource):
+                method.append("copy file")
                 rows = _copy_bytes(conn, target, plan, source, encoding)
             else:
+                method.append("copy rows")
                 rows = _copy_rows(conn, target, plan, source)
             if mode is LoadMode.UPSERT:
                 _merge(conn, table, target, plan, source)
@@ -339,9 +347,7 @@ def _copy_sql(target: str, plan: ColumnPlan, options: str = "") -> str:
     return f"COPY {target} ({cols}) FROM STDIN{options}"
 
 
-def _copy_bytes(
-    conn: Any, target: str, plan: ColumnPlan, source: CsvSource, encoding: str
-) -> int:
+def _copy_bytes(conn: Any, target: str, plan: ColumnPlan, source: CsvSource, encoding: str) -> int:
     fmt = source.fmt
     cols = ", ".join(quote(c) for c in plan.columns)
 
@@ -426,7 +432,9 @@ def query_postgres(
             cur.execute(query)
             description = cur.description
         except psycopg.Error as err:
-            raise LoadError(f"cannot {doing}: {_first_line(err)}", hint="correct the query") from None
+            raise LoadError(
+                f"cannot {doing}: {_first_line(err)}", hint="correct the query"
+            ) from None
         if description is None:
             raise LoadError(
                 f"cannot {doing}: it returns no rows (it is not a SELECT)",
@@ -468,7 +476,11 @@ def copy_out(
     def run(write: Callable[[bytes], object]) -> int:
         conn = connect(url)
         try:
-            literal = lambda value: pgsql.Literal(value).as_string(conn)  # noqa: E731
+
+            def literal(value: str | None) -> str:
+                text: str = pgsql.Literal(value).as_string(conn)
+                return text
+
             options = (
                 f"FORMAT csv, HEADER {'true' if fmt.header else 'false'},"
                 f" DELIMITER {literal(fmt.delimiter)}, QUOTE {literal(fmt.quotechar)},"

@@ -105,9 +105,7 @@ class SourceBase:
             seen.add(name)
         return names
 
-    def locate(
-        self, number: int, width: int, kinds: Sequence[ColumnType | None]
-    ) -> int | None:
+    def locate(self, number: int, width: int, kinds: Sequence[ColumnType | None]) -> int | None:
         """Where the ``number``-th record (1: the first after the header) is, checking the
         records before it as ``records()`` does (raising their LoadError); None past the end.
         On a freshly opened source: it reads it."""
@@ -214,9 +212,7 @@ class CsvSource(SourceBase):
                 offset += len(text.readline().encode(self.fmt.encoding))
         return offset
 
-    def locate(
-        self, number: int, width: int, kinds: Sequence[ColumnType | None]
-    ) -> int | None:
+    def locate(self, number: int, width: int, kinds: Sequence[ColumnType | None]) -> int | None:
         """Where the ``number``-th record after the header starts, counting blank lines as
         records as PostgreSQL's COPY and MariaDB's LOAD DATA do; the records before it are
         checked as ``records()`` checks them (raising their LoadError). None past the end."""

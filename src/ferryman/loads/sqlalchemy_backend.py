@@ -34,9 +34,9 @@ from sqlalchemy.dialects import (  # type: ignore[import-not-found, unused-ignor
 
 from ..errors import ConfigError, LoadError
 from .csvformat import ColumnType, CsvFormat
+from .formats import open_source
 from .markers import MARKER_TABLE, LoadMarker, Marked
 from .plan import ColumnPlan, plan_columns
-from .formats import open_source
 from .reader import SourceBase
 from .results import LoadMode, LoadResult
 from .sql import DatabaseURL, TableName, fold

@@ -25,9 +25,9 @@ from urllib.parse import quote as url_quote
 
 from ..errors import LoadError
 from .csvformat import ColumnType, CsvFormat
+from .formats import open_source
 from .markers import MARKER_COLUMNS, MARKER_TABLE, LoadMarker, Marked
 from .plan import ColumnPlan, plan_columns
-from .formats import open_source
 from .reader import SourceBase
 from .results import LoadMode, LoadResult
 from .sql import TableName, fold, quote

@@ -206,7 +206,7 @@ def as_text(value: object) -> str:
     return str(value)
 
 
-def _object_python(kind: ColumnType, value: object) -> object:  # noqa: PLR0911
+def _object_python(kind: ColumnType, value: object) -> object:
     if kind is ColumnType.INTEGER:
         if isinstance(value, bool):
             raise ValueError("a boolean")
