@@ -134,3 +134,6 @@ from tests.servers.proftpd import (  # noqa: E402, F401 - real ProFTPD fixtures 
     proftpd_workdir,
 )
 from tests.servers.sshd import sshd, sshd_workdir  # noqa: E402, F401 - real OpenSSH sshd fixtures
+# Real PostgreSQL and MariaDB servers for the database loads (issue 18).
+from tests.servers.mariadb import mariadb, mariadb_db  # noqa: E402, F401
+from tests.servers.postgres import postgres, postgres_db  # noqa: E402, F401

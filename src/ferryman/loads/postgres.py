@@ -192,7 +192,8 @@ def _transaction(
             if found is not None:
                 conn.rollback()
                 return 0, False, found
-            existing = _columns(conn, table)
+            types = _column_types(conn, table)
+            existing = list(types) if types is not None else None
             plan = plan_columns(source, table, existing, key)
             if existing is None:
                 conn.execute(_create_sql(table, plan))
@@ -204,6 +205,8 @@ def _transaction(
             if mode is LoadMode.UPSERT:
                 target = _temp_table(conn, table, plan)
             encoding = native_csv(fmt, len(plan.columns)) if native else None
+            if encoding is not None and not _server_checks(plan, types):
+                encoding = None
             if encoding is not None and isinstance(source, CsvSource):
                 method.append("copy file")
                 rows = _copy_bytes(conn, target, plan, source, encoding)
@@ -264,15 +267,30 @@ def _add_marker(
     conn.execute(_MARKER_ADD, (*values, str(path), rows, marker.run_id, loaded))
 
 
-def _columns(conn: Any, table: TableName) -> list[str] | None:
+def _column_types(conn: Any, table: TableName) -> dict[str, str] | None:
+    """The table's columns and their types, in order; None when it does not exist."""
     if conn.execute("SELECT to_regclass(%s)", [table.sql]).fetchone()[0] is None:
         return None
     rows = conn.execute(
-        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s)"
-        " AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        "SELECT attname, atttypid::regtype::text FROM pg_attribute WHERE attrelid ="
+        " to_regclass(%s) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
         [table.sql],
     ).fetchall()
-    return [str(r[0]) for r in rows]
+    return {str(name): str(kind) for name, kind in rows}
+
+
+_TEXTUAL = ("text", "character varying", "character", "name", "citext", "bpchar")
+
+
+def _server_checks(plan: ColumnPlan, types: dict[str, str] | None) -> bool:
+    """Whether the server checks every typed column itself: false when a column_types
+    column goes to a text column of an existing table (only ferryman's reader checks it)."""
+    if types is None:
+        return True  # ferryman creates the table with the declared types
+    for column, kind in zip(plan.columns, plan.kinds, strict=True):
+        if kind not in (None, ColumnType.TEXT) and types[column].startswith(_TEXTUAL):
+            return False
+    return True
 
 
 def _has_unique(conn: Any, table: TableName, key: Sequence[str]) -> bool:
@@ -425,15 +443,16 @@ def query_postgres(
     column names and the rows, ``batch`` at a time."""
     conn = connect(url)
     doing = "run the export query"
+    cur = conn.cursor(name="ferryman_export")
     try:
         try:
             conn.execute("SET TRANSACTION READ ONLY")
-            cur = conn.cursor(name="ferryman_export")
             cur.execute(query)
             description = cur.description
         except psycopg.Error as err:
             raise LoadError(
-                f"cannot {doing}: {_first_line(err)}", hint="correct the query"
+                f"cannot {doing}: {_first_line(err)}",
+                hint="correct the query (a SELECT: it runs in a read-only transaction)",
             ) from None
         if description is None:
             raise LoadError(
@@ -451,6 +470,10 @@ def query_postgres(
 
         yield names, batches()
     finally:
+        try:
+            cur.close()
+        except psycopg.Error:
+            pass  # the transaction failed: the cursor went with it
         _rollback(conn)
         conn.close()
 
