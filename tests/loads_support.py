@@ -60,6 +60,8 @@ def write_formats(directory: Path) -> dict[str, Path]:
     )
     out["parquet"] = directory / "rows.parquet"
     columns = list(zip(*ROWS, strict=True))
-    table = pa.table({k: list(v) for k, v in zip(["id", "name", "amount", "day"], columns, strict=True)})
+    table = pa.table(
+        {k: list(v) for k, v in zip(["id", "name", "amount", "day"], columns, strict=True)}
+    )
     pq.write_table(table, out["parquet"])
     return out

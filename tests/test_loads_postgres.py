@@ -114,7 +114,7 @@ def test_quoted_empty_and_null_strings(tmp_path: Path, postgres_db: str) -> None
     assert rows(postgres_db, "SELECT a, b FROM t ORDER BY b") == [(None, "x"), (None, "y")]
     fmt = CsvFormat(null_strings=["NULL"], encoding="cp1252", delimiter=";")
     path = tmp_path / "w.csv"
-    path.write_bytes(b"a;b\nNULL;caf\xe9\n\"\";\x80\n")
+    path.write_bytes(b'a;b\nNULL;caf\xe9\n"";\x80\n')
     result = load_csv(postgres_db, "w", path, fmt)
     assert result.method == "copy file"
     assert rows(postgres_db, "SELECT a, b FROM w ORDER BY b") == [(None, "café"), ("", "€")]
@@ -157,7 +157,9 @@ def test_exports_csv_jsonl_parquet(tmp_path: Path, postgres_db: str) -> None:
     with pytest.raises(LoadError, match="read-only transaction"):
         export_query(postgres_db, "DELETE FROM orders RETURNING id", out, CsvFormat())
     with pytest.raises(LoadError, match="cannot run the export query"):
-        export_query(postgres_db, "DELETE FROM orders RETURNING id", jsonl, CsvFormat(format="jsonl"))
+        export_query(
+            postgres_db, "DELETE FROM orders RETURNING id", jsonl, CsvFormat(format="jsonl")
+        )
     assert rows(postgres_db, "SELECT count(*) FROM orders") == [(3,)]
 
 

@@ -73,7 +73,7 @@ _MARKER_DDL = (
     f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (job VARCHAR(200) NOT NULL,"
     " step VARCHAR(200) NOT NULL, target_table VARCHAR(200) NOT NULL,"
     " file_key CHAR(64) NOT NULL, identity TEXT NOT NULL, file TEXT NOT NULL,"
-    " rows BIGINT NOT NULL, run_id BIGINT, loaded VARCHAR(40) NOT NULL,"
+    ' "rows" BIGINT NOT NULL, run_id BIGINT, loaded VARCHAR(40) NOT NULL,'
     " PRIMARY KEY (job, step, target_table, file_key)) ENGINE=InnoDB"
 )
 
@@ -224,7 +224,7 @@ def _find_marker(
     if marker is None:
         return None
     cur.execute(
-        f"SELECT run_id, loaded, rows FROM {MARKER_TABLE} WHERE job = %s AND step = %s"  # noqa: S608
+        f'SELECT run_id, loaded, "rows" FROM {MARKER_TABLE} WHERE job = %s AND step = %s'  # noqa: S608
         " AND target_table = %s AND file_key = %s" + (" FOR UPDATE" if lock else ""),
         (marker.job, marker.step, str(table), marker.file_key),
     )
@@ -284,7 +284,7 @@ def _load(
             loaded = datetime.now(UTC).isoformat(timespec="milliseconds")
             values = (marker.job, marker.step, str(table), marker.file_key, marker.identity)
             cur.execute(
-                f"INSERT INTO {MARKER_TABLE} ({', '.join(MARKER_COLUMNS)})"  # noqa: S608
+                f"INSERT INTO {MARKER_TABLE} ({', '.join(map(quote, MARKER_COLUMNS))})"  # noqa: S608
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (*values, str(path), rows, marker.run_id, loaded),
             )
