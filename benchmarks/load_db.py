@@ -19,6 +19,7 @@ Needs: pip install -e '.[bench,test]' and scripts/install-test-servers.sh.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import subprocess
@@ -29,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.load_csv import TYPES, generate  # noqa: E402
+from benchmarks.load_csv import TYPES, generate  # noqa: E402, I001 - after the sys.path line
 from tests.servers.mariadb import CLIENT, PASSWORD, USER, start_mariadb  # noqa: E402
 from tests.servers.postgres import start_postgres  # noqa: E402
 
@@ -83,19 +84,18 @@ def run_case(case: dict[str, object], reset: list[str]) -> tuple[float, int]:
 
 
 def write_xlsx(path: Path, csv_file: Path, rows: int) -> None:
-    import csv
-
-    import openpyxl
+    import openpyxl  # noqa: PLC0415 - a bench extra
 
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet("Orders")
     with open(csv_file, newline="") as stream:
-        for number, record in enumerate(csv.reader(stream)):
+        for number, fields in enumerate(csv.reader(stream)):
             if number > rows:
                 break
+            typed: list[object] = list(fields)
             if number:
-                record = [int(record[0]), record[1], float(record[2]), record[3], record[4]]
-            sheet.append(record)
+                typed[0], typed[2] = int(fields[0]), float(fields[2])
+            sheet.append(typed)
     book.save(path)
 
 
@@ -123,7 +123,7 @@ def main() -> int:
             "-c",
             f"SET client_min_messages = warning; DROP TABLE IF EXISTS t; {PG_DDL}",
         ]
-        pg_drop = [*psql, "-c", "SET client_min_messages = warning; DROP TABLE IF EXISTS t"]
+        pg_drop = [*psql, "-c", quiet]
         my_cli = [str(CLIENT), "--no-defaults", "-h", "127.0.0.1", "-P", str(my.port)]
         my_cli += ["-u", USER, f"-p{PASSWORD}", my_db]
         my_reset = [*my_cli, "-e", f"DROP TABLE IF EXISTS t; {MY_DDL}"]

@@ -11,7 +11,6 @@ import time
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -138,7 +137,7 @@ def test_a_server_that_dies_mid_load(tmp_path: Path) -> None:
         def load() -> None:
             try:
                 load_csv(url, "t", big, CsvFormat(format="jsonl"))
-            except BaseException as err:  # noqa: BLE001 - handed to the test
+            except BaseException as err:
                 errors.append(err)
 
         worker = threading.Thread(target=load)
@@ -159,5 +158,5 @@ def test_a_server_that_dies_mid_load(tmp_path: Path) -> None:
 def _processes(server: MariaDBServer) -> str:
     try:
         return server.sql("SELECT info FROM information_schema.processlist")
-    except Exception:  # noqa: BLE001 - not up yet
+    except Exception:
         return ""
