@@ -118,11 +118,8 @@ def main() -> int:
         my_db = my.create_database()
         pg_url = pg.url(pg_db)
         psql = ["psql", "-X", "-q", "-d", pg.dsn(pg_db)]
-        pg_reset = [
-            *psql,
-            "-c",
-            f"SET client_min_messages = warning; DROP TABLE IF EXISTS t; {PG_DDL}",
-        ]
+        quiet = "SET client_min_messages = warning; DROP TABLE IF EXISTS t"
+        pg_reset = [*psql, "-c", f"{quiet}; {PG_DDL}"]
         pg_drop = [*psql, "-c", quiet]
         my_cli = [str(CLIENT), "--no-defaults", "-h", "127.0.0.1", "-P", str(my.port)]
         my_cli += ["-u", USER, f"-p{PASSWORD}", my_db]
