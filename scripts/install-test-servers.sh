@@ -4,8 +4,10 @@
 #   bash scripts/install-test-servers.sh        (as root; Debian/Ubuntu)
 #
 # Idempotent: a second run installs nothing and changes nothing. What it does:
-#   * apt-get install vsftpd openssh-server lftp curl (only the missing ones; one apt-get update
-#     first, and only when something has to be installed);
+#   * apt-get install vsftpd openssh-server lftp curl postgresql mariadb-server mariadb-client
+#     (only the missing ones; one apt-get update first, and only when something has to be
+#     installed); the database servers are never run as services: the load tests start their
+#     own (tests/servers/postgres.py, tests/servers/mariadb.py) in temporary data directories;
 #   * ProFTPD (proftpd-core + proftpd-mod-crypto for mod_tls) unpacked, not installed, under
 #     /opt/ferryman-test/proftpd: the Debian packages conflict with vsftpd's (both provide
 #     ftp-server), so dpkg cannot hold both; only its shared libraries are apt-installed;
@@ -32,7 +34,7 @@ SHELL_USER="ferrytest-sh"  # tests/servers/sshd.py SHELL_USER
 SHELL_HOME="/var/lib/ferryman-test/shell-home"
 PAM_SERVICE="ferryman-vsftpd-test"
 SECURE_CHROOT_DIR="/var/run/vsftpd/empty"
-PACKAGES=(vsftpd openssh-server lftp curl)
+PACKAGES=(vsftpd openssh-server lftp curl postgresql mariadb-server mariadb-client)
 # ProFTPD's runtime libraries beyond what the base system has (proftpd-core's Depends)
 PROFTPD_LIBS=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3)
 PROFTPD_PACKAGES=(proftpd-core proftpd-mod-crypto)
@@ -51,7 +53,8 @@ is_installed() {
 
 server_pids() {
     # pids of running vsftpd/proftpd/sshd processes (exact process name), one a line, sorted
-    { pgrep -x vsftpd || true; pgrep -x proftpd || true; pgrep -x sshd || true; } | sort -n
+    { pgrep -x vsftpd || true; pgrep -x proftpd || true; pgrep -x sshd || true;
+      pgrep -x postgres || true; pgrep -x mariadbd || true; } | sort -n
 }
 
 missing=()
@@ -89,14 +92,14 @@ if ((${#missing[@]} > 0)); then
     new_pids="$(comm -13 <(printf '%s\n' "${before_pids}") <(server_pids) | sed '/^$/d' || true)"
     if [[ -n "${new_pids}" ]]; then
         log "the install started server processes ($(echo "${new_pids}" | tr '\n' ' ')); stopping"
-        for svc in vsftpd proftpd ssh; do
+        for svc in vsftpd proftpd ssh postgresql mariadb; do
             service "${svc}" stop >/dev/null 2>&1 || true
         done
         sleep 1
         for pid in ${new_pids}; do
             if kill -0 "${pid}" 2>/dev/null; then
                 name="$(ps -o comm= -p "${pid}" || true)"
-                if [[ "${name}" == "vsftpd" || "${name}" == "proftpd" || "${name}" == "sshd" ]]; then
+                if [[ "${name}" =~ ^(vsftpd|proftpd|sshd|postgres|mariadbd)$ ]]; then
                     log "stopping ${name} pid ${pid} (started by this install)"
                     kill "${pid}" 2>/dev/null || true
                 fi
@@ -193,7 +196,11 @@ if pgrep -x vsftpd >/dev/null || pgrep -x proftpd >/dev/null || pgrep -x sshd >/
     pgrep -a -x sshd || true
 fi
 
-for bin in /usr/sbin/vsftpd "${PROFTPD_ROOT}/usr/sbin/proftpd" /usr/sbin/sshd /usr/bin/lftp /usr/bin/curl; do
+# The PostgreSQL server binaries live under /usr/lib/postgresql/VERSION/bin (Debian's layout).
+pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+for bin in /usr/sbin/vsftpd "${PROFTPD_ROOT}/usr/sbin/proftpd" /usr/sbin/sshd /usr/bin/lftp /usr/bin/curl \
+    "${pg_bin}/initdb" "${pg_bin}/postgres" /usr/bin/psql /usr/sbin/mariadbd /usr/bin/mariadb-install-db \
+    /usr/bin/mariadb; do
     [[ -x "${bin}" ]] || { echo "install-test-servers: ${bin} missing after install" >&2; exit 1; }
 done
 log "ready (test users ${TEST_USER} and ${SHELL_USER}, PAM service ${PAM_SERVICE})"

@@ -127,6 +127,9 @@ __all__ = [
     "vsftpd_root",
     "vsftpd_workdir",
 ]
+# Real PostgreSQL and MariaDB servers for the database loads (issue 18).
+from tests.servers.mariadb import mariadb, mariadb_db  # noqa: E402, F401
+from tests.servers.postgres import postgres, postgres_db  # noqa: E402, F401
 from tests.servers.proftpd import (  # noqa: E402, F401 - real ProFTPD fixtures (issue 12, 1b)
     proftpd_explicit,
     proftpd_plain,

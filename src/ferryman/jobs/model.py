@@ -282,7 +282,8 @@ class WaitForAction(_Model):
 
 
 class LoadAction(_Model):
-    """Load CSV/TSV files into a database table, one transaction per file."""
+    """Load files (CSV/TSV, xlsx, fixed-width, JSON Lines, Parquet; .gz/.zip) into a
+    database table, one transaction per file."""
 
     files: str | list[str] = Field(
         description="Files to load: a list, a glob, or an expression such as "
@@ -291,7 +292,8 @@ class LoadAction(_Model):
     into: str = Field(description="DATABASE_CONNECTION:TABLE, e.g. warehouse:orders.")
     format: CsvOptions = Field(
         CsvFormat(),
-        description="CSV format: delimiter, header, encoding, null_strings, column_types ... "
+        description="File format: csv (default), tsv, xlsx, fixed, jsonl, parquet; delimiter, "
+        "header, encoding, null_strings, column_types, sheet, widths, compression ... "
         "(docs/loads.md).",
     )
     mode: Literal["append", "replace", "upsert"] = Field(
@@ -310,12 +312,14 @@ class LoadAction(_Model):
 
 
 class ExportAction(_Model):
-    """A query's result to a CSV file, streamed, published whole."""
+    """A query's result to a file (CSV/TSV, JSON Lines, Parquet), streamed, published whole."""
 
     query: str = Field(description="The SELECT to run.")
     from_: str = Field(alias="from", description="The database connection's name.")
-    to: str = Field(description="The CSV file to write.")
-    format: CsvOptions = Field(CsvFormat(), description="CSV format (docs/loads.md).")
+    to: str = Field(description="The file to write.")
+    format: CsvOptions = Field(
+        CsvFormat(), description="File format: csv (default), tsv, jsonl, parquet (docs/loads.md)."
+    )
 
 
 class RunAction(_Model):

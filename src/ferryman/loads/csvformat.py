@@ -1,4 +1,9 @@
-"""The CSV/TSV format of a load or an export: one validated model, embedded in the job file.
+"""The format of a load or an export: one validated model, embedded in the job file.
+
+``format`` picks the layout: csv and tsv (the defaults below), xlsx (a sheet of an Excel
+workbook), fixed (fixed-width text, ``widths``), jsonl (JSON Lines) and parquet; the options
+that do not apply to a layout are ignored by it (a CSV delimiter means nothing to Parquet).
+``compression`` reads ``.gz`` and ``.zip`` inputs on the fly (``member`` picks one of a zip).
 
 Every field has a description because the job file's schema, its docs and ``--help`` are all
 generated from this model. Unknown keys are refused, so ``delimeter: ";"`` is an error with
@@ -18,7 +23,12 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["ColumnType", "CsvFormat"]
+__all__ = ["EXPORT_FORMATS", "TEXT_FORMATS", "ColumnType", "CsvFormat", "FileFormat"]
+
+#: the layouts read as text lines (encoding, skip_rows, line numbers apply)
+TEXT_FORMATS = frozenset({"csv", "tsv", "fixed", "jsonl"})
+#: the layouts an export writes
+EXPORT_FORMATS = frozenset({"csv", "tsv", "jsonl", "parquet"})
 
 
 class ColumnType(enum.StrEnum):
@@ -45,14 +55,36 @@ def _one_char(value: str | None, what: str) -> str | None:
 
 
 class CsvFormat(BaseModel):
-    """How a CSV or TSV file is laid out (loads read it, exports write it)."""
+    """How a file is laid out (loads read it, exports write it): CSV/TSV by default, or
+    xlsx, fixed-width, JSON Lines, Parquet; optionally gzip- or zip-compressed."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    format: Literal["csv", "tsv"] = Field(
+    format: Literal["csv", "tsv", "xlsx", "fixed", "jsonl", "parquet"] = Field(
         "csv",
-        description="Shorthand: csv (comma-separated) or tsv (tab-separated); "
-        "sets the default delimiter.",
+        description="The layout: csv (comma-separated), tsv (tab-separated; sets the "
+        "delimiter), xlsx (a sheet of an Excel workbook), fixed (fixed-width columns, see "
+        "widths), jsonl (one JSON object a line) or parquet. Exports write csv, tsv, jsonl "
+        "or parquet.",
+    )
+    sheet: str | int = Field(
+        0,
+        description="xlsx: the sheet to read, by name or by index (0: the first).",
+    )
+    widths: list[int] | None = Field(
+        None,
+        description="fixed: the width in characters of each column, in order (names from "
+        "the header line, cut at the same widths, or from columns). Values are stripped of "
+        "surrounding blanks.",
+    )
+    compression: Literal["auto", "none", "gzip", "zip"] = Field(
+        "auto",
+        description="auto: by the file's suffix (.gz gzip, .zip zip, anything else none); "
+        "or gzip, zip, none. Compressed files are read on the fly, never unpacked to disk.",
+    )
+    member: str | None = Field(
+        None,
+        description="zip: the member to read (default: the archive's only file).",
     )
     delimiter: str = Field(
         ",",
@@ -134,6 +166,13 @@ class CsvFormat(BaseModel):
     def _escapechar(cls, value: str | None) -> str | None:
         return _one_char(value, "escapechar")
 
+    @field_validator("widths")
+    @classmethod
+    def _widths(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (not value or any(w < 1 for w in value)):
+            raise ValueError("widths must list at least one width, each 1 or more")
+        return value
+
     @field_validator("encoding")
     @classmethod
     def _encoding(cls, value: str) -> str:
@@ -163,10 +202,31 @@ class CsvFormat(BaseModel):
     def _consistent(self) -> Self:
         if self.format == "tsv" and self.delimiter != "\t":
             raise ValueError("format tsv means a tab delimiter; give format csv with it")
+        if self.format == "fixed" and self.widths is None:
+            raise ValueError("format fixed needs widths: the width of each column, in order")
+        if self.format != "fixed" and self.widths is not None:
+            raise ValueError(f"widths is for format fixed, not {self.format}")
+        if self.widths and self.columns and len(self.widths) != len(self.columns):
+            raise ValueError(
+                f"widths gives {len(self.widths)} columns but columns names {len(self.columns)}"
+            )
+        if self.member is not None and self.compression not in ("auto", "zip"):
+            raise ValueError("member names a file in a zip archive: set compression to zip")
         specials = [c for c in (self.delimiter, self.quotechar, self.escapechar) if c]
         if len(set(specials)) != len(specials):
             raise ValueError("delimiter, quotechar and escapechar must be different characters")
         return self
+
+    def compression_of(self, name: str) -> str:
+        """The compression of a file called ``name``: gzip, zip or none."""
+        if self.compression != "auto":
+            return self.compression
+        lower = name.lower()
+        if lower.endswith(".gz"):
+            return "gzip"
+        if lower.endswith(".zip") or self.member is not None:
+            return "zip"
+        return "none"
 
     @property
     def decoding(self) -> str:
@@ -189,3 +249,7 @@ class CsvFormat(BaseModel):
             "lineterminator": self.line_terminator,
             "strict": True,
         }
+
+
+#: the same model under the name that says what it is now (CsvFormat stays for compatibility)
+FileFormat = CsvFormat

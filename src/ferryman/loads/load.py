@@ -1,12 +1,14 @@
 """``load_csv``: one CSV/TSV file into one table, in one transaction, whatever the database.
 
 ``sqlite:///`` URLs go through the stdlib ``sqlite3`` (the fast path, always available);
-every other URL through SQLAlchemy, an optional dependency (``pip install ferryman[db]``),
-imported only when such a URL is used.
+``postgresql://`` through psycopg and COPY (``ferryman[postgres]``), ``mysql://`` and
+``mariadb://`` through PyMySQL and LOAD DATA (``ferryman[mysql]``); every other URL through
+SQLAlchemy (``ferryman[db]``). The optional drivers are imported only when such a URL is used.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -19,7 +21,29 @@ from .results import LoadMode, LoadResult
 from .sql import parse_database, parse_table
 from .sqlite import load_sqlite
 
-__all__ = ["load_csv", "sqlalchemy_backend"]
+__all__ = ["load_csv", "load_file", "mysql_backend", "postgres_backend", "sqlalchemy_backend"]
+
+
+def _optional(module: str, needs: str, extra: str) -> ModuleType:
+    try:
+        return importlib.import_module(f"ferryman.loads.{module}")
+    except ModuleNotFoundError as err:
+        if err.name != needs:
+            raise
+        raise ConfigError(
+            f"this database URL needs {needs}, which is not installed",
+            hint=f"pip install 'ferryman[{extra}]'; sqlite:/// URLs work without it",
+        ) from None
+
+
+def postgres_backend() -> ModuleType:
+    """The PostgreSQL backend (psycopg); ConfigError saying what to install when missing."""
+    return _optional("postgres", "psycopg", "postgres")
+
+
+def mysql_backend() -> ModuleType:
+    """The MySQL/MariaDB backend (PyMySQL); ConfigError saying what to install when missing."""
+    return _optional("mysql", "pymysql", "mysql")
 
 
 def sqlalchemy_backend() -> ModuleType:
@@ -46,7 +70,10 @@ def load_csv(
     key: Sequence[str] = (),
     marker: LoadMarker | None = None,
 ) -> LoadResult:
-    """Load the CSV file ``path`` into ``table`` of ``database`` (a URL), in one transaction.
+    """Load the file ``path`` into ``table`` of ``database`` (a URL), in one transaction.
+
+    The file is read as ``fmt`` says: CSV/TSV, or ``fmt.format`` xlsx, fixed, jsonl, parquet,
+    gzip- or zip-compressed (:mod:`ferryman.loads.formats`).
 
     The table is created from the file's columns when it does not exist (typed as
     ``fmt.column_types`` says, TEXT otherwise). ``mode``: append, replace (the table's rows
@@ -64,6 +91,15 @@ def load_csv(
     path = Path(path)
     if url.sqlite_path is not None:
         return load_sqlite(url.sqlite_path, name, path, fmt, checked, keys, marker)
-    backend = sqlalchemy_backend()
-    result: LoadResult = backend.load_sqlalchemy(url, name, path, fmt, checked, keys, marker)
+    result: LoadResult
+    if url.kind == "postgresql":
+        result = postgres_backend().load_postgres(url, name, path, fmt, checked, keys, marker)
+    elif url.kind == "mysql":
+        result = mysql_backend().load_mysql(url, name, path, fmt, checked, keys, marker)
+    else:
+        result = sqlalchemy_backend().load_sqlalchemy(url, name, path, fmt, checked, keys, marker)
     return result
+
+
+#: ``load_csv`` loads every format ``fmt.format`` names (xlsx, fixed, jsonl, parquet too)
+load_file = load_csv

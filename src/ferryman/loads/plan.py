@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 from .csvformat import ColumnType, CsvFormat
-from .reader import CsvSource
+from .reader import SourceBase
 from .results import LoadMode
 from .sql import TableName, check_identifier, fold
 
@@ -65,7 +65,7 @@ def _match(name: str, existing: list[str]) -> str | None:
 
 
 def plan_columns(
-    source: CsvSource, table: TableName, existing: list[str] | None, key: list[str]
+    source: SourceBase, table: TableName, existing: list[str] | None, key: list[str]
 ) -> ColumnPlan:
     """The plan for loading ``source`` into ``table`` (``existing``: its columns, None when
     the table does not exist and will be created from the file's names)."""

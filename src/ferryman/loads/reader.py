@@ -19,10 +19,11 @@ from typing import IO, Any
 
 from ..errors import ConfigError, LoadError
 from .csvformat import ColumnType, CsvFormat
+from .opener import DAMAGED, compressed_error, open_binary, open_text
 from .sql import check_identifier
 from .values import Rejected, converter, describe
 
-__all__ = ["CsvSource"]
+__all__ = ["CsvSource", "SourceBase"]
 
 _CSV_REASONS = {
     "unexpected end of data": (
@@ -41,12 +42,10 @@ _CSV_REASONS = {
 }
 
 
-class CsvSource:
-    """One CSV file being loaded: ``open()`` reads the header, ``records()`` the rest.
-
-    ``line`` is the line where the record last given by ``records()`` starts, so an error
-    the database raises while inserting it can be reported at that line.
-    """
+class SourceBase:
+    """What every format's source has: the file, its format, the names of its columns and
+    where the record last given by ``records()`` is (``line``: a line of a text file, a row
+    of a sheet or of a Parquet file), so that any error can say ``FILE:LINE``."""
 
     def __init__(self, path: Path, fmt: CsvFormat) -> None:
         self.path = path
@@ -55,15 +54,12 @@ class CsvSource:
         self.rows = 0  #: records given by records(), once it is exhausted
         self.names: list[str] | None = None
         self.header_line = 0
-        self._file: IO[str] | None = None
-        self._reader: Any = None
-        self._skipped = 0  # lines read before the csv reader started
 
     def error(self, line: int | None, message: str, hint: str | None = None) -> LoadError:
         where = f"{self.path}:{line}" if line else str(self.path)
         return LoadError(f"{where}: {message}", hint=hint)
 
-    def __enter__(self) -> CsvSource:
+    def __enter__(self) -> Any:
         self.open()
         return self
 
@@ -72,57 +68,19 @@ class CsvSource:
     ) -> None:
         self.close()
 
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
     def open(self) -> list[str] | None:
-        """Open the file, skip ``skip_rows`` lines, read the header; the column names (from
-        the header, renamed by ``columns``), or ``columns``, or None (no header, no names)."""
-        try:
-            self._file = open(  # noqa: SIM115 - closed by close()
-                self.path, encoding=self.fmt.decoding, errors="strict", newline=""
-            )
-        except FileNotFoundError:
-            raise self.error(
-                None, "no such file", "check the path and the step that should have fetched it"
-            ) from None
-        except IsADirectoryError:
-            raise self.error(None, "is a directory, not a file") from None
-        except OSError as err:
-            raise self.error(None, f"cannot be read: {err.strerror}") from err
-        try:
-            try:
-                for _ in range(self.fmt.skip_rows):
-                    self._file.readline()
-                self._skipped = self.fmt.skip_rows
-                self._reader = csv.reader(self._file, **self.fmt.csv_options())
-                self.names = self._header() if self.fmt.header else self.fmt.columns
-            except UnicodeDecodeError as err:
-                raise self._decode_error(err) from None
-            except csv.Error as err:
-                raise self._csv_error(err, self._skipped + 1) from None
-        except BaseException:
-            self.close()
-            raise
-        return self.names
+        raise NotImplementedError
 
-    def _header(self) -> list[str]:
-        start = 1
-        for row in self._reader:
-            if row:
-                break
-            start = self._reader.line_num + 1
-        else:
-            raise self.error(
-                None,
-                "the file is empty: it has no header line",
-                "an empty extract still needs its header; set format.header to false if the "
-                "file has none",
-            )
-        self.header_line = self._skipped + start
-        names = [cell.strip() for cell in row]
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def records(
+        self, width: int, kinds: Sequence[ColumnType | None], *, native: bool
+    ) -> Iterator[list[Any]]:
+        raise NotImplementedError
+
+    def check_names(self, names: list[str]) -> list[str]:
+        """The header's names, renamed by ``columns``, checked: LoadError at the header."""
         if self.fmt.columns is not None:
             if len(self.fmt.columns) != len(names):
                 raise self.error(
@@ -146,6 +104,126 @@ class CsvSource:
                 )
             seen.add(name)
         return names
+
+    def locate(self, number: int, width: int, kinds: Sequence[ColumnType | None]) -> int | None:
+        """Where the ``number``-th record (1: the first after the header) is, checking the
+        records before it as ``records()`` does (raising their LoadError); None past the end.
+        On a freshly opened source: it reads it."""
+        for count, _row in enumerate(self.records(width, kinds, native=False), 1):
+            if count == number:
+                return self.line
+        return None
+
+
+class _Counting:
+    """A csv reader that stops after ``stop`` records, blank lines included (as PostgreSQL's
+    COPY and MariaDB's LOAD DATA count them), and knows where the last one started."""
+
+    def __init__(self, reader: Any, stop: int) -> None:
+        self.reader = reader
+        self.stop = stop
+        self.count = 0
+        self.before = 0  # line_num before the last record was read
+
+    @property
+    def line_num(self) -> int:
+        return int(self.reader.line_num)
+
+    def __iter__(self) -> _Counting:
+        return self
+
+    def __next__(self) -> list[str]:
+        if self.count >= self.stop:
+            raise StopIteration
+        self.before = self.reader.line_num
+        record: list[str] = next(self.reader)
+        self.count += 1
+        return record
+
+
+class CsvSource(SourceBase):
+    """One CSV file being loaded: ``open()`` reads the header, ``records()`` the rest.
+
+    ``line`` is the line where the record last given by ``records()`` starts, so an error
+    the database raises while inserting it can be reported at that line.
+    """
+
+    def __init__(self, path: Path, fmt: CsvFormat) -> None:
+        super().__init__(path, fmt)
+        self._file: IO[str] | None = None
+        self._reader: Any = None
+        self._skipped = 0  # lines read before the csv reader started
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def open(self) -> list[str] | None:
+        """Open the file, skip ``skip_rows`` lines, read the header; the column names (from
+        the header, renamed by ``columns``), or ``columns``, or None (no header, no names)."""
+        self._file = open_text(self.path, self.fmt)
+        try:
+            try:
+                for _ in range(self.fmt.skip_rows):
+                    self._file.readline()
+                self._skipped = self.fmt.skip_rows
+                self._reader = csv.reader(self._file, **self.fmt.csv_options())
+                self.names = self._header() if self.fmt.header else self.fmt.columns
+            except UnicodeDecodeError as err:
+                raise self._decode_error(err) from None
+            except csv.Error as err:
+                raise self._csv_error(err, self._skipped + 1) from None
+            except DAMAGED as err:
+                raise compressed_error(self.path, err) from None
+        except BaseException:
+            self.close()
+            raise
+        return self.names
+
+    def _header(self) -> list[str]:
+        start = 1
+        for row in self._reader:
+            if row:
+                break
+            start = self._reader.line_num + 1
+        else:
+            raise self.error(
+                None,
+                "the file is empty: it has no header line",
+                "an empty extract still needs its header; set format.header to false if the "
+                "file has none",
+            )
+        self.header_line = self._skipped + start
+        return self.check_names([cell.strip() for cell in row])
+
+    def data_offset(self) -> int:
+        """The byte offset (in the decompressed file) where the records start: after the
+        skipped lines, a byte-order mark and the header. For a bulk path that sends the
+        file's own bytes to the server."""
+        assert self._reader is not None, "open() first"
+        lines = self._skipped + self._reader.line_num
+        offset = 0
+        with open_binary(self.path, self.fmt) as raw:
+            if self.fmt.decoding == "utf-8-sig" and raw.read(3) == codecs.BOM_UTF8:
+                offset = 3
+        with open_text(self.path, self.fmt) as text:
+            for _ in range(lines):
+                offset += len(text.readline().encode(self.fmt.encoding))
+        return offset
+
+    def locate(self, number: int, width: int, kinds: Sequence[ColumnType | None]) -> int | None:
+        """Where the ``number``-th record after the header starts, counting blank lines as
+        records as PostgreSQL's COPY and MariaDB's LOAD DATA do; the records before it are
+        checked as ``records()`` checks them (raising their LoadError). None past the end."""
+        assert self._reader is not None, "open() first"
+        counting = _Counting(self._reader, number)
+        self._reader = counting
+        for _row in self.records(width, kinds, native=False):
+            pass
+        if counting.count < number:
+            return None
+        return self._skipped + counting.before + 1
 
     def records(
         self, width: int, kinds: Sequence[ColumnType | None], *, native: bool
@@ -193,6 +271,8 @@ class CsvSource:
             raise self._decode_error(err) from None
         except csv.Error as err:
             raise self._csv_error(err, skipped + prev + 1) from None
+        except DAMAGED as err:
+            raise compressed_error(self.path, err) from None
         except ValueError as err:
             kind = kinds[index] if 0 <= index < len(kinds) else None
             raise self._value_error(skipped + start, row, index, kind, err) from None
@@ -229,7 +309,7 @@ class CsvSource:
         return self.error(line, f"malformed CSV: {text}", "check format.delimiter and quotechar")
 
     def _decode_error(self, err: UnicodeDecodeError) -> LoadError:
-        line, offset = _locate_decode_error(self.path, self.fmt.decoding)
+        line, offset = _locate_decode_error(self.path, self.fmt)
         where = f" (byte offset {offset})" if offset is not None else ""
         return self.error(
             line,
@@ -239,12 +319,13 @@ class CsvSource:
         )
 
 
-def _locate_decode_error(path: Path, encoding: str) -> tuple[int | None, int | None]:
+def _locate_decode_error(path: Path, fmt: CsvFormat) -> tuple[int | None, int | None]:
     """(line, byte offset) of the first byte that does not decode; both None if not found."""
+    encoding = fmt.decoding
     decoder = codecs.getincrementaldecoder(encoding)()
     line, consumed = 1, 0
     try:
-        with open(path, "rb") as stream:
+        with open_binary(path, fmt) as stream:
             while chunk := stream.read(1 << 16):
                 try:
                     text = decoder.decode(chunk)
@@ -254,6 +335,6 @@ def _locate_decode_error(path: Path, encoding: str) -> tuple[int | None, int | N
                     return line + good.count("\n"), consumed - pending + err.start
                 line += text.count("\n")
                 consumed += len(chunk)
-    except OSError:
+    except (OSError, LoadError, *DAMAGED):
         pass
     return None, None

@@ -34,6 +34,9 @@ class LoadResult:
     created_table: bool
     #: the file's marker was found: it was loaded before and was not loaded again
     already: Marked | None = None
+    #: how the rows went in: "copy file" (PostgreSQL parsed the file itself), "copy rows",
+    #: "load data" (MySQL/MariaDB read the file itself) or "insert"
+    method: str = "insert"
 
     @property
     def rows_per_second(self) -> float:

@@ -95,6 +95,20 @@ class DatabaseURL:
         """The URL for messages, its password masked."""
         return _PASSWORD.sub(":****@", self.url, count=1)
 
+    @property
+    def kind(self) -> str:
+        """Which loader takes it: sqlite (stdlib), postgresql (psycopg and COPY), mysql
+        (PyMySQL and LOAD DATA; MariaDB too) or sqlalchemy (anything else)."""
+        if self.sqlite_path is not None:
+            return "sqlite"
+        scheme = self.url.partition("://")[0].lower()
+        dialect, _, driver = scheme.partition("+")
+        if dialect in ("postgresql", "postgres") and driver in ("", "psycopg", "psycopg2"):
+            return "postgresql"
+        if dialect in ("mysql", "mariadb") and driver in ("", "pymysql"):
+            return "mysql"
+        return "sqlalchemy"
+
 
 def parse_database(url: str) -> DatabaseURL:
     """``sqlite:///relative.db``, ``sqlite:////absolute.db`` (stdlib ``sqlite3``) or another

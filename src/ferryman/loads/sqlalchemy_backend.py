@@ -34,9 +34,10 @@ from sqlalchemy.dialects import (  # type: ignore[import-not-found, unused-ignor
 
 from ..errors import ConfigError, LoadError
 from .csvformat import ColumnType, CsvFormat
+from .formats import open_source
 from .markers import MARKER_TABLE, LoadMarker, Marked
 from .plan import ColumnPlan, plan_columns
-from .reader import CsvSource
+from .reader import SourceBase
 from .results import LoadMode, LoadResult
 from .sql import DatabaseURL, TableName, fold
 
@@ -227,7 +228,7 @@ def load_sqlalchemy(
     """Load one file into ``table`` through SQLAlchemy, in one transaction (with its
     ``marker``, when given: a file already marked is not loaded again)."""
     started = time.perf_counter()
-    with CsvSource(path, fmt) as source:
+    with open_source(path, fmt) as source:
         engine = _engine(url, write=True)
         doing = f"load {path} into {table}"
         try:
@@ -244,7 +245,7 @@ def load_sqlalchemy(
 def _marked_load(
     conn: sa.engine.Connection,
     table: TableName,
-    source: CsvSource,
+    source: SourceBase,
     mode: LoadMode,
     key: list[str],
     marker: LoadMarker | None,
@@ -277,7 +278,7 @@ def _marked_load(
 
 
 def _load(
-    conn: sa.engine.Connection, table: TableName, source: CsvSource, mode: LoadMode, key: list[str]
+    conn: sa.engine.Connection, table: TableName, source: SourceBase, mode: LoadMode, key: list[str]
 ) -> tuple[int, bool]:
     inspector = sa.inspect(conn)
     existing = _existing(inspector, table)
@@ -317,7 +318,7 @@ def _insert(
     stmt: Any,
     batch: list[dict[str, Any]],
     lines: list[int],
-    source: CsvSource,
+    source: SourceBase,
 ) -> None:
     try:
         with conn.begin_nested():

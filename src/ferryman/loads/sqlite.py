@@ -25,9 +25,10 @@ from urllib.parse import quote as url_quote
 
 from ..errors import LoadError
 from .csvformat import ColumnType, CsvFormat
+from .formats import open_source
 from .markers import MARKER_COLUMNS, MARKER_TABLE, LoadMarker, Marked
 from .plan import ColumnPlan, plan_columns
-from .reader import CsvSource
+from .reader import SourceBase
 from .results import LoadMode, LoadResult
 from .sql import TableName, fold, quote
 
@@ -164,7 +165,7 @@ def load_sqlite(
     """Load one file into ``table`` of the SQLite file ``db``, in one transaction (with its
     ``marker``, when given: a file already marked is not loaded again)."""
     started = time.perf_counter()
-    with CsvSource(path, fmt) as source:
+    with open_source(path, fmt) as source:
         doing = f"load {path} into {table}"
         try:
             conn = _connect(db)
@@ -182,7 +183,7 @@ def _load(
     conn: sqlite3.Connection,
     db: Path,
     table: TableName,
-    source: CsvSource,
+    source: SourceBase,
     mode: LoadMode,
     key: list[str],
     doing: str,

@@ -19,7 +19,15 @@ from decimal import Decimal, InvalidOperation
 
 from .csvformat import ColumnType
 
-__all__ = ["BOOLEANS", "Converter", "Rejected", "converter", "describe"]
+__all__ = [
+    "BOOLEANS",
+    "Converter",
+    "Rejected",
+    "as_text",
+    "converter",
+    "describe",
+    "object_converter",
+]
 
 Converter = Callable[[str], object]
 
@@ -179,3 +187,79 @@ _PYTHON: dict[ColumnType, Converter | None] = {
 def converter(kind: ColumnType, *, native: bool) -> Converter | None:
     """The converter of ``kind`` (None for text: the value is kept as it is)."""
     return (_NATIVE if native else _PYTHON)[kind]
+
+
+# -- values that are not text: cells of a sheet, JSON values, Parquet columns ---------------
+
+
+def as_text(value: object) -> str:
+    """A typed value as an untyped (TEXT) column keeps it: the way a CSV file would spell it
+    (booleans true/false, dates ISO 8601, whole floats without '.0' only when integral ints)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    return str(value)
+
+
+def _object_python(kind: ColumnType, value: object) -> object:
+    if kind is ColumnType.INTEGER:
+        if isinstance(value, bool):
+            raise ValueError("a boolean")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float | Decimal) and value == int(value):
+            return int(value)
+    elif kind is ColumnType.REAL:
+        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+            return _real(str(value))
+    elif kind is ColumnType.NUMERIC:
+        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+            return _decimal(str(value))
+    elif kind is ColumnType.DATE:
+        if isinstance(value, datetime):
+            if value.time() != datetime.min.time():
+                raise Rejected("it has a time of day")
+            return value.date()
+        if isinstance(value, date):
+            return value
+    elif kind is ColumnType.TIMESTAMP:
+        if isinstance(value, datetime):
+            return value
+        if isinstance(value, date):
+            return datetime(value.year, value.month, value.day)
+    elif kind is ColumnType.BOOLEAN:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+    raise ValueError(f"a {type(value).__name__}")
+
+
+def object_converter(kind: ColumnType | None, *, native: bool) -> Callable[[object], object]:
+    """The converter of ``kind`` for values of any type (text goes through
+    :func:`converter`); ``native``: to what ``sqlite3`` stores. Untyped columns get text."""
+    if kind is None or kind is ColumnType.TEXT:
+        return lambda value: value if isinstance(value, str) else as_text(value)
+    text = converter(kind, native=native)
+    assert text is not None
+
+    def convert(value: object) -> object:
+        if isinstance(value, str):
+            return text(value)
+        result = _object_python(kind, value)
+        if not native:
+            return result
+        if isinstance(result, bool):
+            return int(result)
+        if isinstance(result, datetime):
+            return result.isoformat(sep=" ")
+        if isinstance(result, date | Decimal):
+            return str(result)
+        return result
+
+    return convert
