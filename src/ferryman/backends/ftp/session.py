@@ -234,7 +234,8 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
                 raise translate_reply("530 server asks for an account (ACCT): unsupported", "login")
         except (ftplib.error_perm, ftplib.error_temp) as err:
             text = str(err)
-            if text.startswith("530") and not self._tls and _ENCRYPTION_WORDS.search(text):
+            # 530 from most servers, 550 from pyftpdlib: "SSL/TLS required on the control channel"
+            if text[:1] == "5" and not self._tls and _ENCRYPTION_WORDS.search(text):
                 raise TLSError(
                     f"login as {user} refused: {text!r}",
                     hint="the server requires TLS: use ftpes:// (explicit) or ftps:// (implicit)",
