@@ -45,6 +45,7 @@ from tests.servers.vsftpd import (
 )
 
 __all__ = [
+    "FTP_FAMILY",
     "FULL",
     "QUICK",
     "BenchDirs",
@@ -59,7 +60,10 @@ __all__ = [
     "start_servers",
 ]
 
-Protocol = Literal["ftp", "ftps", "sftp"]
+#: ``ftps-noreuse``: explicit FTPS from a vsftpd that does not require data connections to
+#: resume the control connection's TLS session, for clients that cannot (fsspec's ftp)
+Protocol = Literal["ftp", "ftps", "ftps-noreuse", "sftp"]
+FTP_FAMILY: frozenset[str] = frozenset({"ftp", "ftps", "ftps-noreuse"})
 MIB = 1024 * 1024
 SMALL_FILE_BYTES = 4096
 
@@ -97,7 +101,9 @@ class Endpoint:
 
     @property
     def ferryman_scheme(self) -> str:
-        return {"ftp": "ftp", "ftps": "ftpes", "sftp": "sftp"}[self.protocol]
+        return {"ftp": "ftp", "ftps": "ftpes", "ftps-noreuse": "ftpes", "sftp": "sftp"}[
+            self.protocol
+        ]
 
 
 @dataclass(frozen=True)
@@ -286,7 +292,7 @@ def preflight(protocols: Iterable[str]) -> str | None:
         pwd.getpwnam(TEST_USER)
     except KeyError:
         problems.append(f"the test user {TEST_USER!r} does not exist")
-    if wanted & {"ftp", "ftps"}:
+    if wanted & FTP_FAMILY:
         if not os.access(VSFTPD_BINARY, os.X_OK):
             problems.append(f"{VSFTPD_BINARY} is not installed")
         if not Path("/etc/pam.d", PAM_SERVICE).is_file():
@@ -346,6 +352,20 @@ def start_servers(
                 "",
                 ca_file=tls.pki.ca_cert,
                 server_pid=tls.pid,
+            )
+        if "ftps-noreuse" in protocols:
+            lax = stack.enter_context(
+                Vsftpd("explicit", root=dirs.ftproot, extra_config={"require_ssl_reuse": "NO"})
+            )
+            assert lax.pki is not None
+            endpoints["ftps-noreuse"] = Endpoint(
+                "ftps-noreuse",
+                lax.host,
+                lax.port,
+                lax.user,
+                "",
+                ca_file=lax.pki.ca_cert,
+                server_pid=lax.pid,
             )
         if "sftp" in protocols:
             from tests.servers.sshd import Sshd  # noqa: PLC0415 (only when it exists)

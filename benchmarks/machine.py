@@ -50,11 +50,14 @@ def _memory_gib() -> float | None:
     return None
 
 
-def machine_info() -> dict[str, object]:
+def _version(distribution: str) -> str:
     try:
-        ferryman_version = importlib.metadata.version("ferryman")
+        return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
-        ferryman_version = "not installed"
+        return "not installed"
+
+
+def machine_info() -> dict[str, object]:
     return {
         "cpu": _cpu_model(),
         "nproc": os.cpu_count(),
@@ -63,10 +66,11 @@ def machine_info() -> dict[str, object]:
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "tools": {
-            "ferryman": ferryman_version,
+            "ferryman": _version("ferryman"),
             "curl": _first_line(["curl", "--version"]),
             "lftp": _first_line(["lftp", "--version"]),
             "openssh": _first_line(["ssh", "-V"]),
             "vsftpd": _first_line(["/usr/sbin/vsftpd", "-v"], from_stdin_fd=True),
+            **{name: _version(name) for name in ("fsspec", "sshfs", "asyncssh", "paramiko")},
         },
     }

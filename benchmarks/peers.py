@@ -34,7 +34,8 @@ __all__ = [
     "Variant",
 ]
 
-Kind = Literal["get-file", "put-file", "get-dir", "put-dir", "list"]
+#: ``read-file``: a file read to its end through ``fs.open`` (the fsspec workloads only)
+Kind = Literal["get-file", "put-file", "get-dir", "put-dir", "list", "read-file"]
 PASSWORD_ENV = "FERRYMAN_BENCH_PASSWORD"  # noqa: S105 (a variable name)
 FTP_PROTOCOLS: frozenset[Protocol] = frozenset({"ftp", "ftps"})
 ALL_KINDS: frozenset[Kind] = frozenset({"get-file", "put-file", "get-dir", "put-dir", "list"})

@@ -42,6 +42,7 @@ from benchmarks.environment import (
     start_servers,
     wait_after_deletions,
 )
+from benchmarks.fsspec_peers import FSSPEC_SCRIPT
 from benchmarks.machine import machine_info
 from benchmarks.measure import (
     Measurement,
@@ -76,7 +77,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=[*workload_names(), CSV_LOAD],
         help=f"only these: {', '.join([*workload_names(), CSV_LOAD])}",
     )
-    parser.add_argument("--protocol", nargs="+", choices=["ftp", "ftps", "sftp"])
+    parser.add_argument(
+        "--protocol",
+        nargs="+",
+        choices=PROTOCOLS,
+        help="only these (ftps-noreuse: explicit FTPS without require_ssl_reuse, fs-* only)",
+    )
     parser.add_argument("--rounds", type=int, help="rounds per workload (default 3, quick 1)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
     parser.add_argument("--workdir", type=Path, help="keep data here (reused between runs)")
@@ -85,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 CSV_LOAD = "csv-load"
+PROTOCOLS = ["ftp", "ftps", "ftps-noreuse", "sftp"]
 
 
 def _csv_load(quick: bool, rounds: int) -> None:
@@ -198,8 +205,11 @@ def _warm_up(ctx: ToolContext, endpoints: dict[str, Endpoint]) -> None:
         task = Task("list", endpoint, "data", ctx.dirs.local, f"warm-up-{endpoint.protocol}")
         invocation = Ferryman("warm-up").build(task, ctx)
         subprocess.run(invocation.argv, env=invocation.env, capture_output=True, check=False)
-    argv = [ctx.python, str(FTPLIB_SCRIPT), "--help"]
-    subprocess.run(argv, env=ctx.env(python=True), capture_output=True, check=False)
+    for argv in (
+        [ctx.python, str(FTPLIB_SCRIPT), "--help"],
+        [ctx.python, str(FSSPEC_SCRIPT), "--warm-up"],  # imports every fsspec implementation
+    ):
+        subprocess.run(argv, env=ctx.env(python=True), capture_output=True, check=False)
 
 
 def _print_summary(cases: list[CaseResult], sizes: Sizes, quick: bool, rounds: int) -> None:
@@ -230,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (1 if args.quick else 3)
     timeout = args.timeout or (120.0 if args.quick else 900.0)
     workloads = [w for w in WORKLOADS if not args.only or w.name in args.only]
-    wanted = set(args.protocol or ["ftp", "ftps", "sftp"])
+    wanted = set(args.protocol or PROTOCOLS)
     cases_wanted = [(w, p) for w in workloads for p in w.protocols if p in wanted]
     if missing := preflight(p for _w, p in cases_wanted):
         _say(missing)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from benchmarks.environment import Protocol
 from benchmarks.report import CaseResult
+from benchmarks.workloads import WORKLOADS
 
 __all__ = ["TARGETS", "Target", "evaluate"]
 
@@ -61,7 +62,26 @@ def _targets() -> tuple[Target, ...]:
     for workload in ("sftp-small-download", "sftp-small-upload"):
         peer = "sftp -b -R 64"
         found.append(Target(f"{workload} at least as fast as {peer}", workload, "sftp", peer, 1.0))
-    return tuple(found)
+    return tuple(found + _fsspec_targets())
+
+
+def _fsspec_targets() -> list[Target]:
+    """Issue 14: ferryman's filesystem ahead of every other fsspec filesystem (each at its
+    default and its parallel settings), on the same server."""
+    found = []
+    for workload in WORKLOADS:
+        if not workload.name.startswith("fs-"):
+            continue
+        for variant in workload.variants:
+            if variant.tool == "ferryman":
+                continue
+            for protocol in workload.protocols:
+                if protocol in variant.protocols:
+                    description = f"{workload.name} {protocol} ahead of {variant.label}"
+                    found.append(
+                        Target(description, workload.name, protocol, variant.label, 1.0, True)
+                    )
+    return found
 
 
 TARGETS = _targets()
@@ -80,6 +100,9 @@ def _verdict(target: Target, case: CaseResult) -> str:
     ratio = case.ratio_median(target.variant)
     wanted = target.min_ratio or 0.0
     if ratio is None:
+        peer, reference = case.variant(target.variant), case.variant(case.workload.reference)
+        if peer and peer.runs and not peer.ok_runs and reference and reference.ok_runs:
+            return f"no ratio: {target.variant} failed every run, ferryman did not"
         return "not measured"
     met = ratio > wanted if target.strict else ratio >= wanted
     if met:

@@ -32,3 +32,11 @@ def test_preflight_names_each_missing_piece(monkeypatch: pytest.MonkeyPatch) -> 
     assert line is not None and "ferryman-no-such-user" in line and "vsftpd" not in line
     line = environment.preflight(["ftps"])
     assert line is not None and "/nonexistent/vsftpd is not installed" in line
+
+
+def test_the_fsspec_workloads_ftps_without_reuse_needs_vsftpd_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(environment, "VSFTPD_BINARY", environment.Path("/nonexistent/vsftpd"))
+    line = environment.preflight(["ftps-noreuse"])
+    assert line is not None and "/nonexistent/vsftpd is not installed" in line
