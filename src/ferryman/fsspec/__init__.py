@@ -20,8 +20,8 @@ from .errors import (
     TimedOut,
 )
 from .files import FerrymanFile
-from .filesystem import (
-    FerrymanFileSystem,
+from .filesystem import FerrymanFileSystem
+from .protocols import (
     FerrymanFtpFileSystem,
     FerrymanSftpFileSystem,
     FtpesFileSystem,

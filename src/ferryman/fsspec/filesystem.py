@@ -1,11 +1,10 @@
-"""ferryman's FTP, FTPS and SFTP backends as fsspec filesystems.
+"""ferryman's FTP, FTPS and SFTP backends as fsspec filesystems: the common class.
 
-One class per protocol name (``ftpes``, ``ftps``, ``ferryman+ftp``, ``ferryman+sftp``); they
-differ only in what the protocol means (see :mod:`.options`). Metadata calls borrow a
-connection from the filesystem's :class:`~.pool.BackendPool`; listings are cached in fsspec's
-``dircache`` and invalidated by every write; bulk ``get``/``put``/``copy`` run on the transfer
-engine (:mod:`.bulk`); files are :class:`~.files.FerrymanFile`. Errors leave as classes that
-are ferryman's and the built-in ones at once (:mod:`.errors`).
+One subclass per protocol name (:mod:`.protocols`) says what the protocol means. Metadata
+calls borrow a connection from the filesystem's :class:`~.pool.BackendPool`; listings are
+cached in fsspec's ``dircache`` and invalidated by every write; bulk ``get``/``put``/``copy``
+run on the transfer engine (:mod:`.bulk`); files are :class:`~.files.FerrymanFile`. Errors
+leave as classes that are ferryman's and the built-in ones at once (:mod:`.errors`).
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from typing import Any, ClassVar
 from fsspec.spec import AbstractFileSystem
 
 from ..backends.base import Backend, Entry, EntryType
-from ..connection import TLSMode
 from ..errors import FerrymanError, NotFoundError, RemoteError
 from ..transfer.copy import HASH_PREFERENCE
 from ..transfer.engine import ensure_directory
@@ -29,13 +27,7 @@ from .files import FerrymanFile
 from .options import FSSPEC_OPTIONS, Scheme, connection_for, strip_url, url_options
 from .pool import BackendPool
 
-__all__ = [
-    "FerrymanFileSystem",
-    "FerrymanFtpFileSystem",
-    "FerrymanSftpFileSystem",
-    "FtpesFileSystem",
-    "FtpsFileSystem",
-]
+__all__ = ["FerrymanFileSystem"]
 
 _TYPES = {EntryType.FILE: "file", EntryType.DIR: "directory", EntryType.LINK: "link"}
 
@@ -396,33 +388,3 @@ def _rename(backend: Backend, source: str, target: str) -> None:
             raise NotADirectory(f"{target} is a directory; {source} cannot replace it") from err
         backend.remove(target)  # this server renames over no file: a short window, no loss
         backend.rename(source, target)
-
-
-class FtpesFileSystem(FerrymanFileSystem):
-    """``ftpes://``: FTP with explicit TLS (AUTH TLS), verified certificates."""
-
-    protocol = ("ftpes",)
-    scheme = Scheme("ftpes", "ftp", TLSMode.EXPLICIT)
-
-
-class FtpsFileSystem(FerrymanFileSystem):
-    """``ftps://``: FTP with implicit TLS (TLS from the first byte, port 990)."""
-
-    protocol = ("ftps",)
-    scheme = Scheme("ftps", "ftp", TLSMode.IMPLICIT)
-
-
-class FerrymanFtpFileSystem(FerrymanFileSystem):
-    """``ferryman+ftp://`` (and ``ftp://`` after :func:`register_standard_protocols`):
-    plain FTP."""
-
-    protocol = ("ferryman+ftp",)
-    scheme = Scheme("ftp", "ftp", TLSMode.NONE)
-
-
-class FerrymanSftpFileSystem(FerrymanFileSystem):
-    """``ferryman+sftp://`` (and ``sftp://`` after :func:`register_standard_protocols`):
-    SFTP with verified host keys."""
-
-    protocol = ("ferryman+sftp",)
-    scheme = Scheme("sftp", "sftp", None)
