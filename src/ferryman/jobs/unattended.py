@@ -244,7 +244,7 @@ def unattended_problems(path: Path, data: Any, files: list[str], databases: list
             message = f"no connection named {match['name']!r} (known: {known})"
         else:
             continue
-        loc = ["serve", "triggers", index, "path"]
+        loc: list[str | int] = ["serve", "triggers", index, "path"]
         line_col = position(data, loc)
         where = f"{path}:{line_col[0]}:{line_col[1]}" if line_col else str(path)
         problems.append(f"{where}: serve.triggers.{index}.path: {message}")
