@@ -26,6 +26,8 @@ from tests.servers.sshd import RemoteDir, Sshd
 from tests.servers.vsftpd import Vsftpd, Workdir
 
 Event = dict[str, Any]
+#: a run step's program: succeeds when given exactly one argument
+ONE_ARGUMENT = "import sys; sys.exit(len(sys.argv[1:]) != 1)"
 
 
 class Serve:
@@ -257,7 +259,7 @@ serve:
   triggers: [{{path: ../in/, poll: 30, stable_for: 0}}]
 steps:
   - name: take
-    run: [{sys.executable}, -c, "import sys; sys.exit(len(sys.argv[1:]) != 1)", "{{{{ trigger.files | join(' ') }}}}"]
+    run: [{sys.executable}, -c, "{ONE_ARGUMENT}", "{{{{ trigger.files | join(' ') }}}}"]
 """
     )
     notify_socket = tmp_path / "notify.sock"
@@ -315,19 +317,28 @@ def test_check_and_the_systemd_unit(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("name: bad\nserve: {catch_up: later}\nsteps: []\n")
     ferryman = [sys.executable, "-m", "ferryman", "serve"]
     check = subprocess.run(
-        [*ferryman, "--check", str(tmp_path)], capture_output=True, text=True, timeout=60
+        [*ferryman, "--check", str(tmp_path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert check.returncode == 2
     assert "job tick" in check.stdout and "(Europe/Berlin): next" in check.stdout
-    assert f"{tmp_path / 'bad.yaml'}:2:8: serve.catch_up: Input should be" in check.stderr
+    assert f"{tmp_path / 'bad.yaml'}:2:9: serve.catch_up: Input should be" in check.stderr
     good = subprocess.run(
-        [*ferryman, "--check", str(job), "--json"], capture_output=True, text=True, timeout=60
+        [*ferryman, "--check", str(job), "--json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert good.returncode == 0
     (item,) = json.loads(good.stdout)["jobs"]
     assert len(item["schedules"][0]["next"]) == 3
     unit = subprocess.run(
         [*ferryman, str(tmp_path), "--print-systemd-unit", "--user", "etl", "--grace", "90"],
+        check=True,
         capture_output=True,
         text=True,
         timeout=60,
