@@ -132,7 +132,7 @@ class FileTrigger(_Model):
 
 
 class ServeSettings(_Model):
-    """When ``ferryman serve`` runs the job."""
+    """When `ferryman serve` runs the job."""
 
     schedules: list[Schedule] = Field([], description="Cron schedules (several allowed).")
     triggers: list[FileTrigger] = Field([], description="File-arrival triggers.")
