@@ -221,3 +221,17 @@ def test_expressions_may_read_the_trigger(tmp_path: Path) -> None:
     path = job_file(tmp_path, "expr", "  enabled: true\n", steps=steps)
     with pytest.raises(ConfigError, match=r"trigger.nope does not exist \(trigger.kind"):
         load_job(path)
+
+
+def test_a_version_2_state_file_gets_schedule_marks(tmp_path: Path) -> None:
+    from ferryman.state.schema import MIGRATIONS
+
+    path = tmp_path / "s.db"
+    with StateStore(path, migrations=MIGRATIONS[:2]) as old:
+        old.start_run("nightly")
+    with StateStore(path) as store:
+        assert store.schedule_mark("nightly", "@daily@UTC") is None
+        store.set_schedule_mark("nightly", "@daily@UTC", START)
+        store.set_schedule_mark("nightly", "@daily@UTC", START - timedelta(days=1))  # no
+        assert store.schedule_mark("nightly", "@daily@UTC") == START
+        assert [r.job for r in store.runs()] == ["nightly"]

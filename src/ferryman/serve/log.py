@@ -75,7 +75,7 @@ def configure_serve_logging(
     handler.setFormatter(_Json() if fmt == "json" else _Human())
     handler.addFilter(SecretMaskFilter())
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
     # the triggers' protocol transcripts only at -vv
     logging.getLogger("ferryman.wire").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
