@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +171,3 @@ class RunProcess:
         """Wait up to ``timeout`` seconds for the run to end (its summary handled)."""
         self.thread.join(max(0.0, timeout))
         return not self.thread.is_alive()
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import ConfigError, FerrymanError
+from ..errors import ConfigError
 from ..jobs.context import Trigger
 from ..jobs.unattended import Notification, ServeSettings
 from ..notify import Notifier, global_notifications
@@ -484,7 +484,3 @@ class Scheduler:
         for run in runs:
             run.join(deadline - datetime.now(UTC).timestamp())
         return [r for r in runs if r.thread.is_alive()]
-
-
-def describe_error(err: FerrymanError) -> str:
-    return f"{err.message} -- {err.hint}" if err.hint else err.message
