@@ -1,6 +1,6 @@
 """Refresh the generated parts of docs/ (run after changing a connection setting, the job
 file's schema or a command-line option): the settings table of connections.md, the reference
-of jobs.md, job.schema.json, and the option tables of cli.md."""
+of jobs.md and serve.md, job.schema.json, and the option tables of cli.md."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ferryman.cli.reference import common_options_table, global_options_table
 from ferryman.connection import settings_table
-from ferryman.jobs.reference import job_schema_text, reference_tables
+from ferryman.jobs.reference import job_schema_text, reference_tables, unattended_tables
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -35,6 +35,9 @@ def rendered() -> dict[Path, str]:
         connections: render(connections.read_text(encoding="utf-8")),
         jobs: _fill(jobs.read_text(encoding="utf-8"), "reference", reference_tables()),
         DOCS / "job.schema.json": job_schema_text(),
+        DOCS / "serve.md": _fill(
+            (DOCS / "serve.md").read_text(encoding="utf-8"), "reference", unattended_tables()
+        ),
     }
 
 

@@ -310,7 +310,7 @@ def test_what_resolves_passes(tmp_path: Path) -> None:
             "and stamp",
             "and stmp",
             "unknown name 'stmp' (variables and foreach items here: day, stamp; also vars, env, "
-            "steps, job, now, today, timedelta); did you mean 'stamp'?",
+            "steps, job, trigger, now, today, timedelta); did you mean 'stamp'?",
         ),
         (
             "{{ now().year }}",

@@ -73,17 +73,17 @@ def test_publications_remember_the_latest_intent_and_its_run(tmp_path: Path) -> 
 
 
 def test_a_version_1_file_is_migrated_with_its_ledger_kept(tmp_path: Path) -> None:
-    from ferryman.state.schema import MIGRATIONS
+    from ferryman.state.schema import MIGRATIONS, SCHEMA_VERSION
 
     path = tmp_path / "s.db"
     with StateStore(path, migrations=MIGRATIONS[:1]) as old:
         run = old.start_run("nightly")
         old.remember("nightly", CONN, [("/out/a.csv", 10, T)], run)
     with StateStore(path) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == SCHEMA_VERSION
         assert [t.path for t in store.taken("nightly")] == ["/out/a.csv"]
         assert store.pending_source_actions("nightly") == []
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     with pytest.raises(ConfigError, match="newer ferryman"):
         StateStore(path, migrations=MIGRATIONS[:1])

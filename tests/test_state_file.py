@@ -15,7 +15,7 @@ from ferryman.errors import ConfigError, ExitCode, FerrymanError
 from ferryman.state import SCHEMA_VERSION, StateStore, job_lock, state_path
 from ferryman.state.schema import APPLICATION_ID, MIGRATIONS
 
-TABLES = {"runs", "steps", "files", "ledger", "source_actions", "publications"}
+TABLES = {"runs", "steps", "files", "ledger", "source_actions", "publications", "schedule_marks"}
 
 
 def _mode(path: Path) -> int:

@@ -16,7 +16,13 @@ from .connection import Connection
 from .errors import AuthenticationError, ConfigError
 from .redact import register_secret
 
-__all__ = ["Credentials", "login_credentials", "no_password_hint", "resolve_credentials"]
+__all__ = [
+    "Credentials",
+    "login_credentials",
+    "no_password_hint",
+    "password_from",
+    "resolve_credentials",
+]
 
 log = logging.getLogger("ferryman.secrets")
 
@@ -56,6 +62,16 @@ def _from_file(path: Path) -> str:
         ) from None
     lines = text.splitlines()
     return lines[0] if lines else ""
+
+
+def password_from(env: str | None = None, file: Path | None = None) -> str | None:
+    """A password from an environment variable or a file's first line, as connections read
+    them (notifications' SMTP logins, webhook tokens); registered as a secret. None when
+    neither is given; ConfigError when the one given cannot be read."""
+    value = _from_env(env) if env else _from_file(file) if file else None
+    if value:
+        register_secret(value)
+    return value
 
 
 def _from_netrc(conn: Connection) -> tuple[str | None, str | None]:

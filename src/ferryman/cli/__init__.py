@@ -60,6 +60,7 @@ _LAZY = {
     "history": ("ferryman.cli.jobs", "history"),
     "show": ("ferryman.cli.jobs", "show"),
     "schema": ("ferryman.cli.jobs", "schema"),
+    "serve": ("ferryman.cli.serve", "serve"),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -88,6 +89,13 @@ def _print_report(report: RunReport) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="State file (history, ledger) instead of the job's or the default.",
 )
+@click.option(
+    "--notify",
+    "notify_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Global notifications file (default $FERRYMAN_NOTIFY or "
+    "~/.config/ferryman/notify.yaml); the job's notify: list applies too.",
+)
 @click.option("-v", "--verbose", count=True, help="Print the run log and transcript to stderr.")
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout.")
 def run(
@@ -95,16 +103,27 @@ def run(
     variables: tuple[str, ...],
     dry_run: bool,
     state: Path | None,
+    notify_file: Path | None,
     verbose: int,
     json_output: bool,
 ) -> None:
-    """Run a job file: its steps in order, with precedence, history and the only-new ledger."""
+    """Run a job file: its steps in order, with precedence, history and the only-new ledger.
+
+    Sends the job's notifications (and the global ones) when it ends: on failure, success or
+    no files, as each says (docs/serve.md#notifications)."""
     ctx = click.get_current_context()
     ctx.meta["ferryman.json"] = json_output
     overrides = dict(parse_var(v) for v in variables)
     if state is not None:  # a path on the command line is relative to the working directory
         state = state.expanduser().absolute()
+    targets = [] if dry_run else _notifications(job, notify_file)
     report = run_job(job, overrides, dry_run=dry_run, verbose=verbose, state=state)
+    if targets:
+        from ..notify import Notifier  # noqa: PLC0415 - smtplib and urllib only when used
+
+        notifier = Notifier()
+        notifier.notify(targets, report.to_dict())
+        notifier.close(timeout=_NOTIFY_WAIT)
     if json_output:
         emit_json(report.to_dict())
     else:
@@ -113,6 +132,20 @@ def run(
         if json_output:
             ctx.meta["ferryman.json_emitted"] = True
         raise report.error
+
+
+#: seconds ``ferryman run`` waits at most, after the run, for its notifications to go out
+_NOTIFY_WAIT = 60.0
+
+
+def _notifications(job: Path, notify_file: Path | None) -> list[tuple[Any, Path]]:
+    """The job's notifications and the global ones, each with its base directory."""
+    from ..notify import global_notifications, notifications_path  # noqa: PLC0415
+
+    found: list[tuple[Any, Path]] = global_notifications(notifications_path(notify_file))
+    loaded = load_job(job)
+    found += [(n, loaded.base) for n in loaded.job.notify]
+    return found
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from ..limits import MAX_LOOP_ITERATIONS
 from ..yamlfile import position
 from .expressions import Expressions, is_template
 from .sandbox import LimitError, bounded_binop
+from .unattended import TRIGGER_KEYS
 
 __all__ = ["reference_problems"]
 
@@ -61,7 +62,7 @@ _PLACES: dict[tuple[str, str], str] = {
     ("foreach", "items"): "either",
 }
 _JOB_KEYS = ("name", "run_id", "dir")
-_SCOPES = ("vars", "env", "steps", "job")
+_SCOPES = ("vars", "env", "steps", "job", "trigger")
 
 Loc = tuple[str | int, ...]
 
@@ -195,7 +196,8 @@ class _Checker:
         shown = [*scope.variables, *scope.items]
         return _unknown(
             f"unknown name {name!r} (variables and foreach items here: "
-            f"{', '.join(shown) or 'none'}; also vars, env, steps, job, now, today, timedelta)",
+            f"{', '.join(shown) or 'none'}; also vars, env, steps, job, trigger, now, today, "
+            "timedelta)",
             name,
             sorted(known),
         )
@@ -215,6 +217,9 @@ class _Checker:
             )
         if kind == "job" and name not in _JOB_KEYS:
             return f"job.{name} does not exist (job.name, job.run_id, job.dir)"
+        if kind == "trigger" and name not in TRIGGER_KEYS:
+            keys = ", ".join(f"trigger.{k}" for k in TRIGGER_KEYS)
+            return f"trigger.{name} does not exist ({keys})"
         if kind == "steps":
             return self.step_reference(name, scope)
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from ..state import PendingSourceAction, Publication
 from .expressions import Expressions
 from .loader import DatabaseConnection, LoadedJob
 
-__all__ = ["Endpoint", "Ledger", "LedgerRecord", "RunContext"]
+__all__ = ["Endpoint", "Ledger", "LedgerRecord", "RunContext", "Trigger"]
 
 _NAMED = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_-]*):(?P<path>.*)$", re.S)
 
@@ -39,6 +40,55 @@ class LedgerRecord:
     size: int | None
     mtime: datetime | None
     target: str | None = None  #: where the copy landed (a failed load of it un-takes it)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What started a run; expressions read it as ``trigger`` (``{{ trigger.files }}``).
+
+    ``kind`` is ``manual`` (``ferryman run``), ``schedule``, ``catch_up`` (a time missed while
+    ``serve`` was down), ``files`` (a file-arrival trigger) or ``now`` (run now, from serve's
+    API). The ``files`` of a file-arrival trigger enter the only-new ledger when the run
+    succeeds, like those an ``only_new`` step takes, so they do not trigger again.
+    """
+
+    kind: str = "manual"
+    time: str = ""  #: when it fired (UTC ISO 8601)
+    schedule: str | None = None  #: the cron expression of a schedule
+    path: str | None = None  #: the watched glob of a file-arrival trigger
+    files: tuple[LedgerRecord, ...] = ()
+
+    def scope(self) -> dict[str, Any]:
+        paths = [f.path for f in self.files]
+        return {
+            "kind": self.kind,
+            "files": paths,
+            "count": len(paths),
+            "time": self.time,
+            "schedule": self.schedule,
+            "path": self.path,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        files = [
+            [f.connection, f.path, f.size, f.mtime.isoformat() if f.mtime else None]
+            for f in self.files
+        ]
+        return {**self.scope(), "files": files}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Trigger:
+        files = tuple(
+            LedgerRecord(str(c), str(p), s, datetime.fromisoformat(m) if m else None)
+            for c, p, s, m in data.get("files", [])
+        )
+        return cls(
+            str(data.get("kind", "manual")),
+            str(data.get("time", "")),
+            data.get("schedule"),
+            data.get("path"),
+            files,
+        )
 
 
 class Ledger(Protocol):
@@ -102,6 +152,9 @@ class RunContext:
     deferred: list[tuple[Endpoint, Any, list[Any]]] = field(default_factory=list)
     #: the step running now (load markers and upload records name it)
     step: str = ""
+    trigger: Trigger = field(default_factory=Trigger)
+    #: set (by ``serve`` stopping) to start no further step: the run ends interrupted
+    stop: threading.Event | None = None
     expressions: Expressions = field(default_factory=Expressions)
 
     @property
@@ -120,6 +173,7 @@ class RunContext:
             "env": allowed,
             "steps": self.results,
             "job": {"name": self.name, "run_id": self.run_id, "dir": str(self.loaded.base)},
+            "trigger": self.trigger.scope(),
             **self.items,
         }
 

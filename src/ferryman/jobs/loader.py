@@ -20,6 +20,7 @@ from ..limits import MAX_FOREACH_DEPTH
 from ..yamlfile import load_yaml, position
 from .checks import reference_problems
 from .model import JobFile
+from .unattended import unattended_problems
 
 __all__ = ["DATABASE_SCHEMES", "DatabaseConnection", "LoadedJob", "load_job"]
 
@@ -199,6 +200,7 @@ def load_job(path: Path) -> LoadedJob:
     connections = connections_from_mapping(raw_connections, path, skip=skip, problems=problems)
     files = [str(name) for name in raw_connections if str(name) not in databases]
     problems += reference_problems(path, data, files, databases)
+    problems += unattended_problems(path, data, files, sorted(databases))
     if problems or job is None:
         raise ConfigError(
             "\n".join(problems),

@@ -28,6 +28,7 @@ from pydantic import (
 from ..limits import MAX_FOREACH_DEPTH
 from ..loads import CsvFormat
 from ..transfer import IfExists
+from .unattended import Notification, ServeSettings
 
 __all__ = [
     "ACTIONS",
@@ -479,6 +480,16 @@ class JobFile(_Model):
         "~/.local/share/ferryman/state.db.",
     )
     steps: StepList = Field(min_length=1, description="The steps, in order.")
+    serve: ServeSettings | None = Field(
+        None,
+        description="When `ferryman serve` runs the job: cron schedules, file-arrival "
+        "triggers (docs/serve.md).",
+    )
+    notify: list[Notification] = Field(
+        [],
+        description="E-mails and webhooks on failure, success or no files, for `run` and "
+        "`serve` (docs/serve.md#notifications).",
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:

@@ -13,8 +13,16 @@ from typing import Any
 from pydantic import BaseModel
 
 from .model import ACTIONS, After, JobFile, Step
+from .unattended import (
+    EmailNotify,
+    FileTrigger,
+    Notification,
+    Schedule,
+    ServeSettings,
+    WebhookNotify,
+)
 
-__all__ = ["job_schema", "job_schema_text", "reference_tables"]
+__all__ = ["job_schema", "job_schema_text", "reference_tables", "unattended_tables"]
 
 
 def job_schema() -> dict[str, Any]:
@@ -62,3 +70,19 @@ def reference_tables() -> str:
         parts += [f"\n### {names}\n\n{doc}\n\n", _table(model)]
     parts += ["\n### `after` (of send and receive)\n\n", _table(After)]
     return "".join(parts)
+
+
+def unattended_tables() -> str:
+    """Markdown: the keys of ``serve:`` and ``notify:`` (docs/serve.md)."""
+    parts = []
+    for title, model in (
+        ("`serve`", ServeSettings),
+        ("`serve.schedules[]`", Schedule),
+        ("`serve.triggers[]`", FileTrigger),
+        ("`notify[]`", Notification),
+        ("`notify[].email`", EmailNotify),
+        ("`notify[].webhook`", WebhookNotify),
+    ):
+        doc = (model.__doc__ or "").strip().splitlines()[0]
+        parts += [f"\n### {title}\n\n{doc}\n\n", _table(model)]
+    return "".join(parts).lstrip("\n")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,11 +24,11 @@ from ..errors import ConfigError, FerrymanError
 from ..redact import contains_secret, mask_data, register_secret
 from ..state import StateStore, job_lock, safe_job_name, state_path
 from ..wirelog import configure_logging
-from .context import RunContext
+from .context import RunContext, Trigger
 from .effects import commit_taken, finish_sources, recover_sources
 from .expressions import is_template
 from .loader import LoadedJob, load_job
-from .runner import StepRecord, execute_steps, exit_code_of
+from .runner import RunStopped, StepRecord, execute_steps, exit_code_of
 
 __all__ = ["RunReport", "parse_var", "run_job", "run_log_path"]
 
@@ -38,7 +39,7 @@ log = logging.getLogger("ferryman.jobs")
 class RunReport:
     job: str
     run_id: int | None
-    status: str  #: succeeded, failed
+    status: str  #: succeeded, failed, interrupted (stopped by serve)
     exit_code: int
     dry_run: bool
     steps: list[StepRecord] = field(default_factory=list)
@@ -48,6 +49,7 @@ class RunReport:
     state_file: Path | None = None
     #: what the run finished for earlier, killed runs (and source actions it could not do)
     recovered: list[str] = field(default_factory=list)
+    trigger: Trigger = field(default_factory=Trigger)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON run summary, every registered secret masked (``ferryman.redact``)."""
@@ -62,6 +64,7 @@ class RunReport:
             "error": self.error.to_dict() if self.error else None,
             "steps": [s.to_dict() for s in self.steps],
             "recovered": self.recovered,
+            "trigger": self.trigger.scope(),
             "log_file": str(self.log_file) if self.log_file else None,
             "state_file": str(self.state_file) if self.state_file else None,
         }
@@ -161,17 +164,26 @@ def run_job(
     dry_run: bool = False,
     verbose: int = 0,
     state: Path | None = None,
+    trigger: Trigger | None = None,
+    stop: threading.Event | None = None,
 ) -> RunReport:
     """Run the job at ``path``; see the module docstring. Never raises for a step's
     failure (the report carries it); raises ConfigError for a job that cannot start and
-    JobLockedError when another run holds the lock."""
+    JobLockedError when another run holds the lock.
+
+    ``trigger`` says what started the run (``serve``); its files enter the ledger when the
+    run succeeds. Once ``stop`` is set no further step starts and the run ends
+    ``interrupted``."""
+    trigger = trigger or Trigger(time=datetime.now(UTC).isoformat(timespec="seconds"))
     loaded = load_job(path)
     state_file = state_path(loaded.path, state or loaded.job.state)
     started = datetime.now(UTC)
     log_file = run_log_path(state_file, loaded.job.name, started)
     with _locked_store(loaded, state_file) as store:
         configure_logging(verbose, log_file)
-        ctx = RunContext(loaded, dry_run=dry_run, ledger=store)
+        ctx = RunContext(loaded, dry_run=dry_run, ledger=store, trigger=trigger, stop=stop)
+        if not dry_run:
+            ctx.pending.extend(trigger.files)  # taken when the run succeeds, as only_new's
         _variables(ctx, overrides or {})
         public = _recordable(loaded, ctx.variables)
         # A dry run is not a run: it is not stored in the history (where it would read as a
@@ -184,9 +196,22 @@ def run_job(
                 loaded.job.name, job_file=loaded.path, variables=public, transcript=log_file
             )
             ctx.run_id = run_id
-            log.info("run %d of job %s (%s)", run_id, loaded.job.name, loaded.path)
+            log.info(
+                "run %d of job %s (%s), started by %s",
+                run_id,
+                loaded.job.name,
+                loaded.path,
+                trigger.kind,
+            )
         report = RunReport(
-            loaded.job.name, run_id, "running", 0, dry_run, log_file=log_file, state_file=state_file
+            loaded.job.name,
+            run_id,
+            "running",
+            0,
+            dry_run,
+            log_file=log_file,
+            state_file=state_file,
+            trigger=trigger,
         )
         try:
             report.recovered = recover_sources(ctx)
@@ -202,6 +227,8 @@ def run_job(
         report.steps, report.error = records, failure
         report.exit_code = exit_code_of(failure)
         report.status = "succeeded" if failure is None else "failed"
+        if isinstance(failure, RunStopped):
+            report.status, report.exit_code = "interrupted", 130
         if run_id is not None:
             _record(store, run_id, records)
             if failure is None:

@@ -27,11 +27,15 @@ from .context import RunContext
 from .file_steps import FILE_STEPS, StepOutcome
 from .model import ForeachAction, RunAction, Step
 
-__all__ = ["StepRecord", "execute_steps"]
+__all__ = ["RunStopped", "StepRecord", "execute_steps"]
 
 log = logging.getLogger("ferryman.jobs")
 
 _OUTPUT_LIMIT = 64 * 1024  #: bytes of a program's stdout/stderr kept in the step result
+
+
+class RunStopped(FerrymanError):
+    """The run was asked to stop (``serve`` shutting down): the steps left were not started."""
 
 
 @dataclass
@@ -200,7 +204,13 @@ def execute_steps(
         record = StepRecord(step.name, step.action_name, "skipped")
         records.append(record)
         reason = _should_run(step, failure)
-        if reason is None and step.if_ is not None:
+        if ctx.stop is not None and ctx.stop.is_set():
+            reason = "the run was stopped before this step (ferryman serve is stopping)"
+            failure = failure or RunStopped(
+                "stopped before step " + step.name,
+                hint="ferryman serve was asked to stop; the next run starts over",
+            )
+        elif reason is None and step.if_ is not None:
             try:
                 if not ctx.expressions.truth(
                     step.if_, ctx.scope(), f"{ctx.loaded.at(f'step {step.name}')}: if"

@@ -143,8 +143,22 @@ _V2: Migration = (
     """,
 )
 
+#: Version 3 (issue 16, ``ferryman serve``): per job and schedule, the latest scheduled time
+#: serve has dealt with (started, skipped or given up by the catch-up policy), so that times
+#: missed while serve was down can be caught up after a restart.
+_V3: Migration = (
+    """
+    CREATE TABLE schedule_marks (
+        job         TEXT    NOT NULL,
+        schedule    TEXT    NOT NULL,
+        fired       TEXT    NOT NULL,
+        PRIMARY KEY (job, schedule)
+    ) WITHOUT ROWID
+    """,
+)
+
 #: Every migration, in order; the schema version of this ferryman is their number.
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

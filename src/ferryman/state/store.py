@@ -9,12 +9,13 @@ from .db import Database
 from .effects import EffectsStore
 from .history import History
 from .ledger import LedgerStore
+from .schedules import ScheduleStore
 from .schema import MIGRATIONS, Migration
 
 __all__ = ["StateStore"]
 
 
-class StateStore(History, LedgerStore, EffectsStore):
+class StateStore(History, LedgerStore, EffectsStore, ScheduleStore):
     """An open state file (see :mod:`ferryman.state`).
 
     Opening creates the file (``0600``) and its missing directories (``0700``), switches it to
