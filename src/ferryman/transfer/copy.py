@@ -371,8 +371,7 @@ def verify_landed(
     if landed is not None and landed != size:
         raise VerificationError(
             f"{dst_path}: the destination holds {landed} bytes, {size} were sent",
-            hint="the destination lost data (disk full or quota?); check its space, "
-            "then run again",
+            hint="the destination lost data (disk full or quota?); check its space, then run again",
         )
     if hashing is None or digest is None:
         return "size"
