@@ -208,6 +208,7 @@ FS_READ_REFERENCE = "ferryman fs (default)"
 def _fs_small_get() -> Workload:
     variants = (
         FsspecClient(FS_GET_REFERENCE, "ferryman", _ALL),
+        FsspecClient("ferryman fs parallel=1", "ferryman", _ALL, fs_options=("parallel=1",)),
         FsspecClient("ferryman fs parallel=2", "ferryman", _ALL, fs_options=("parallel=2",)),
         FsspecClient("ferryman fs parallel=8", "ferryman", _ALL, fs_options=("parallel=8",)),
         # sshfs's recursive get hands the directory itself to _get_file, which fails ("... is
