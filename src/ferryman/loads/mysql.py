@@ -37,6 +37,7 @@ import pymysql  # type: ignore[import-not-found, import-untyped, unused-ignore]
 import pymysql.cursors  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
 from ..errors import ConfigError, LoadError
+from .common import create_sql, no_unique
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
 from .markers import MARKER_COLUMNS, MARKER_TABLE, LoadMarker, Marked
@@ -62,6 +63,9 @@ MYSQL_TYPES = {
     ColumnType.TIMESTAMP: "DATETIME(6)",
     ColumnType.BOOLEAN: "BOOLEAN",
 }
+#: an indexed column needs a bounded type
+_KEY_TYPES = {"LONGTEXT": "VARCHAR(255)"}
+_ENGINE = " ENGINE=InnoDB"
 #: Python codec -> character set LOAD DATA reads (MySQL's latin1 is Windows-1252)
 _CHARSETS = {"utf-8": "utf8mb4", "cp1252": "latin1", "ascii": "ascii"}
 #: errors saying the connection is gone (server gone away, lost during query, ...)
@@ -249,15 +253,10 @@ def _load(
         existing = _columns(cur, table)
         plan = plan_columns(source, table, existing, key)
         if existing is None:
-            cur.execute(_create_sql(table, plan))  # MySQL commits DDL at once
+            # MySQL commits DDL at once
+            cur.execute(create_sql(table, plan, MYSQL_TYPES, key_types=_KEY_TYPES, options=_ENGINE))
         elif mode is LoadMode.UPSERT and not _has_unique(cur, table, plan.key):
-            cols = ", ".join(quote(k) for k in plan.key)
-            raise LoadError(
-                f"cannot upsert into {table}: it has no primary key or unique index on "
-                f"({cols}), so rows cannot be matched by that key",
-                hint=f"create one, e.g. CREATE UNIQUE INDEX ... ON {table.sql} ({cols}), or "
-                "correct key; nothing was loaded",
-            )
+            raise no_unique(table, plan.key)
         charset = _charset(fmt, source, len(plan.columns)) if fast else None
         cur.execute("START TRANSACTION")
         found = _find_marker(cur, table, marker, lock=True)
@@ -313,20 +312,6 @@ def _has_unique(cur: Any, table: TableName, key: Sequence[str]) -> bool:
         indexes.setdefault(str(index), set()).add(fold(str(column)))
     want = {fold(k) for k in key}
     return any(cols == want for cols in indexes.values())
-
-
-def _create_sql(table: TableName, plan: ColumnPlan) -> str:
-    keys = {fold(k) for k in plan.key}
-    defs = []
-    for col, kind in zip(plan.columns, plan.kinds, strict=True):
-        sql_type = MYSQL_TYPES[kind]
-        if fold(col) in keys:  # an indexed column needs a bounded type
-            sql_type = "VARCHAR(255)" if sql_type == "LONGTEXT" else sql_type
-            sql_type += " NOT NULL"
-        defs.append(f"{quote(col)} {sql_type}")
-    if plan.key:
-        defs.append(f"UNIQUE ({', '.join(quote(k) for k in plan.key)})")
-    return f"CREATE TABLE {table.sql} ({', '.join(defs)}) ENGINE=InnoDB"
 
 
 def _upsert_clause(plan: ColumnPlan) -> str:

@@ -39,6 +39,7 @@ import psycopg  # type: ignore[import-not-found, unused-ignore]
 from psycopg import sql as pgsql  # type: ignore[import-not-found, unused-ignore]
 
 from ..errors import LoadError
+from .common import create_sql, no_unique
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
 from .markers import MARKER_COLUMNS, MARKER_TABLE, LoadMarker, Marked
@@ -196,9 +197,9 @@ def _transaction(
             existing = list(types) if types is not None else None
             plan = plan_columns(source, table, existing, key)
             if existing is None:
-                conn.execute(_create_sql(table, plan))
+                conn.execute(create_sql(table, plan, PG_TYPES))
             elif mode is LoadMode.UPSERT and not _has_unique(conn, table, plan.key):
-                raise _no_unique(table, plan.key)
+                raise no_unique(table, plan.key, index="CREATE UNIQUE INDEX")
             if mode is LoadMode.REPLACE:
                 conn.execute(f"DELETE FROM {table.sql}")  # noqa: S608 - quoted
             target = table.sql
@@ -303,27 +304,6 @@ def _has_unique(conn: Any, table: TableName, key: Sequence[str]) -> bool:
     ).fetchall()
     want = {fold(k) for k in key}
     return any({fold(c) for c in cols} == want for (cols,) in rows)
-
-
-def _no_unique(table: TableName, key: list[str]) -> LoadError:
-    cols = ", ".join(quote(k) for k in key)
-    return LoadError(
-        f"cannot upsert into {table}: it has no primary key or unique index on ({cols}), "
-        "so rows cannot be matched by that key",
-        hint=f"create one, e.g. CREATE UNIQUE INDEX ON {table.sql} ({cols}), or correct "
-        "key; nothing was loaded",
-    )
-
-
-def _create_sql(table: TableName, plan: ColumnPlan) -> str:
-    keys = {fold(k) for k in plan.key}
-    defs = [
-        f"{quote(col)} {PG_TYPES[kind]}" + (" NOT NULL" if fold(col) in keys else "")
-        for col, kind in zip(plan.columns, plan.kinds, strict=True)
-    ]
-    if plan.key:
-        defs.append(f"UNIQUE ({', '.join(quote(k) for k in plan.key)})")
-    return f"CREATE TABLE {table.sql} ({', '.join(defs)})"
 
 
 def _temp_table(conn: Any, table: TableName, plan: ColumnPlan) -> str:

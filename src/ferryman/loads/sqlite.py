@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote as url_quote
 
 from ..errors import LoadError
+from .common import create_sql, no_unique
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
 from .markers import MARKER_COLUMNS, MARKER_TABLE, LoadMarker, Marked
@@ -112,17 +113,6 @@ def _has_unique(conn: sqlite3.Connection, table: TableName, key: Sequence[str]) 
     return False
 
 
-def _create_sql(table: TableName, plan: ColumnPlan) -> str:
-    keys = {fold(k) for k in plan.key}
-    defs = [
-        f"{quote(col)} {SQLITE_TYPES[kind]}" + (" NOT NULL" if fold(col) in keys else "")
-        for col, kind in zip(plan.columns, plan.kinds, strict=True)
-    ]
-    if plan.key:
-        defs.append(f"UNIQUE ({', '.join(quote(k) for k in plan.key)})")
-    return f"CREATE TABLE {table.sql} ({', '.join(defs)})"
-
-
 def insert_sql(table: TableName, plan: ColumnPlan, mode: LoadMode) -> str:
     """``INSERT`` with ``?`` placeholders, and for upsert its ``ON CONFLICT`` clause."""
     cols = ", ".join(quote(c) for c in plan.columns)
@@ -206,9 +196,9 @@ def _load(
         existing = _columns(conn, table)
         plan = plan_columns(source, table, existing, key)
         if existing is None:
-            conn.execute(_create_sql(table, plan))
+            conn.execute(create_sql(table, plan, SQLITE_TYPES))
         elif mode is LoadMode.UPSERT and not _has_unique(conn, table, plan.key):
-            raise _no_unique_index(table, plan.key)
+            raise no_unique(table, plan.key)
         if mode is LoadMode.REPLACE:
             conn.execute(f"DELETE FROM {table.sql}")  # noqa: S608 - quoted
         sql = insert_sql(table, plan, mode)
@@ -239,16 +229,6 @@ def _load(
         _rollback(conn)
         raise
     return source.rows, existing is None, None
-
-
-def _no_unique_index(table: TableName, key: list[str]) -> LoadError:
-    cols = ", ".join(quote(k) for k in key)
-    return LoadError(
-        f"cannot upsert into {table}: it has no primary key or unique index on ({cols}), "
-        "so rows cannot be matched by that key",
-        hint=f"create one, e.g. CREATE UNIQUE INDEX ... ON {table.sql} ({cols}), or correct "
-        "key; nothing was loaded",
-    )
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
