@@ -37,7 +37,14 @@ import pymysql  # type: ignore[import-not-found, import-untyped, unused-ignore]
 import pymysql.cursors  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
 from ..errors import ConfigError, LoadError
-from .common import create_sql, no_unique
+from .common import (
+    create_sql,
+    line_batches,
+    no_unique,
+    not_a_select,
+    refused_batch,
+    refused_row,
+)
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
 from .markers import MARKER_COLUMNS, MARKER_TABLE, LoadMarker, Marked
@@ -410,15 +417,7 @@ def _insert_rows(
     statement = f"INSERT INTO {table.sql} ({cols}) VALUES ({marks})"  # noqa: S608 - quoted
     if mode is LoadMode.UPSERT:
         statement += _upsert_clause(plan)
-    batch: list[list[Any]] = []
-    lines: list[int] = []
-    for row in source.records(len(plan.columns), plan.kinds, native=False):
-        batch.append(row)
-        lines.append(source.line)
-        if len(batch) >= BATCH:
-            _insert(cur, statement, batch, lines, source)
-            batch, lines = [], []
-    if batch:
+    for batch, lines in line_batches(source, plan, BATCH):
         _insert(cur, statement, batch, lines, source)
     return source.rows
 
@@ -436,17 +435,8 @@ def _insert(
         try:
             cur.execute(statement, row)
         except _ROW_ERRORS as err:
-            raise source.error(
-                line,
-                f"the database refused this row: {_reason(err)}",
-                f"nothing of {source.path} was loaded; fix the row (or the table's "
-                "constraints) and load the file again",
-            ) from None
-    raise source.error(
-        lines[0],
-        "the database refused a batch of rows starting here, but each of them alone",
-        "nothing was loaded; load the file again",
-    )
+            raise refused_row(source, line, _reason(err)) from None
+    raise refused_batch(source, lines)
 
 
 @contextmanager
@@ -465,10 +455,7 @@ def query_mysql(
         except pymysql.err.MySQLError as err:
             raise LoadError(f"cannot {doing}: {_reason(err)}", hint="correct the query") from None
         if cur.description is None:
-            raise LoadError(
-                f"cannot {doing}: it returns no rows (it is not a SELECT)",
-                hint="give a SELECT (or WITH ... SELECT)",
-            )
+            raise not_a_select(doing)
         names = [str(d[0]) for d in cur.description]
 
         def batches() -> Iterator[Sequence[Any]]:

@@ -39,7 +39,7 @@ import psycopg  # type: ignore[import-not-found, unused-ignore]
 from psycopg import sql as pgsql  # type: ignore[import-not-found, unused-ignore]
 
 from ..errors import LoadError
-from .common import create_sql, no_unique
+from .common import create_sql, no_unique, not_a_select
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
 from .markers import MARKER_COLUMNS, MARKER_TABLE, LoadMarker, Marked
@@ -435,10 +435,7 @@ def query_postgres(
                 hint="correct the query (a SELECT: it runs in a read-only transaction)",
             ) from None
         if description is None:
-            raise LoadError(
-                f"cannot {doing}: it returns no rows (it is not a SELECT)",
-                hint="give a SELECT (or WITH ... SELECT)",
-            )
+            raise not_a_select(doing)
         names = [str(d.name) for d in description]
 
         def batches() -> Iterator[Sequence[Any]]:

@@ -33,6 +33,7 @@ from sqlalchemy.dialects import (  # type: ignore[import-not-found, unused-ignor
 )
 
 from ..errors import ConfigError, LoadError
+from .common import line_batches, not_a_select, refused_batch, refused_row
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
 from .markers import MARKER_TABLE, LoadMarker, Marked
@@ -296,16 +297,9 @@ def _load(
         conn.execute(sa.delete(sa.table(table.name, schema=table.schema)))
     stmt = _statement(conn, table, plan, mode)
     names = plan.columns
-    batch: list[dict[str, Any]] = []
-    lines: list[int] = []
-    for row in source.records(len(names), plan.kinds, native=False):
-        batch.append(dict(zip(names, row, strict=True)))
-        lines.append(source.line)
-        if len(batch) >= BATCH:
-            _insert(conn, stmt, batch, lines, source)
-            batch, lines = [], []
-    if batch:
-        _insert(conn, stmt, batch, lines, source)
+    for batch, lines in line_batches(source, plan, BATCH):
+        rows = [dict(zip(names, row, strict=True)) for row in batch]
+        _insert(conn, stmt, rows, lines, source)
     return source.rows, existing is None
 
 
@@ -331,17 +325,8 @@ def _insert(
             with conn.begin_nested():
                 conn.execute(stmt, [row])
         except _ROW_ERRORS as err:
-            raise source.error(
-                line,
-                f"the database refused this row: {_reason(err)}",
-                f"nothing of {source.path} was loaded; fix the row (or the table's "
-                "constraints) and load the file again",
-            ) from err
-    raise source.error(
-        lines[0],
-        "the database refused a batch of rows starting here, but each of them alone",
-        "nothing was loaded; load the file again",
-    )
+            raise refused_row(source, line, _reason(err)) from err
+    raise refused_batch(source, lines)
 
 
 @contextmanager
@@ -359,10 +344,7 @@ def query_sqlalchemy(
             try:
                 result = conn.execution_options(stream_results=True).exec_driver_sql(query)
                 if not result.returns_rows:
-                    raise LoadError(
-                        f"cannot {doing}: it returns no rows (it is not a SELECT)",
-                        hint="give a SELECT (or WITH ... SELECT)",
-                    )
+                    raise not_a_select(doing)
                 names = list(map(str, result.keys()))
 
                 def batches() -> Iterator[Sequence[Any]]:

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import quote as url_quote
 
 from ..errors import LoadError
-from .common import create_sql, no_unique
+from .common import create_sql, no_unique, refused_row
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
 from .markers import MARKER_COLUMNS, MARKER_TABLE, LoadMarker, Marked
@@ -218,12 +218,7 @@ def _load(
             and source.line
             and isinstance(err, sqlite3.IntegrityError | sqlite3.DataError)
         ):
-            raise source.error(
-                source.line,
-                f"the database refused this row: {err}",
-                f"nothing of {source.path} was loaded; fix the row (or the table's "
-                "constraints) and load the file again",
-            ) from err
+            raise refused_row(source, source.line, str(err)) from err
         raise translate(err, db, doing) from err
     except BaseException:
         _rollback(conn)
