@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import LoadError
 from .csvformat import ColumnType
+from .markers import MARKER_COLUMNS, MARKER_TABLE
 from .plan import ColumnPlan
 from .reader import SourceBase
 from .sql import TableName, fold, quote
@@ -20,6 +21,7 @@ __all__ = [
     "column_list",
     "create_sql",
     "line_batches",
+    "marker_sql",
     "no_unique",
     "not_a_select",
     "refused_batch",
@@ -52,6 +54,24 @@ def create_sql(
     if plan.key:
         defs.append(f"UNIQUE ({column_list(plan.key)})")
     return f"CREATE TABLE {table.sql} ({', '.join(defs)}){options}"
+
+
+def marker_sql(param: str, *, loaded: str | None = None) -> tuple[str, str]:
+    """The SELECT that finds a marker by its key and the INSERT that adds one
+    (``MARKER_COLUMNS``), ``param`` being the driver's placeholder (``%s``, ``?``);
+    ``loaded``: an SQL expression for the time of the load, in place of its parameter."""
+    find = (
+        f'SELECT run_id, loaded, "rows" FROM {MARKER_TABLE} WHERE job = {param}'  # noqa: S608 - constants
+        f" AND step = {param} AND target_table = {param} AND file_key = {param}"
+    )
+    values = [param] * len(MARKER_COLUMNS)
+    if loaded is not None:
+        values[-1] = loaded
+    add = (
+        f"INSERT INTO {MARKER_TABLE} ({column_list(MARKER_COLUMNS)})"  # noqa: S608 - constants
+        f" VALUES ({', '.join(values)})"
+    )
+    return find, add
 
 
 def no_unique(

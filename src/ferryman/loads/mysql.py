@@ -28,7 +28,6 @@ import codecs
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -40,6 +39,7 @@ from ..errors import ConfigError, LoadError
 from .common import (
     create_sql,
     line_batches,
+    marker_sql,
     no_unique,
     not_a_select,
     refused_batch,
@@ -47,7 +47,7 @@ from .common import (
 )
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
-from .markers import MARKER_COLUMNS, MARKER_TABLE, LoadMarker, Marked
+from .markers import MARKER_TABLE, LoadMarker, Marked
 from .plan import ColumnPlan, plan_columns
 from .reader import CsvSource, SourceBase
 from .results import LoadMode, LoadResult
@@ -87,6 +87,7 @@ _MARKER_DDL = (
     ' "rows" BIGINT NOT NULL, run_id BIGINT, loaded VARCHAR(40) NOT NULL,'
     " PRIMARY KEY (job, step, target_table, file_key)) ENGINE=InnoDB"
 )
+_MARKER_FIND, _MARKER_ADD = marker_sql("%s")
 
 
 class _Again(Exception):
@@ -234,11 +235,7 @@ def _find_marker(
 ) -> Marked | None:
     if marker is None:
         return None
-    cur.execute(
-        f'SELECT run_id, loaded, "rows" FROM {MARKER_TABLE} WHERE job = %s AND step = %s'  # noqa: S608
-        " AND target_table = %s AND file_key = %s" + (" FOR UPDATE" if lock else ""),
-        (marker.job, marker.step, str(table), marker.file_key),
-    )
+    cur.execute(_MARKER_FIND + (" FOR UPDATE" if lock else ""), marker.key(table))
     row = cur.fetchone()
     return Marked(row[0], row[1], row[2]) if row is not None else None
 
@@ -287,13 +284,7 @@ def _load(
             method[0] = "insert"
             rows = _insert_rows(cur, table, plan, source, mode)
         if marker is not None:
-            loaded = datetime.now(UTC).isoformat(timespec="milliseconds")
-            values = (marker.job, marker.step, str(table), marker.file_key, marker.identity)
-            cur.execute(
-                f"INSERT INTO {MARKER_TABLE} ({', '.join(map(quote, MARKER_COLUMNS))})"  # noqa: S608
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (*values, str(path), rows, marker.run_id, loaded),
-            )
+            cur.execute(_MARKER_ADD, marker.row(table, path, rows))
         conn.commit()
     return rows, None
 

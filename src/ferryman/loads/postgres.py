@@ -31,7 +31,6 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +38,10 @@ import psycopg  # type: ignore[import-not-found, unused-ignore]
 from psycopg import sql as pgsql  # type: ignore[import-not-found, unused-ignore]
 
 from ..errors import LoadError
-from .common import create_sql, no_unique, not_a_select
+from .common import create_sql, marker_sql, no_unique, not_a_select
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
-from .markers import MARKER_COLUMNS, MARKER_TABLE, LoadMarker, Marked
+from .markers import MARKER_TABLE, LoadMarker, Marked
 from .opener import open_binary
 from .plan import ColumnPlan, plan_columns
 from .reader import CsvSource, SourceBase
@@ -83,14 +82,7 @@ _MARKER_DDL = (
     " file TEXT NOT NULL, rows BIGINT NOT NULL, run_id BIGINT, loaded TEXT NOT NULL,"
     " PRIMARY KEY (job, step, target_table, file_key))"
 )
-_MARKER_FIND = (
-    f"SELECT run_id, loaded, rows FROM {MARKER_TABLE}"  # noqa: S608 - our constant
-    " WHERE job = %s AND step = %s AND target_table = %s AND file_key = %s"
-)
-_MARKER_ADD = (
-    f"INSERT INTO {MARKER_TABLE} ({', '.join(MARKER_COLUMNS)})"  # noqa: S608 - constants
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
+_MARKER_FIND, _MARKER_ADD = marker_sql("%s")
 
 
 class _Retry(Exception):
@@ -250,7 +242,7 @@ def _rollback(conn: Any) -> None:
 def _find_marker(conn: Any, table: TableName, marker: LoadMarker | None) -> Marked | None:
     if marker is None:
         return None
-    key = (marker.job, marker.step, str(table), marker.file_key)
+    key = marker.key(table)
     conn.execute(_MARKER_DDL)
     # two loaders of one file: the second waits for the first's commit, then sees its marker
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ["\x1f".join(key)])
@@ -263,9 +255,7 @@ def _add_marker(
 ) -> None:
     if marker is None:
         return
-    loaded = datetime.now(UTC).isoformat(timespec="milliseconds")
-    values = (marker.job, marker.step, str(table), marker.file_key, marker.identity)
-    conn.execute(_MARKER_ADD, (*values, str(path), rows, marker.run_id, loaded))
+    conn.execute(_MARKER_ADD, marker.row(table, path, rows))
 
 
 def _column_types(conn: Any, table: TableName) -> dict[str, str] | None:

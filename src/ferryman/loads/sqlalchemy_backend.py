@@ -21,7 +21,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from ..errors import ConfigError, LoadError
 from .common import line_batches, not_a_select, refused_batch, refused_row
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
-from .markers import MARKER_TABLE, LoadMarker, Marked
+from .markers import MARKER_COLUMNS, MARKER_TABLE, LoadMarker, Marked
 from .plan import ColumnPlan, plan_columns
 from .reader import SourceBase
 from .results import LoadMode, LoadResult
@@ -255,25 +254,12 @@ def _marked_load(
     if marker is None:
         return (*_load(conn, table, source, mode, key), None)
     markers = _marker_table()
-    marker_key = {
-        "job": marker.job,
-        "step": marker.step,
-        "target_table": str(table),
-        "file_key": marker.file_key,
-    }
+    marker_key = dict(zip(MARKER_COLUMNS[:4], marker.key(table), strict=True))
     found = _find_marker(conn, markers, marker_key)
     if found is not None:
         return 0, False, Marked(found.run_id, found.loaded, found.rows)
     rows, created = _load(conn, table, source, mode, key)
-    loaded = datetime.now(UTC).isoformat(timespec="milliseconds")
-    row = {
-        **marker_key,
-        "identity": marker.identity,
-        "file": str(source.path),
-        "rows": rows,
-        "run_id": marker.run_id,
-        "loaded": loaded,
-    }
+    row = dict(zip(MARKER_COLUMNS, marker.row(table, source.path, rows), strict=True))
     conn.execute(sa.insert(markers), [row])
     return rows, created, None
 

@@ -24,10 +24,10 @@ from typing import Any
 from urllib.parse import quote as url_quote
 
 from ..errors import LoadError
-from .common import create_sql, no_unique, refused_row
+from .common import create_sql, marker_sql, no_unique, refused_row
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
-from .markers import MARKER_COLUMNS, MARKER_TABLE, LoadMarker, Marked
+from .markers import MARKER_TABLE, LoadMarker, Marked
 from .plan import ColumnPlan, plan_columns
 from .reader import SourceBase
 from .results import LoadMode, LoadResult
@@ -133,14 +133,7 @@ _MARKER_DDL = (
     " rows INTEGER NOT NULL, run_id INTEGER, loaded TEXT NOT NULL,"
     " PRIMARY KEY (job, step, target_table, file_key))"
 )
-_MARKER_FIND = (
-    f"SELECT run_id, loaded, rows FROM {MARKER_TABLE}"  # noqa: S608 - our constant
-    " WHERE job = ? AND step = ? AND target_table = ? AND file_key = ?"
-)
-_MARKER_ADD = (
-    f"INSERT INTO {MARKER_TABLE} ({', '.join(MARKER_COLUMNS)})"  # noqa: S608 - constants
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
-)
+_MARKER_FIND, _MARKER_ADD = marker_sql("?", loaded="strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
 
 
 def load_sqlite(
@@ -186,7 +179,7 @@ def _load(
         raise translate(err, db, doing) from err
     inserting = False
     try:
-        marker_key = (marker.job, marker.step, str(table), marker.file_key) if marker else None
+        marker_key = marker.key(table) if marker else None
         if marker_key is not None:
             conn.execute(_MARKER_DDL)
             found = conn.execute(_MARKER_FIND, marker_key).fetchone()
