@@ -38,7 +38,7 @@ import psycopg  # type: ignore[import-not-found, unused-ignore]
 from psycopg import sql as pgsql  # type: ignore[import-not-found, unused-ignore]
 
 from ..errors import LoadError
-from .common import create_sql, marker_sql, no_unique, not_a_select
+from .common import column_list, create_sql, marker_sql, no_unique, not_a_select
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
 from .markers import MARKER_TABLE, LoadMarker, Marked
@@ -126,13 +126,25 @@ def _lost(err: psycopg.Error, conn: Any) -> bool:
 def native_csv(fmt: CsvFormat, width: int) -> str | None:
     """The PostgreSQL encoding to COPY ``fmt``'s files in as they are, or None when the
     server would read them differently from ferryman (then rows are sent)."""
-    if fmt.format not in ("csv", "tsv") or width < 2:
+    if width < 2 or len(fmt.null_strings) != 1:
         return None
-    if fmt.quotechar is None or fmt.escapechar is not None or not fmt.doublequote:
+    return _copy_encoding(fmt, fmt.null_strings[0])
+
+
+def _copy_encoding(fmt: CsvFormat, null: str) -> str | None:
+    """The PostgreSQL encoding for COPY's CSV in ``fmt`` with the NULL string ``null``; None
+    when COPY would read or write it differently from ferryman."""
+    if fmt.format not in ("csv", "tsv") or fmt.quotechar is None:
         return None
-    if len(fmt.null_strings) != 1 or any(c in fmt.null_strings[0] for c in "\r\n\\"):
+    if fmt.escapechar is not None or not fmt.doublequote or any(c in null for c in "\r\n\\"):
         return None
     return _ENCODINGS.get(codecs.lookup(fmt.encoding).name)
+
+
+def _literal(conn: Any, value: str | None) -> str:
+    """``value`` as an SQL string literal for ``conn`` (COPY's options take no parameters)."""
+    text: str = pgsql.Literal(value).as_string(conn)
+    return text
 
 
 def load_postgres(
@@ -337,16 +349,10 @@ def _copy_sql(target: str, plan: ColumnPlan, options: str = "") -> str:
 
 def _copy_bytes(conn: Any, target: str, plan: ColumnPlan, source: CsvSource, encoding: str) -> int:
     fmt = source.fmt
-    cols = ", ".join(quote(c) for c in plan.columns)
-
-    def literal(value: str) -> str:
-        text: str = pgsql.Literal(value).as_string(conn)
-        return text
-
     options = (
-        f" (FORMAT csv, DELIMITER {literal(fmt.delimiter)}, QUOTE {literal(fmt.quotechar or '')},"
-        f" NULL {literal(fmt.null_strings[0])}, FORCE_NULL ({cols}),"
-        f" ENCODING {literal(encoding)})"
+        f" (FORMAT csv, DELIMITER {_literal(conn, fmt.delimiter)},"
+        f" QUOTE {_literal(conn, fmt.quotechar or '')}, NULL {_literal(conn, fmt.null_strings[0])},"
+        f" FORCE_NULL ({column_list(plan.columns)}), ENCODING {_literal(conn, encoding)})"
     )
     offset = source.data_offset()
     with conn.cursor() as cur, open_binary(source.path, fmt) as raw:
@@ -451,30 +457,18 @@ def copy_out(
     """A function that writes the CSV of ``query`` (``COPY (query) TO STDOUT``, the server
     formats it) through its argument and returns the row count; None when ``fmt`` is not a
     layout COPY writes as ferryman would (then rows are fetched)."""
-    encoding = _ENCODINGS.get(codecs.lookup(fmt.encoding).name)
-    if (
-        fmt.format not in ("csv", "tsv")
-        or fmt.quotechar is None
-        or fmt.escapechar is not None
-        or not fmt.doublequote
-        or fmt.line_terminator != "\n"
-        or encoding is None
-        or any(c in fmt.null_output for c in "\r\n\\")
-    ):
+    encoding = _copy_encoding(fmt, fmt.null_output) if fmt.line_terminator == "\n" else None
+    if encoding is None:
         return None
 
     def run(write: Callable[[bytes], object]) -> int:
         conn = connect(url)
         try:
-
-            def literal(value: str | None) -> str:
-                text: str = pgsql.Literal(value).as_string(conn)
-                return text
-
+            delimiter, quotechar = _literal(conn, fmt.delimiter), _literal(conn, fmt.quotechar)
             options = (
                 f"FORMAT csv, HEADER {'true' if fmt.header else 'false'},"
-                f" DELIMITER {literal(fmt.delimiter)}, QUOTE {literal(fmt.quotechar)},"
-                f" NULL {literal(fmt.null_output)}, ENCODING {literal(encoding)}"
+                f" DELIMITER {delimiter}, QUOTE {quotechar},"
+                f" NULL {_literal(conn, fmt.null_output)}, ENCODING {_literal(conn, encoding)}"
             )
             try:
                 conn.execute("SET TRANSACTION READ ONLY")
