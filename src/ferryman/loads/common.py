@@ -56,10 +56,21 @@ def create_sql(
     return f"CREATE TABLE {table.sql} ({', '.join(defs)}){options}"
 
 
-def marker_sql(param: str, *, loaded: str | None = None) -> tuple[str, str]:
-    """The SELECT that finds a marker by its key and the INSERT that adds one
-    (``MARKER_COLUMNS``), ``param`` being the driver's placeholder (``%s``, ``?``);
-    ``loaded``: an SQL expression for the time of the load, in place of its parameter."""
+def marker_sql(
+    param: str, types: Mapping[str, str], *, options: str = "", loaded: str | None = None
+) -> tuple[str, str, str]:
+    """The CREATE TABLE IF NOT EXISTS of ``MARKER_TABLE`` (its columns typed as ``types``
+    says, TEXT otherwise), the SELECT that finds a marker by its key and the INSERT that adds
+    one; ``param`` is the driver's placeholder (``%s``, ``?``), ``loaded`` an SQL expression
+    for the time of the load in place of its parameter."""
+    defs = [
+        f"{quote(col)} {types.get(col, 'TEXT')}" + ("" if col == "run_id" else " NOT NULL")
+        for col in MARKER_COLUMNS
+    ]
+    ddl = (
+        f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} ({', '.join(defs)},"
+        f" PRIMARY KEY ({column_list(MARKER_COLUMNS[:4])})){options}"
+    )
     find = (
         f'SELECT run_id, loaded, "rows" FROM {MARKER_TABLE} WHERE job = {param}'  # noqa: S608 - constants
         f" AND step = {param} AND target_table = {param} AND file_key = {param}"
@@ -71,7 +82,7 @@ def marker_sql(param: str, *, loaded: str | None = None) -> tuple[str, str]:
         f"INSERT INTO {MARKER_TABLE} ({column_list(MARKER_COLUMNS)})"  # noqa: S608 - constants
         f" VALUES ({', '.join(values)})"
     )
-    return find, add
+    return ddl, find, add
 
 
 def no_unique(

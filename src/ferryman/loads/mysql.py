@@ -47,7 +47,7 @@ from .common import (
 )
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
-from .markers import MARKER_TABLE, LoadMarker, Marked
+from .markers import LoadMarker, Marked
 from .plan import ColumnPlan, plan_columns
 from .reader import CsvSource, SourceBase
 from .results import LoadMode, LoadResult
@@ -80,14 +80,17 @@ _LOST = {2006, 2013, 2014, 2055, 2003}
 #: LOAD DATA LOCAL refused by the server or the client
 _NO_LOCAL = {1148, 3948, 4166, 2068}
 _ROW_ERRORS = (pymysql.err.DataError, pymysql.err.IntegrityError)
-_MARKER_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (job VARCHAR(200) NOT NULL,"
-    " step VARCHAR(200) NOT NULL, target_table VARCHAR(200) NOT NULL,"
-    " file_key CHAR(64) NOT NULL, identity TEXT NOT NULL, file TEXT NOT NULL,"
-    ' "rows" BIGINT NOT NULL, run_id BIGINT, loaded VARCHAR(40) NOT NULL,'
-    " PRIMARY KEY (job, step, target_table, file_key)) ENGINE=InnoDB"
-)
-_MARKER_FIND, _MARKER_ADD = marker_sql("%s")
+#: the marker's key columns bounded, for InnoDB's index length limit
+_MARKER_TYPES = {
+    "job": "VARCHAR(200)",
+    "step": "VARCHAR(200)",
+    "target_table": "VARCHAR(200)",
+    "file_key": "CHAR(64)",
+    "rows": "BIGINT",
+    "run_id": "BIGINT",
+    "loaded": "VARCHAR(40)",
+}
+_MARKER_DDL, _MARKER_FIND, _MARKER_ADD = marker_sql("%s", _MARKER_TYPES, options=_ENGINE)
 
 
 class _Again(Exception):

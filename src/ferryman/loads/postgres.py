@@ -41,7 +41,7 @@ from ..errors import LoadError
 from .common import column_list, create_sql, marker_sql, no_unique, not_a_select
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
-from .markers import MARKER_TABLE, LoadMarker, Marked
+from .markers import LoadMarker, Marked
 from .opener import open_binary
 from .plan import ColumnPlan, plan_columns
 from .reader import CsvSource, SourceBase
@@ -76,13 +76,7 @@ _ENCODINGS = {
     "ascii": "SQL_ASCII",
 }
 _CONTEXT_LINE = re.compile(r"^COPY .*?, line (\d+)(?:, column ([^:]*))?", re.M)
-_MARKER_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (job TEXT NOT NULL, step TEXT NOT NULL,"
-    " target_table TEXT NOT NULL, file_key TEXT NOT NULL, identity TEXT NOT NULL,"
-    " file TEXT NOT NULL, rows BIGINT NOT NULL, run_id BIGINT, loaded TEXT NOT NULL,"
-    " PRIMARY KEY (job, step, target_table, file_key))"
-)
-_MARKER_FIND, _MARKER_ADD = marker_sql("%s")
+_MARKER_DDL, _MARKER_FIND, _MARKER_ADD = marker_sql("%s", {"rows": "BIGINT", "run_id": "BIGINT"})
 
 
 class _Retry(Exception):

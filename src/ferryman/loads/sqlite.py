@@ -27,7 +27,7 @@ from ..errors import LoadError
 from .common import create_sql, marker_sql, no_unique, refused_row
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
-from .markers import MARKER_TABLE, LoadMarker, Marked
+from .markers import LoadMarker, Marked
 from .plan import ColumnPlan, plan_columns
 from .reader import SourceBase
 from .results import LoadMode, LoadResult
@@ -126,14 +126,9 @@ def insert_sql(table: TableName, plan: ColumnPlan, mode: LoadMode) -> str:
     return sql
 
 
-_MARKER_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (job TEXT NOT NULL, step TEXT NOT NULL,"
-    " target_table TEXT NOT NULL, file_key TEXT NOT NULL, identity TEXT NOT NULL,"
-    " file TEXT NOT NULL,"
-    " rows INTEGER NOT NULL, run_id INTEGER, loaded TEXT NOT NULL,"
-    " PRIMARY KEY (job, step, target_table, file_key))"
+_MARKER_DDL, _MARKER_FIND, _MARKER_ADD = marker_sql(
+    "?", {"rows": "INTEGER", "run_id": "INTEGER"}, loaded="strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 )
-_MARKER_FIND, _MARKER_ADD = marker_sql("?", loaded="strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
 
 
 def load_sqlite(
