@@ -50,7 +50,7 @@ from .formats import open_source
 from .markers import LoadMarker, Marked
 from .plan import ColumnPlan, plan_columns
 from .reader import CsvSource, SourceBase
-from .results import LoadMode, LoadResult
+from .results import FileLoad, LoadMode, LoadResult
 from .sql import DatabaseURL, TableName, fold, quote
 
 __all__ = ["BATCH", "MYSQL_TYPES", "connect", "load_mysql", "query_mysql"]
@@ -146,18 +146,10 @@ def _lost(err: BaseException) -> bool:
     )
 
 
-def load_mysql(
-    url: DatabaseURL,
-    table: TableName,
-    path: Path,
-    fmt: CsvFormat,
-    mode: LoadMode,
-    key: list[str],
-    marker: LoadMarker | None = None,
-) -> LoadResult:
-    """Load one file into ``table`` of a MySQL/MariaDB database, in one transaction."""
+def load_mysql(url: DatabaseURL, load: FileLoad) -> LoadResult:
+    """Load one file into a table of a MySQL/MariaDB database, in one transaction."""
     started = time.perf_counter()
-    doing = f"load {path} into {table}"
+    table, marker = load.table, load.marker
     conn = connect(url)
     missing = False
     try:
@@ -168,27 +160,24 @@ def load_mysql(
                     found = _find_marker(cur, table, marker, lock=False)
                     if found is not None:
                         conn.rollback()
-                        return LoadResult(path, str(table), 0, 0.0, False, found)
+                        return load.result(0, 0.0, False, found)
                 missing = _columns(cur, table) is None
                 method = ["load data"]
                 try:
-                    rows, found = _load(conn, cur, table, path, fmt, mode, key, marker, method)
+                    rows, found = _load(conn, cur, load, method)
                 except _Again:
                     method = ["insert"]
-                    rows, found = _load(
-                        conn, cur, table, path, fmt, mode, key, marker, method, fast=False
-                    )
+                    rows, found = _load(conn, cur, load, method, fast=False)
         except BaseException as err:
             _rollback(conn)
             if missing:
                 _drop(conn, table)
             if isinstance(err, pymysql.err.MySQLError):
-                raise _translate(err, url, doing) from None
+                raise _translate(err, url, load.doing) from None
             raise
     finally:
         _close(conn)
-    seconds = time.perf_counter() - started
-    return LoadResult(path, str(table), rows, seconds, missing, found, method[0])
+    return load.result(rows, time.perf_counter() - started, missing, found, method[0])
 
 
 def _translate(err: pymysql.err.MySQLError, url: DatabaseURL, doing: str) -> LoadError:
@@ -244,21 +233,12 @@ def _find_marker(
 
 
 def _load(
-    conn: Any,
-    cur: Any,
-    table: TableName,
-    path: Path,
-    fmt: CsvFormat,
-    mode: LoadMode,
-    key: list[str],
-    marker: LoadMarker | None,
-    method: list[str],
-    *,
-    fast: bool = True,
+    conn: Any, cur: Any, load: FileLoad, method: list[str], *, fast: bool = True
 ) -> tuple[int, Marked | None]:
-    with open_source(path, fmt) as source:
+    table, fmt, mode, marker = load.table, load.fmt, load.mode, load.marker
+    with open_source(load.path, fmt) as source:
         existing = _columns(cur, table)
-        plan = plan_columns(source, table, existing, key)
+        plan = plan_columns(source, table, existing, load.key)
         if existing is None:
             # MySQL commits DDL at once
             cur.execute(create_sql(table, plan, MYSQL_TYPES, key_types=_KEY_TYPES, options=_ENGINE))
@@ -287,7 +267,7 @@ def _load(
             method[0] = "insert"
             rows = _insert_rows(cur, table, plan, source, mode)
         if marker is not None:
-            cur.execute(_MARKER_ADD, marker.row(table, path, rows))
+            cur.execute(_MARKER_ADD, marker.row(table, load.path, rows))
         conn.commit()
     return rows, None
 

@@ -45,7 +45,7 @@ from .markers import LoadMarker, Marked
 from .opener import open_binary
 from .plan import ColumnPlan, plan_columns
 from .reader import CsvSource, SourceBase
-from .results import LoadMode, LoadResult
+from .results import FileLoad, LoadMode, LoadResult
 from .sql import DatabaseURL, TableName, fold, quote
 
 __all__ = ["PG_TYPES", "connect", "load_postgres", "native_csv", "query_postgres"]
@@ -141,59 +141,36 @@ def _literal(conn: Any, value: str | None) -> str:
     return text
 
 
-def load_postgres(
-    url: DatabaseURL,
-    table: TableName,
-    path: Path,
-    fmt: CsvFormat,
-    mode: LoadMode,
-    key: list[str],
-    marker: LoadMarker | None = None,
-) -> LoadResult:
-    """Load one file into ``table`` of a PostgreSQL database, in one transaction."""
+def load_postgres(url: DatabaseURL, load: FileLoad) -> LoadResult:
+    """Load one file into a table of a PostgreSQL database, in one transaction."""
     started = time.perf_counter()
     conn = connect(url)
     method: list[str] = []
     try:
         try:
-            rows, created, already = _transaction(
-                conn, url, table, path, fmt, mode, key, marker, method
-            )
+            rows, created, already = _transaction(conn, url, load, method)
         except _Retry:
-            rows, created, already = _transaction(
-                conn, url, table, path, fmt, mode, key, marker, method, native=False
-            )
+            rows, created, already = _transaction(conn, url, load, method, native=False)
     finally:
         conn.close()
-    seconds = time.perf_counter() - started
     used = method[-1] if method else "copy rows"
-    return LoadResult(path, str(table), rows, seconds, created, already, used)
+    return load.result(rows, time.perf_counter() - started, created, already, used)
 
 
 def _transaction(
-    conn: Any,
-    url: DatabaseURL,
-    table: TableName,
-    path: Path,
-    fmt: CsvFormat,
-    mode: LoadMode,
-    key: list[str],
-    marker: LoadMarker | None,
-    method: list[str],
-    *,
-    native: bool = True,
+    conn: Any, url: DatabaseURL, load: FileLoad, method: list[str], *, native: bool = True
 ) -> tuple[int, bool, Marked | None]:
-    doing = f"load {path} into {table}"
+    table, path, fmt, mode, doing = load.table, load.path, load.fmt, load.mode, load.doing
     with open_source(path, fmt) as source:
         try:
             conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}s'")
-            found = _find_marker(conn, table, marker)
+            found = _find_marker(conn, table, load.marker)
             if found is not None:
                 conn.rollback()
                 return 0, False, found
             types = _column_types(conn, table)
             existing = list(types) if types is not None else None
-            plan = plan_columns(source, table, existing, key)
+            plan = plan_columns(source, table, existing, load.key)
             if existing is None:
                 conn.execute(create_sql(table, plan, PG_TYPES))
             elif mode is LoadMode.UPSERT and not _has_unique(conn, table, plan.key):
@@ -214,7 +191,7 @@ def _transaction(
                 rows = _copy_rows(conn, target, plan, source)
             if mode is LoadMode.UPSERT:
                 _merge(conn, table, target, plan, source)
-            _add_marker(conn, table, marker, source.path, rows)
+            _add_marker(conn, table, load.marker, source.path, rows)
             conn.commit()
         except psycopg.Error as err:
             _rollback(conn)

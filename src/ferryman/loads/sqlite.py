@@ -25,12 +25,12 @@ from urllib.parse import quote as url_quote
 
 from ..errors import LoadError
 from .common import create_sql, marker_sql, no_unique, refused_row
-from .csvformat import ColumnType, CsvFormat
+from .csvformat import ColumnType
 from .formats import open_source
-from .markers import LoadMarker, Marked
+from .markers import Marked
 from .plan import ColumnPlan, plan_columns
 from .reader import SourceBase
-from .results import LoadMode, LoadResult
+from .results import FileLoad, LoadMode, LoadResult
 from .sql import TableName, fold, quote
 
 __all__ = ["BUSY_TIMEOUT", "SQLITE_TYPES", "load_sqlite", "query_sqlite"]
@@ -131,42 +131,26 @@ _MARKER_DDL, _MARKER_FIND, _MARKER_ADD = marker_sql(
 )
 
 
-def load_sqlite(
-    db: Path,
-    table: TableName,
-    path: Path,
-    fmt: CsvFormat,
-    mode: LoadMode,
-    key: list[str],
-    marker: LoadMarker | None = None,
-) -> LoadResult:
-    """Load one file into ``table`` of the SQLite file ``db``, in one transaction (with its
-    ``marker``, when given: a file already marked is not loaded again)."""
+def load_sqlite(db: Path, load: FileLoad) -> LoadResult:
+    """Load one file into a table of the SQLite file ``db``, in one transaction (with its
+    marker, when given: a file already marked is not loaded again)."""
     started = time.perf_counter()
-    with open_source(path, fmt) as source:
-        doing = f"load {path} into {table}"
+    with open_source(load.path, load.fmt) as source:
         try:
             conn = _connect(db)
         except sqlite3.Error as err:
-            raise translate(err, db, f"open the database to {doing}") from err
+            raise translate(err, db, f"open the database to {load.doing}") from err
         try:
-            rows, created, already = _load(conn, db, table, source, mode, key, doing, marker)
+            rows, created, already = _load(conn, db, load, source)
         finally:
             conn.close()
-    seconds = time.perf_counter() - started
-    return LoadResult(path, str(table), rows, seconds, created, already)
+    return load.result(rows, time.perf_counter() - started, created, already)
 
 
 def _load(
-    conn: sqlite3.Connection,
-    db: Path,
-    table: TableName,
-    source: SourceBase,
-    mode: LoadMode,
-    key: list[str],
-    doing: str,
-    marker: LoadMarker | None,
+    conn: sqlite3.Connection, db: Path, load: FileLoad, source: SourceBase
 ) -> tuple[int, bool, Marked | None]:
+    table, mode, marker, doing = load.table, load.mode, load.marker, load.doing
     try:
         conn.execute("PRAGMA journal_mode = WAL").fetchone()
         conn.execute("BEGIN IMMEDIATE")
@@ -182,7 +166,7 @@ def _load(
                 _rollback(conn)
                 return 0, False, Marked(found[0], found[1], found[2])
         existing = _columns(conn, table)
-        plan = plan_columns(source, table, existing, key)
+        plan = plan_columns(source, table, existing, load.key)
         if existing is None:
             conn.execute(create_sql(table, plan, SQLITE_TYPES))
         elif mode is LoadMode.UPSERT and not _has_unique(conn, table, plan.key):
