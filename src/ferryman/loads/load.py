@@ -36,14 +36,16 @@ def _optional(module: str, needs: str, extra: str) -> ModuleType:
         ) from None
 
 
-def postgres_backend() -> ModuleType:
-    """The PostgreSQL backend (psycopg); ConfigError saying what to install when missing."""
-    return _optional("postgres", "psycopg", "postgres")
+def postgres_backend(*, export: bool = False) -> ModuleType:
+    """The PostgreSQL backend (psycopg): its loader, or with ``export`` its exporter;
+    ConfigError saying what to install when missing."""
+    return _optional("postgres_export" if export else "postgres", "psycopg", "postgres")
 
 
-def mysql_backend() -> ModuleType:
-    """The MySQL/MariaDB backend (PyMySQL); ConfigError saying what to install when missing."""
-    return _optional("mysql", "pymysql", "mysql")
+def mysql_backend(*, export: bool = False) -> ModuleType:
+    """The MySQL/MariaDB backend (PyMySQL): its loader, or with ``export`` its exporter;
+    ConfigError saying what to install when missing."""
+    return _optional("mysql_export" if export else "mysql", "pymysql", "mysql")
 
 
 def sqlalchemy_backend() -> ModuleType:

@@ -1,4 +1,5 @@
-"""Loading into and exporting from MySQL and MariaDB through PyMySQL (``ferryman[mysql]``).
+"""Loading into MySQL and MariaDB through PyMySQL (``ferryman[mysql]``; exports are in
+``mysql_export``).
 
 PyMySQL is pure Python: it installs everywhere without a C client library, and it speaks
 ``LOAD DATA LOCAL INFILE`` (the client streams the file to the server in packets, so memory
@@ -26,8 +27,7 @@ from __future__ import annotations
 
 import codecs
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -41,7 +41,6 @@ from .common import (
     line_batches,
     marker_sql,
     no_unique,
-    not_a_select,
     refused_batch,
     refused_row,
 )
@@ -53,7 +52,15 @@ from .reader import CsvSource, SourceBase
 from .results import FileLoad, LoadMode, LoadResult
 from .sql import DatabaseURL, TableName, fold, quote
 
-__all__ = ["BATCH", "MYSQL_TYPES", "connect", "load_mysql", "query_mysql"]
+__all__ = [
+    "BATCH",
+    "MYSQL_TYPES",
+    "close_quietly",
+    "connect",
+    "load_mysql",
+    "reason",
+    "rollback_quietly",
+]
 
 BATCH = 2000
 CONNECT_TIMEOUT = 60
@@ -122,7 +129,7 @@ def connect(url: DatabaseURL) -> Any:
         )
     except pymysql.err.MySQLError as err:
         raise LoadError(
-            f"cannot connect to {url.describe()}: {_reason(err)}",
+            f"cannot connect to {url.describe()}: {reason(err)}",
             hint="check the database URL, that the server is up and that this user may log in",
             retriable=True,
         ) from None
@@ -132,7 +139,7 @@ def connect(url: DatabaseURL) -> Any:
     return conn
 
 
-def _reason(err: BaseException) -> str:
+def reason(err: BaseException) -> str:
     args: tuple[Any, ...] = tuple(getattr(err, "args", ()))
     if len(args) >= 2:
         return f"{args[1]} ({args[0]})"
@@ -169,21 +176,21 @@ def load_mysql(url: DatabaseURL, load: FileLoad) -> LoadResult:
                     method = ["insert"]
                     rows, found = _load(conn, cur, load, method, fast=False)
         except BaseException as err:
-            _rollback(conn)
+            rollback_quietly(conn)
             if missing:
                 _drop(conn, table)
             if isinstance(err, pymysql.err.MySQLError):
                 raise _translate(err, url, load.doing) from None
             raise
     finally:
-        _close(conn)
+        close_quietly(conn)
     return load.result(rows, time.perf_counter() - started, missing, found, method[0])
 
 
 def _translate(err: pymysql.err.MySQLError, url: DatabaseURL, doing: str) -> LoadError:
     if _lost(err):
         return LoadError(
-            f"cannot {doing}: the connection to the database was lost ({_reason(err)})",
+            f"cannot {doing}: the connection to the database was lost ({reason(err)})",
             hint="nothing of the file was committed; run again when the server is back",
             retriable=True,
         )
@@ -194,20 +201,20 @@ def _translate(err: pymysql.err.MySQLError, url: DatabaseURL, doing: str) -> Loa
             retriable=True,
         )
     return LoadError(
-        f"cannot {doing}: {url.describe()}: {_reason(err)}",
+        f"cannot {doing}: {url.describe()}: {reason(err)}",
         hint="check the database URL, that the database is up and that this user may write "
         "the table; nothing of the file was loaded",
     )
 
 
-def _rollback(conn: Any) -> None:
+def rollback_quietly(conn: Any) -> None:
     try:
         conn.rollback()
     except pymysql.err.MySQLError:
         pass  # the connection is closed next: the server rolls back then all the same
 
 
-def _close(conn: Any) -> None:
+def close_quietly(conn: Any) -> None:
     try:
         conn.close()
     except pymysql.err.MySQLError:
@@ -409,37 +416,5 @@ def _insert(
         try:
             cur.execute(statement, row)
         except _ROW_ERRORS as err:
-            raise refused_row(source, line, _reason(err)) from None
+            raise refused_row(source, line, reason(err)) from None
     raise refused_batch(source, lines)
-
-
-@contextmanager
-def query_mysql(
-    url: DatabaseURL, query: str, batch: int
-) -> Iterator[tuple[list[str], Iterator[Sequence[Any]]]]:
-    """Run ``query`` in a READ ONLY transaction through an unbuffered cursor (rows stream
-    from the server); yields the column names and the rows, ``batch`` at a time."""
-    conn = connect(url)
-    doing = "run the export query"
-    try:
-        cur = conn.cursor(pymysql.cursors.SSCursor)
-        try:
-            cur.execute("START TRANSACTION READ ONLY")
-            cur.execute(query)
-        except pymysql.err.MySQLError as err:
-            raise LoadError(f"cannot {doing}: {_reason(err)}", hint="correct the query") from None
-        if cur.description is None:
-            raise not_a_select(doing)
-        names = [str(d[0]) for d in cur.description]
-
-        def batches() -> Iterator[Sequence[Any]]:
-            try:
-                while chunk := cur.fetchmany(batch):
-                    yield chunk
-            except pymysql.err.MySQLError as err:
-                raise LoadError(f"cannot {doing}: {_reason(err)}") from None
-
-        yield names, batches()
-    finally:
-        _rollback(conn)
-        _close(conn)

@@ -1,4 +1,5 @@
-"""Loading into and exporting from PostgreSQL through psycopg 3 and COPY (ferryman[postgres]).
+"""Loading into PostgreSQL through psycopg 3 and COPY (``ferryman[postgres]``; exports are in
+``postgres_export``).
 
 A load is one transaction: create the table if needed, ``DELETE`` (replace: readers see the
 old rows until the commit), ``COPY ... FROM STDIN``, the upsert's merge, the load marker,
@@ -29,8 +30,7 @@ from __future__ import annotations
 import codecs
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ import psycopg  # type: ignore[import-not-found, unused-ignore]
 from psycopg import sql as pgsql  # type: ignore[import-not-found, unused-ignore]
 
 from ..errors import LoadError
-from .common import column_list, create_sql, marker_sql, no_unique, not_a_select
+from .common import column_list, create_sql, marker_sql, no_unique
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
 from .markers import LoadMarker, Marked
@@ -48,7 +48,16 @@ from .reader import CsvSource, SourceBase
 from .results import FileLoad, LoadMode, LoadResult
 from .sql import DatabaseURL, TableName, fold, quote
 
-__all__ = ["PG_TYPES", "connect", "load_postgres", "native_csv", "query_postgres"]
+__all__ = [
+    "PG_TYPES",
+    "connect",
+    "copy_encoding",
+    "first_line",
+    "literal",
+    "load_postgres",
+    "native_csv",
+    "rollback_quietly",
+]
 
 #: seconds to wait for a connection, and for another transaction's lock
 CONNECT_TIMEOUT = 60
@@ -101,7 +110,7 @@ def connect(url: DatabaseURL) -> Any:
         return psycopg.connect(conninfo, **options)
     except psycopg.Error as err:
         raise LoadError(
-            f"cannot connect to {url.describe()}: {_first_line(err)}",
+            f"cannot connect to {url.describe()}: {first_line(err)}",
             hint="check the database URL, that the server is up and that this user may log in",
             retriable=True,
         ) from None
@@ -109,7 +118,7 @@ def connect(url: DatabaseURL) -> Any:
         raise LoadError(f"cannot connect to {url.describe()}: {err}") from None
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
@@ -122,10 +131,10 @@ def native_csv(fmt: CsvFormat, width: int) -> str | None:
     server would read them differently from ferryman (then rows are sent)."""
     if width < 2 or len(fmt.null_strings) != 1:
         return None
-    return _copy_encoding(fmt, fmt.null_strings[0])
+    return copy_encoding(fmt, fmt.null_strings[0])
 
 
-def _copy_encoding(fmt: CsvFormat, null: str) -> str | None:
+def copy_encoding(fmt: CsvFormat, null: str) -> str | None:
     """The PostgreSQL encoding for COPY's CSV in ``fmt`` with the NULL string ``null``; None
     when COPY would read or write it differently from ferryman."""
     if fmt.format not in ("csv", "tsv") or fmt.quotechar is None:
@@ -135,7 +144,7 @@ def _copy_encoding(fmt: CsvFormat, null: str) -> str | None:
     return _ENCODINGS.get(codecs.lookup(fmt.encoding).name)
 
 
-def _literal(conn: Any, value: str | None) -> str:
+def literal(conn: Any, value: str | None) -> str:
     """``value`` as an SQL string literal for ``conn`` (COPY's options take no parameters)."""
     text: str = pgsql.Literal(value).as_string(conn)
     return text
@@ -194,10 +203,10 @@ def _transaction(
             _add_marker(conn, table, load.marker, source.path, rows)
             conn.commit()
         except psycopg.Error as err:
-            _rollback(conn)
+            rollback_quietly(conn)
             if _lost(err, conn):
                 raise LoadError(
-                    f"cannot {doing}: the connection to the database was lost ({_first_line(err)})",
+                    f"cannot {doing}: the connection to the database was lost ({first_line(err)})",
                     hint="nothing of the file was committed; run again when the server is back",
                     retriable=True,
                 ) from None
@@ -210,12 +219,12 @@ def _transaction(
                 ) from None
             raise _row_error(err, path, fmt, source.names, native, doing, url) from None
         except BaseException:
-            _rollback(conn)
+            rollback_quietly(conn)
             raise
     return rows, existing is None, None
 
 
-def _rollback(conn: Any) -> None:
+def rollback_quietly(conn: Any) -> None:
     try:
         conn.rollback()
     except psycopg.Error:
@@ -321,9 +330,9 @@ def _copy_sql(target: str, plan: ColumnPlan, options: str = "") -> str:
 def _copy_bytes(conn: Any, target: str, plan: ColumnPlan, source: CsvSource, encoding: str) -> int:
     fmt = source.fmt
     options = (
-        f" (FORMAT csv, DELIMITER {_literal(conn, fmt.delimiter)},"
-        f" QUOTE {_literal(conn, fmt.quotechar or '')}, NULL {_literal(conn, fmt.null_strings[0])},"
-        f" FORCE_NULL ({column_list(plan.columns)}), ENCODING {_literal(conn, encoding)})"
+        f" (FORMAT csv, DELIMITER {literal(conn, fmt.delimiter)},"
+        f" QUOTE {literal(conn, fmt.quotechar or '')}, NULL {literal(conn, fmt.null_strings[0])},"
+        f" FORCE_NULL ({column_list(plan.columns)}), ENCODING {literal(conn, encoding)})"
     )
     offset = source.data_offset()
     with conn.cursor() as cur, open_binary(source.path, fmt) as raw:
@@ -361,7 +370,7 @@ def _row_error(
     match = _CONTEXT_LINE.search(diag.context or "")
     if match is None:
         return LoadError(
-            f"cannot {doing}: {url.describe()}: {_first_line(err)}",
+            f"cannot {doing}: {url.describe()}: {first_line(err)}",
             hint="check the database URL, that the database is up and that this user may "
             "write the table; nothing of the file was loaded",
         )
@@ -380,80 +389,3 @@ def _row_error(
         hint=f"nothing of {path} was loaded; fix the row (or the table's constraints, or "
         "declare the column's type in format.column_types) and load the file again",
     )
-
-
-@contextmanager
-def query_postgres(
-    url: DatabaseURL, query: str, batch: int
-) -> Iterator[tuple[list[str], Iterator[Sequence[Any]]]]:
-    """Run ``query`` in a READ ONLY transaction through a server-side cursor; yields the
-    column names and the rows, ``batch`` at a time."""
-    conn = connect(url)
-    doing = "run the export query"
-    cur = conn.cursor(name="ferryman_export")
-    try:
-        try:
-            conn.execute("SET TRANSACTION READ ONLY")
-            cur.execute(query)
-            description = cur.description
-        except psycopg.Error as err:
-            raise LoadError(
-                f"cannot {doing}: {_first_line(err)}",
-                hint="correct the query (a SELECT: it runs in a read-only transaction)",
-            ) from None
-        if description is None:
-            raise not_a_select(doing)
-        names = [str(d.name) for d in description]
-
-        def batches() -> Iterator[Sequence[Any]]:
-            try:
-                while chunk := cur.fetchmany(batch):
-                    yield chunk
-            except psycopg.Error as err:
-                raise LoadError(f"cannot {doing}: {_first_line(err)}") from None
-
-        yield names, batches()
-    finally:
-        try:
-            cur.close()
-        except psycopg.Error:
-            pass  # the transaction failed: the cursor went with it
-        _rollback(conn)
-        conn.close()
-
-
-def copy_out(
-    url: DatabaseURL, query: str, fmt: CsvFormat
-) -> Callable[[Callable[[bytes], object]], int] | None:
-    """A function that writes the CSV of ``query`` (``COPY (query) TO STDOUT``, the server
-    formats it) through its argument and returns the row count; None when ``fmt`` is not a
-    layout COPY writes as ferryman would (then rows are fetched)."""
-    encoding = _copy_encoding(fmt, fmt.null_output) if fmt.line_terminator == "\n" else None
-    if encoding is None:
-        return None
-
-    def run(write: Callable[[bytes], object]) -> int:
-        conn = connect(url)
-        try:
-            delimiter, quotechar = _literal(conn, fmt.delimiter), _literal(conn, fmt.quotechar)
-            options = (
-                f"FORMAT csv, HEADER {'true' if fmt.header else 'false'},"
-                f" DELIMITER {delimiter}, QUOTE {quotechar},"
-                f" NULL {_literal(conn, fmt.null_output)}, ENCODING {_literal(conn, encoding)}"
-            )
-            try:
-                conn.execute("SET TRANSACTION READ ONLY")
-                with conn.cursor() as cur:
-                    with cur.copy(f"COPY ({query}) TO STDOUT ({options})") as copy:
-                        for data in copy:
-                            write(bytes(data))
-                    return int(cur.rowcount)
-            except psycopg.Error as err:
-                raise LoadError(
-                    f"cannot run the export query: {_first_line(err)}", hint="correct the query"
-                ) from None
-        finally:
-            _rollback(conn)
-            conn.close()
-
-    return run
