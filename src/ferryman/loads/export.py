@@ -71,7 +71,7 @@ def export_query(database: str, query: str, path: Path, fmt: CsvFormat) -> Expor
             hint="create it first (a mkdir step), or correct the path",
         )
     if url.kind == "postgresql" and fmt.format in ("csv", "tsv"):
-        copied = postgres_backend().copy_out(url, body, fmt)
+        copied = postgres_backend(export=True).copy_out(url, body, fmt)
         if copied is not None:
             count = _publish(path, lambda stream: _write_copy(stream, copied))
             return ExportResult(path, count, time.perf_counter() - started)
@@ -85,12 +85,12 @@ def _rows(url: DatabaseURL, body: str) -> AbstractContextManager[Rows]:
     if url.sqlite_path is not None:
         return query_sqlite(url.sqlite_path, body, EXPORT_BATCH)
     if url.kind == "postgresql":
-        rows: AbstractContextManager[Rows] = postgres_backend().query_postgres(
+        rows: AbstractContextManager[Rows] = postgres_backend(export=True).query_postgres(
             url, body, EXPORT_BATCH
         )
         return rows
     if url.kind == "mysql":
-        rows = mysql_backend().query_mysql(url, body, EXPORT_BATCH)
+        rows = mysql_backend(export=True).query_mysql(url, body, EXPORT_BATCH)
         return rows
     rows = sqlalchemy_backend().query_sqlalchemy(url, body, EXPORT_BATCH)
     return rows

@@ -51,6 +51,26 @@ class _RowSource(SourceBase):
         self._rows: Iterator[Row] | None = None
         self._closers: list[Callable[[], object]] = []
 
+    def open(self) -> list[str] | None:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self.names
+
+    def _start(self) -> None:
+        """Open the file; set ``names`` (and ``header_line``) and ``_rows``."""
+        raise NotImplementedError
+
+    def _first_as_header(self, empty: str, hint: str | None = None) -> list[str]:
+        """The first row's values as the column names; LoadError saying ``empty`` if none."""
+        assert self._rows is not None
+        for number, values in self._rows:
+            self.header_line = number
+            return self.check_names(["" if v is None else str(v).strip() for v in values])
+        raise self.error(None, empty, hint)
+
     def close(self) -> None:
         while self._closers:
             self._closers.pop()()
@@ -108,32 +128,27 @@ class _RowSource(SourceBase):
 class XlsxSource(_RowSource):
     """A sheet of an ``.xlsx`` workbook (openpyxl, read-only: rows parsed as reached)."""
 
-    def open(self) -> list[str] | None:
+    def _start(self) -> None:
         openpyxl = _optional("openpyxl", "xlsx")
         stream = open_binary(self.path, self.fmt)
         self._closers.append(stream.close)
         try:
-            try:
-                book = openpyxl.load_workbook(stream, read_only=True, data_only=True)
-            except (*DAMAGED, KeyError, ValueError, OSError) as err:
-                raise self.error(
-                    None,
-                    f"is not an Excel .xlsx workbook ({type(err).__name__}: {err})",
-                    "check format.format (xls, the older binary format, is not read: save it "
-                    "as xlsx)",
-                ) from None
-            self._closers.append(book.close)
-            sheet = self._sheet(book)
-            rows = sheet.iter_rows(values_only=True)
-            self._rows = self._numbered(rows)
-            if self.fmt.header:
-                self.names = self._header()
-            else:
-                self.names = self.fmt.columns
-        except BaseException:
-            self.close()
-            raise
-        return self.names
+            book = openpyxl.load_workbook(stream, read_only=True, data_only=True)
+        except (*DAMAGED, KeyError, ValueError, OSError) as err:
+            raise self.error(
+                None,
+                f"is not an Excel .xlsx workbook ({type(err).__name__}: {err})",
+                "check format.format (xls, the older binary format, is not read: save it as xlsx)",
+            ) from None
+        self._closers.append(book.close)
+        self._rows = self._numbered(self._sheet(book).iter_rows(values_only=True))
+        if self.fmt.header:
+            self.names = self._first_as_header(
+                f"sheet {self.fmt.sheet!r} is empty: it has no header row",
+                "check format.sheet; set format.header to false if the sheet has none",
+            )
+        else:
+            self.names = self.fmt.columns
 
     def _sheet(self, book: Any) -> Any:
         wanted = self.fmt.sheet
@@ -170,44 +185,34 @@ class XlsxSource(_RowSource):
                 values += [None] * (width - len(values))
             yield number, values
 
-    def _header(self) -> list[str]:
-        assert self._rows is not None
-        for number, values in self._rows:
-            self.header_line = number
-            return self.check_names(["" if v is None else str(v).strip() for v in values])
-        raise self.error(
-            None,
-            f"sheet {self.fmt.sheet!r} is empty: it has no header row",
-            "check format.sheet; set format.header to false if the sheet has none",
-        )
 
+class _TextSource(_RowSource):
+    """A text file, read a line at a time."""
 
-class FixedSource(_RowSource):
-    """Fixed-width text: each line cut at ``format.widths``, values stripped."""
-
-    def open(self) -> list[str] | None:
+    def _start(self) -> None:
         stream = open_text(self.path, self.fmt)
         self._closers.append(stream.close)
         try:
-            self._rows = self._lines(stream)
-            if self.fmt.header:
-                for number, values in self._rows:
-                    self.header_line = number
-                    self.names = self.check_names([str(v) for v in values])
-                    break
-                else:
-                    raise self.error(None, "the file is empty: it has no header line")
-            else:
-                self.names = self.fmt.columns
+            self._begin(stream)
         except UnicodeDecodeError as err:
-            self.close()
             raise self.error(
                 None, f"bytes that are not valid {self.fmt.encoding}: {err.reason}"
             ) from None
-        except BaseException:
-            self.close()
-            raise
-        return self.names
+
+    def _begin(self, stream: IO[str]) -> None:
+        """Read the header, if any; set ``names`` and ``_rows``."""
+        raise NotImplementedError
+
+
+class FixedSource(_TextSource):
+    """Fixed-width text: each line cut at ``format.widths``, values stripped."""
+
+    def _begin(self, stream: IO[str]) -> None:
+        self._rows = self._lines(stream)
+        if self.fmt.header:
+            self.names = self._first_as_header("the file is empty: it has no header line")
+        else:
+            self.names = self.fmt.columns
 
     def _lines(self, stream: IO[str]) -> Iterator[Row]:
         widths = self.fmt.widths or []
@@ -233,37 +238,25 @@ class FixedSource(_RowSource):
             yield number, values
 
 
-class JsonlSource(_RowSource):
+class JsonlSource(_TextSource):
     """JSON Lines: one object a line; columns from ``format.columns`` or the first object's
     keys. A missing key is NULL; a key that is not a column fails the load."""
 
-    def open(self) -> list[str] | None:
-        stream = open_text(self.path, self.fmt)
-        self._closers.append(stream.close)
-        try:
-            objects = self._objects(stream)
-            first = next(objects, None)
-            if self.fmt.columns is not None:
-                self.names = self.check_names(list(self.fmt.columns))
-            elif first is not None:
-                self.header_line = first[0]
-                self.names = self.check_names(list(first[1]))
-            else:
-                raise self.error(
-                    None,
-                    "the file is empty, so its columns have no names",
-                    "name them in format.columns to load an empty file",
-                )
-            self._rows = self._values(first, objects)
-        except UnicodeDecodeError as err:
-            self.close()
+    def _begin(self, stream: IO[str]) -> None:
+        objects = self._objects(stream)
+        first = next(objects, None)
+        if self.fmt.columns is not None:
+            self.names = self.check_names(list(self.fmt.columns))
+        elif first is not None:
+            self.header_line = first[0]
+            self.names = self.check_names(list(first[1]))
+        else:
             raise self.error(
-                None, f"bytes that are not valid {self.fmt.encoding}: {err.reason}"
-            ) from None
-        except BaseException:
-            self.close()
-            raise
-        return self.names
+                None,
+                "the file is empty, so its columns have no names",
+                "name them in format.columns to load an empty file",
+            )
+        self._rows = self._values(first, objects)
 
     def _objects(self, stream: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
         for number, text in enumerate(stream, 1):
@@ -313,24 +306,19 @@ class ParquetSource(_RowSource):
 
     BATCH = 8192
 
-    def open(self) -> list[str] | None:
+    def _start(self) -> None:
         parquet = _optional("pyarrow.parquet", "parquet")
         stream = open_binary(self.path, self.fmt)
         self._closers.append(stream.close)
         try:
-            try:
-                reader = parquet.ParquetFile(stream)
-            except Exception as err:  # pyarrow raises ArrowInvalid (and others) on a bad file
-                raise self.error(
-                    None, f"is not a Parquet file ({err})", "check format.format"
-                ) from None
-            self._closers.append(reader.close)
-            self.names = self.check_names(list(reader.schema_arrow.names))
-            self._rows = self._batches(reader)
-        except BaseException:
-            self.close()
-            raise
-        return self.names
+            reader = parquet.ParquetFile(stream)
+        except Exception as err:  # pyarrow raises ArrowInvalid (and others) on a bad file
+            raise self.error(
+                None, f"is not a Parquet file ({err})", "check format.format"
+            ) from None
+        self._closers.append(reader.close)
+        self.names = self.check_names(list(reader.schema_arrow.names))
+        self._rows = self._batches(reader)
 
     def _batches(self, reader: Any) -> Iterator[Row]:
         number = 0

@@ -17,7 +17,7 @@ from ..errors import ConfigError
 from .csvformat import CsvFormat
 from .markers import LoadMarker
 from .plan import check_mode
-from .results import LoadMode, LoadResult
+from .results import FileLoad, LoadMode, LoadResult
 from .sql import parse_database, parse_table
 from .sqlite import load_sqlite
 
@@ -36,14 +36,16 @@ def _optional(module: str, needs: str, extra: str) -> ModuleType:
         ) from None
 
 
-def postgres_backend() -> ModuleType:
-    """The PostgreSQL backend (psycopg); ConfigError saying what to install when missing."""
-    return _optional("postgres", "psycopg", "postgres")
+def postgres_backend(*, export: bool = False) -> ModuleType:
+    """The PostgreSQL backend (psycopg): its loader, or with ``export`` its exporter;
+    ConfigError saying what to install when missing."""
+    return _optional("postgres_export" if export else "postgres", "psycopg", "postgres")
 
 
-def mysql_backend() -> ModuleType:
-    """The MySQL/MariaDB backend (PyMySQL); ConfigError saying what to install when missing."""
-    return _optional("mysql", "pymysql", "mysql")
+def mysql_backend(*, export: bool = False) -> ModuleType:
+    """The MySQL/MariaDB backend (PyMySQL): its loader, or with ``export`` its exporter;
+    ConfigError saying what to install when missing."""
+    return _optional("mysql_export" if export else "mysql", "pymysql", "mysql")
 
 
 def sqlalchemy_backend() -> ModuleType:
@@ -88,16 +90,16 @@ def load_csv(
     url = parse_database(database)
     name = parse_table(table)
     checked, keys = check_mode(mode, key)
-    path = Path(path)
+    load = FileLoad(name, Path(path), fmt, checked, keys, marker)
     if url.sqlite_path is not None:
-        return load_sqlite(url.sqlite_path, name, path, fmt, checked, keys, marker)
+        return load_sqlite(url.sqlite_path, load)
     result: LoadResult
     if url.kind == "postgresql":
-        result = postgres_backend().load_postgres(url, name, path, fmt, checked, keys, marker)
+        result = postgres_backend().load_postgres(url, load)
     elif url.kind == "mysql":
-        result = mysql_backend().load_mysql(url, name, path, fmt, checked, keys, marker)
+        result = mysql_backend().load_mysql(url, load)
     else:
-        result = sqlalchemy_backend().load_sqlalchemy(url, name, path, fmt, checked, keys, marker)
+        result = sqlalchemy_backend().load_sqlalchemy(url, load)
     return result
 
 

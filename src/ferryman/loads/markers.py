@@ -21,10 +21,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ..filehash import sha256_of_file
+from .sql import TableName
 
 __all__ = [
     "MARKER_COLUMNS",
@@ -64,6 +66,15 @@ class LoadMarker:
     def file_key(self) -> str:
         """The identity's SHA-256: a fixed-length key every database can index."""
         return hashlib.sha256(self.identity.encode("utf-8")).hexdigest()
+
+    def key(self, table: TableName) -> tuple[str, str, str, str]:
+        """The first four of ``MARKER_COLUMNS`` (the primary key) for a load into ``table``."""
+        return (self.job, self.step, str(table), self.file_key)
+
+    def row(self, table: TableName, path: Path, rows: int) -> tuple[Any, ...]:
+        """All of ``MARKER_COLUMNS`` for the load of ``path`` into ``table``, loaded now."""
+        loaded = datetime.now(UTC).isoformat(timespec="milliseconds")
+        return (*self.key(table), self.identity, str(path), rows, self.run_id, loaded)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Loading into and exporting from MySQL and MariaDB through PyMySQL (``ferryman[mysql]``).
+"""Loading into MySQL and MariaDB through PyMySQL (``ferryman[mysql]``; exports are in
+``mysql_export``).
 
 PyMySQL is pure Python: it installs everywhere without a C client library, and it speaks
 ``LOAD DATA LOCAL INFILE`` (the client streams the file to the server in packets, so memory
@@ -26,9 +27,7 @@ from __future__ import annotations
 
 import codecs
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -37,15 +36,31 @@ import pymysql  # type: ignore[import-not-found, import-untyped, unused-ignore]
 import pymysql.cursors  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
 from ..errors import ConfigError, LoadError
+from .common import (
+    create_sql,
+    line_batches,
+    marker_sql,
+    no_unique,
+    refused_batch,
+    refused_row,
+)
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
-from .markers import MARKER_COLUMNS, MARKER_TABLE, LoadMarker, Marked
+from .markers import LoadMarker, Marked
 from .plan import ColumnPlan, plan_columns
 from .reader import CsvSource, SourceBase
-from .results import LoadMode, LoadResult
+from .results import FileLoad, LoadMode, LoadResult
 from .sql import DatabaseURL, TableName, fold, quote
 
-__all__ = ["BATCH", "MYSQL_TYPES", "connect", "load_mysql", "query_mysql"]
+__all__ = [
+    "BATCH",
+    "MYSQL_TYPES",
+    "close_quietly",
+    "connect",
+    "load_mysql",
+    "reason",
+    "rollback_quietly",
+]
 
 BATCH = 2000
 CONNECT_TIMEOUT = 60
@@ -62,6 +77,9 @@ MYSQL_TYPES = {
     ColumnType.TIMESTAMP: "DATETIME(6)",
     ColumnType.BOOLEAN: "BOOLEAN",
 }
+#: an indexed column needs a bounded type
+_KEY_TYPES = {"LONGTEXT": "VARCHAR(255)"}
+_ENGINE = " ENGINE=InnoDB"
 #: Python codec -> character set LOAD DATA reads (MySQL's latin1 is Windows-1252)
 _CHARSETS = {"utf-8": "utf8mb4", "cp1252": "latin1", "ascii": "ascii"}
 #: errors saying the connection is gone (server gone away, lost during query, ...)
@@ -69,13 +87,17 @@ _LOST = {2006, 2013, 2014, 2055, 2003}
 #: LOAD DATA LOCAL refused by the server or the client
 _NO_LOCAL = {1148, 3948, 4166, 2068}
 _ROW_ERRORS = (pymysql.err.DataError, pymysql.err.IntegrityError)
-_MARKER_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (job VARCHAR(200) NOT NULL,"
-    " step VARCHAR(200) NOT NULL, target_table VARCHAR(200) NOT NULL,"
-    " file_key CHAR(64) NOT NULL, identity TEXT NOT NULL, file TEXT NOT NULL,"
-    ' "rows" BIGINT NOT NULL, run_id BIGINT, loaded VARCHAR(40) NOT NULL,'
-    " PRIMARY KEY (job, step, target_table, file_key)) ENGINE=InnoDB"
-)
+#: the marker's key columns bounded, for InnoDB's index length limit
+_MARKER_TYPES = {
+    "job": "VARCHAR(200)",
+    "step": "VARCHAR(200)",
+    "target_table": "VARCHAR(200)",
+    "file_key": "CHAR(64)",
+    "rows": "BIGINT",
+    "run_id": "BIGINT",
+    "loaded": "VARCHAR(40)",
+}
+_MARKER_DDL, _MARKER_FIND, _MARKER_ADD = marker_sql("%s", _MARKER_TYPES, options=_ENGINE)
 
 
 class _Again(Exception):
@@ -107,7 +129,7 @@ def connect(url: DatabaseURL) -> Any:
         )
     except pymysql.err.MySQLError as err:
         raise LoadError(
-            f"cannot connect to {url.describe()}: {_reason(err)}",
+            f"cannot connect to {url.describe()}: {reason(err)}",
             hint="check the database URL, that the server is up and that this user may log in",
             retriable=True,
         ) from None
@@ -117,7 +139,7 @@ def connect(url: DatabaseURL) -> Any:
     return conn
 
 
-def _reason(err: BaseException) -> str:
+def reason(err: BaseException) -> str:
     args: tuple[Any, ...] = tuple(getattr(err, "args", ()))
     if len(args) >= 2:
         return f"{args[1]} ({args[0]})"
@@ -131,18 +153,10 @@ def _lost(err: BaseException) -> bool:
     )
 
 
-def load_mysql(
-    url: DatabaseURL,
-    table: TableName,
-    path: Path,
-    fmt: CsvFormat,
-    mode: LoadMode,
-    key: list[str],
-    marker: LoadMarker | None = None,
-) -> LoadResult:
-    """Load one file into ``table`` of a MySQL/MariaDB database, in one transaction."""
+def load_mysql(url: DatabaseURL, load: FileLoad) -> LoadResult:
+    """Load one file into a table of a MySQL/MariaDB database, in one transaction."""
     started = time.perf_counter()
-    doing = f"load {path} into {table}"
+    table, marker = load.table, load.marker
     conn = connect(url)
     missing = False
     try:
@@ -153,33 +167,30 @@ def load_mysql(
                     found = _find_marker(cur, table, marker, lock=False)
                     if found is not None:
                         conn.rollback()
-                        return LoadResult(path, str(table), 0, 0.0, False, found)
+                        return load.result(0, 0.0, False, found)
                 missing = _columns(cur, table) is None
                 method = ["load data"]
                 try:
-                    rows, found = _load(conn, cur, table, path, fmt, mode, key, marker, method)
+                    rows, found = _load(conn, cur, load, method)
                 except _Again:
                     method = ["insert"]
-                    rows, found = _load(
-                        conn, cur, table, path, fmt, mode, key, marker, method, fast=False
-                    )
+                    rows, found = _load(conn, cur, load, method, fast=False)
         except BaseException as err:
-            _rollback(conn)
+            rollback_quietly(conn)
             if missing:
                 _drop(conn, table)
             if isinstance(err, pymysql.err.MySQLError):
-                raise _translate(err, url, doing) from None
+                raise _translate(err, url, load.doing) from None
             raise
     finally:
-        _close(conn)
-    seconds = time.perf_counter() - started
-    return LoadResult(path, str(table), rows, seconds, missing, found, method[0])
+        close_quietly(conn)
+    return load.result(rows, time.perf_counter() - started, missing, found, method[0])
 
 
 def _translate(err: pymysql.err.MySQLError, url: DatabaseURL, doing: str) -> LoadError:
     if _lost(err):
         return LoadError(
-            f"cannot {doing}: the connection to the database was lost ({_reason(err)})",
+            f"cannot {doing}: the connection to the database was lost ({reason(err)})",
             hint="nothing of the file was committed; run again when the server is back",
             retriable=True,
         )
@@ -190,20 +201,20 @@ def _translate(err: pymysql.err.MySQLError, url: DatabaseURL, doing: str) -> Loa
             retriable=True,
         )
     return LoadError(
-        f"cannot {doing}: {url.describe()}: {_reason(err)}",
+        f"cannot {doing}: {url.describe()}: {reason(err)}",
         hint="check the database URL, that the database is up and that this user may write "
         "the table; nothing of the file was loaded",
     )
 
 
-def _rollback(conn: Any) -> None:
+def rollback_quietly(conn: Any) -> None:
     try:
         conn.rollback()
     except pymysql.err.MySQLError:
         pass  # the connection is closed next: the server rolls back then all the same
 
 
-def _close(conn: Any) -> None:
+def close_quietly(conn: Any) -> None:
     try:
         conn.close()
     except pymysql.err.MySQLError:
@@ -223,41 +234,23 @@ def _find_marker(
 ) -> Marked | None:
     if marker is None:
         return None
-    cur.execute(
-        f'SELECT run_id, loaded, "rows" FROM {MARKER_TABLE} WHERE job = %s AND step = %s'  # noqa: S608
-        " AND target_table = %s AND file_key = %s" + (" FOR UPDATE" if lock else ""),
-        (marker.job, marker.step, str(table), marker.file_key),
-    )
+    cur.execute(_MARKER_FIND + (" FOR UPDATE" if lock else ""), marker.key(table))
     row = cur.fetchone()
     return Marked(row[0], row[1], row[2]) if row is not None else None
 
 
 def _load(
-    conn: Any,
-    cur: Any,
-    table: TableName,
-    path: Path,
-    fmt: CsvFormat,
-    mode: LoadMode,
-    key: list[str],
-    marker: LoadMarker | None,
-    method: list[str],
-    *,
-    fast: bool = True,
+    conn: Any, cur: Any, load: FileLoad, method: list[str], *, fast: bool = True
 ) -> tuple[int, Marked | None]:
-    with open_source(path, fmt) as source:
+    table, fmt, mode, marker = load.table, load.fmt, load.mode, load.marker
+    with open_source(load.path, fmt) as source:
         existing = _columns(cur, table)
-        plan = plan_columns(source, table, existing, key)
+        plan = plan_columns(source, table, existing, load.key)
         if existing is None:
-            cur.execute(_create_sql(table, plan))  # MySQL commits DDL at once
+            # MySQL commits DDL at once
+            cur.execute(create_sql(table, plan, MYSQL_TYPES, key_types=_KEY_TYPES, options=_ENGINE))
         elif mode is LoadMode.UPSERT and not _has_unique(cur, table, plan.key):
-            cols = ", ".join(quote(k) for k in plan.key)
-            raise LoadError(
-                f"cannot upsert into {table}: it has no primary key or unique index on "
-                f"({cols}), so rows cannot be matched by that key",
-                hint=f"create one, e.g. CREATE UNIQUE INDEX ... ON {table.sql} ({cols}), or "
-                "correct key; nothing was loaded",
-            )
+            raise no_unique(table, plan.key)
         charset = _charset(fmt, source, len(plan.columns)) if fast else None
         cur.execute("START TRANSACTION")
         found = _find_marker(cur, table, marker, lock=True)
@@ -281,13 +274,7 @@ def _load(
             method[0] = "insert"
             rows = _insert_rows(cur, table, plan, source, mode)
         if marker is not None:
-            loaded = datetime.now(UTC).isoformat(timespec="milliseconds")
-            values = (marker.job, marker.step, str(table), marker.file_key, marker.identity)
-            cur.execute(
-                f"INSERT INTO {MARKER_TABLE} ({', '.join(map(quote, MARKER_COLUMNS))})"  # noqa: S608
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (*values, str(path), rows, marker.run_id, loaded),
-            )
+            cur.execute(_MARKER_ADD, marker.row(table, load.path, rows))
         conn.commit()
     return rows, None
 
@@ -313,20 +300,6 @@ def _has_unique(cur: Any, table: TableName, key: Sequence[str]) -> bool:
         indexes.setdefault(str(index), set()).add(fold(str(column)))
     want = {fold(k) for k in key}
     return any(cols == want for cols in indexes.values())
-
-
-def _create_sql(table: TableName, plan: ColumnPlan) -> str:
-    keys = {fold(k) for k in plan.key}
-    defs = []
-    for col, kind in zip(plan.columns, plan.kinds, strict=True):
-        sql_type = MYSQL_TYPES[kind]
-        if fold(col) in keys:  # an indexed column needs a bounded type
-            sql_type = "VARCHAR(255)" if sql_type == "LONGTEXT" else sql_type
-            sql_type += " NOT NULL"
-        defs.append(f"{quote(col)} {sql_type}")
-    if plan.key:
-        defs.append(f"UNIQUE ({', '.join(quote(k) for k in plan.key)})")
-    return f"CREATE TABLE {table.sql} ({', '.join(defs)}) ENGINE=InnoDB"
 
 
 def _upsert_clause(plan: ColumnPlan) -> str:
@@ -425,15 +398,7 @@ def _insert_rows(
     statement = f"INSERT INTO {table.sql} ({cols}) VALUES ({marks})"  # noqa: S608 - quoted
     if mode is LoadMode.UPSERT:
         statement += _upsert_clause(plan)
-    batch: list[list[Any]] = []
-    lines: list[int] = []
-    for row in source.records(len(plan.columns), plan.kinds, native=False):
-        batch.append(row)
-        lines.append(source.line)
-        if len(batch) >= BATCH:
-            _insert(cur, statement, batch, lines, source)
-            batch, lines = [], []
-    if batch:
+    for batch, lines in line_batches(source, plan, BATCH):
         _insert(cur, statement, batch, lines, source)
     return source.rows
 
@@ -451,49 +416,5 @@ def _insert(
         try:
             cur.execute(statement, row)
         except _ROW_ERRORS as err:
-            raise source.error(
-                line,
-                f"the database refused this row: {_reason(err)}",
-                f"nothing of {source.path} was loaded; fix the row (or the table's "
-                "constraints) and load the file again",
-            ) from None
-    raise source.error(
-        lines[0],
-        "the database refused a batch of rows starting here, but each of them alone",
-        "nothing was loaded; load the file again",
-    )
-
-
-@contextmanager
-def query_mysql(
-    url: DatabaseURL, query: str, batch: int
-) -> Iterator[tuple[list[str], Iterator[Sequence[Any]]]]:
-    """Run ``query`` in a READ ONLY transaction through an unbuffered cursor (rows stream
-    from the server); yields the column names and the rows, ``batch`` at a time."""
-    conn = connect(url)
-    doing = "run the export query"
-    try:
-        cur = conn.cursor(pymysql.cursors.SSCursor)
-        try:
-            cur.execute("START TRANSACTION READ ONLY")
-            cur.execute(query)
-        except pymysql.err.MySQLError as err:
-            raise LoadError(f"cannot {doing}: {_reason(err)}", hint="correct the query") from None
-        if cur.description is None:
-            raise LoadError(
-                f"cannot {doing}: it returns no rows (it is not a SELECT)",
-                hint="give a SELECT (or WITH ... SELECT)",
-            )
-        names = [str(d[0]) for d in cur.description]
-
-        def batches() -> Iterator[Sequence[Any]]:
-            try:
-                while chunk := cur.fetchmany(batch):
-                    yield chunk
-            except pymysql.err.MySQLError as err:
-                raise LoadError(f"cannot {doing}: {_reason(err)}") from None
-
-        yield names, batches()
-    finally:
-        _rollback(conn)
-        _close(conn)
+            raise refused_row(source, line, reason(err)) from None
+    raise refused_batch(source, lines)

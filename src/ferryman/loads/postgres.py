@@ -1,4 +1,5 @@
-"""Loading into and exporting from PostgreSQL through psycopg 3 and COPY (ferryman[postgres]).
+"""Loading into PostgreSQL through psycopg 3 and COPY (``ferryman[postgres]``; exports are in
+``postgres_export``).
 
 A load is one transaction: create the table if needed, ``DELETE`` (replace: readers see the
 old rows until the commit), ``COPY ... FROM STDIN``, the upsert's merge, the load marker,
@@ -29,9 +30,7 @@ from __future__ import annotations
 import codecs
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +38,26 @@ import psycopg  # type: ignore[import-not-found, unused-ignore]
 from psycopg import sql as pgsql  # type: ignore[import-not-found, unused-ignore]
 
 from ..errors import LoadError
+from .common import column_list, create_sql, marker_sql, no_unique
 from .csvformat import ColumnType, CsvFormat
 from .formats import open_source
-from .markers import MARKER_COLUMNS, MARKER_TABLE, LoadMarker, Marked
+from .markers import LoadMarker, Marked
 from .opener import open_binary
 from .plan import ColumnPlan, plan_columns
 from .reader import CsvSource, SourceBase
-from .results import LoadMode, LoadResult
+from .results import FileLoad, LoadMode, LoadResult
 from .sql import DatabaseURL, TableName, fold, quote
 
-__all__ = ["PG_TYPES", "connect", "load_postgres", "native_csv", "query_postgres"]
+__all__ = [
+    "PG_TYPES",
+    "connect",
+    "copy_encoding",
+    "first_line",
+    "literal",
+    "load_postgres",
+    "native_csv",
+    "rollback_quietly",
+]
 
 #: seconds to wait for a connection, and for another transaction's lock
 CONNECT_TIMEOUT = 60
@@ -76,20 +85,7 @@ _ENCODINGS = {
     "ascii": "SQL_ASCII",
 }
 _CONTEXT_LINE = re.compile(r"^COPY .*?, line (\d+)(?:, column ([^:]*))?", re.M)
-_MARKER_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (job TEXT NOT NULL, step TEXT NOT NULL,"
-    " target_table TEXT NOT NULL, file_key TEXT NOT NULL, identity TEXT NOT NULL,"
-    " file TEXT NOT NULL, rows BIGINT NOT NULL, run_id BIGINT, loaded TEXT NOT NULL,"
-    " PRIMARY KEY (job, step, target_table, file_key))"
-)
-_MARKER_FIND = (
-    f"SELECT run_id, loaded, rows FROM {MARKER_TABLE}"  # noqa: S608 - our constant
-    " WHERE job = %s AND step = %s AND target_table = %s AND file_key = %s"
-)
-_MARKER_ADD = (
-    f"INSERT INTO {MARKER_TABLE} ({', '.join(MARKER_COLUMNS)})"  # noqa: S608 - constants
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
+_MARKER_DDL, _MARKER_FIND, _MARKER_ADD = marker_sql("%s", {"rows": "BIGINT", "run_id": "BIGINT"})
 
 
 class _Retry(Exception):
@@ -114,7 +110,7 @@ def connect(url: DatabaseURL) -> Any:
         return psycopg.connect(conninfo, **options)
     except psycopg.Error as err:
         raise LoadError(
-            f"cannot connect to {url.describe()}: {_first_line(err)}",
+            f"cannot connect to {url.describe()}: {first_line(err)}",
             hint="check the database URL, that the server is up and that this user may log in",
             retriable=True,
         ) from None
@@ -122,7 +118,7 @@ def connect(url: DatabaseURL) -> Any:
         raise LoadError(f"cannot connect to {url.describe()}: {err}") from None
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
@@ -133,72 +129,61 @@ def _lost(err: psycopg.Error, conn: Any) -> bool:
 def native_csv(fmt: CsvFormat, width: int) -> str | None:
     """The PostgreSQL encoding to COPY ``fmt``'s files in as they are, or None when the
     server would read them differently from ferryman (then rows are sent)."""
-    if fmt.format not in ("csv", "tsv") or width < 2:
+    if width < 2 or len(fmt.null_strings) != 1:
         return None
-    if fmt.quotechar is None or fmt.escapechar is not None or not fmt.doublequote:
+    return copy_encoding(fmt, fmt.null_strings[0])
+
+
+def copy_encoding(fmt: CsvFormat, null: str) -> str | None:
+    """The PostgreSQL encoding for COPY's CSV in ``fmt`` with the NULL string ``null``; None
+    when COPY would read or write it differently from ferryman."""
+    if fmt.format not in ("csv", "tsv") or fmt.quotechar is None:
         return None
-    if len(fmt.null_strings) != 1 or any(c in fmt.null_strings[0] for c in "\r\n\\"):
+    if fmt.escapechar is not None or not fmt.doublequote or any(c in null for c in "\r\n\\"):
         return None
     return _ENCODINGS.get(codecs.lookup(fmt.encoding).name)
 
 
-def load_postgres(
-    url: DatabaseURL,
-    table: TableName,
-    path: Path,
-    fmt: CsvFormat,
-    mode: LoadMode,
-    key: list[str],
-    marker: LoadMarker | None = None,
-) -> LoadResult:
-    """Load one file into ``table`` of a PostgreSQL database, in one transaction."""
+def literal(conn: Any, value: str | None) -> str:
+    """``value`` as an SQL string literal for ``conn`` (COPY's options take no parameters)."""
+    text: str = pgsql.Literal(value).as_string(conn)
+    return text
+
+
+def load_postgres(url: DatabaseURL, load: FileLoad) -> LoadResult:
+    """Load one file into a table of a PostgreSQL database, in one transaction."""
     started = time.perf_counter()
     conn = connect(url)
     method: list[str] = []
     try:
         try:
-            rows, created, already = _transaction(
-                conn, url, table, path, fmt, mode, key, marker, method
-            )
+            rows, created, already = _transaction(conn, url, load, method)
         except _Retry:
-            rows, created, already = _transaction(
-                conn, url, table, path, fmt, mode, key, marker, method, native=False
-            )
+            rows, created, already = _transaction(conn, url, load, method, native=False)
     finally:
         conn.close()
-    seconds = time.perf_counter() - started
     used = method[-1] if method else "copy rows"
-    return LoadResult(path, str(table), rows, seconds, created, already, used)
+    return load.result(rows, time.perf_counter() - started, created, already, used)
 
 
 def _transaction(
-    conn: Any,
-    url: DatabaseURL,
-    table: TableName,
-    path: Path,
-    fmt: CsvFormat,
-    mode: LoadMode,
-    key: list[str],
-    marker: LoadMarker | None,
-    method: list[str],
-    *,
-    native: bool = True,
+    conn: Any, url: DatabaseURL, load: FileLoad, method: list[str], *, native: bool = True
 ) -> tuple[int, bool, Marked | None]:
-    doing = f"load {path} into {table}"
+    table, path, fmt, mode, doing = load.table, load.path, load.fmt, load.mode, load.doing
     with open_source(path, fmt) as source:
         try:
             conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}s'")
-            found = _find_marker(conn, table, marker)
+            found = _find_marker(conn, table, load.marker)
             if found is not None:
                 conn.rollback()
                 return 0, False, found
             types = _column_types(conn, table)
             existing = list(types) if types is not None else None
-            plan = plan_columns(source, table, existing, key)
+            plan = plan_columns(source, table, existing, load.key)
             if existing is None:
-                conn.execute(_create_sql(table, plan))
+                conn.execute(create_sql(table, plan, PG_TYPES))
             elif mode is LoadMode.UPSERT and not _has_unique(conn, table, plan.key):
-                raise _no_unique(table, plan.key)
+                raise no_unique(table, plan.key, index="CREATE UNIQUE INDEX")
             if mode is LoadMode.REPLACE:
                 conn.execute(f"DELETE FROM {table.sql}")  # noqa: S608 - quoted
             target = table.sql
@@ -215,13 +200,13 @@ def _transaction(
                 rows = _copy_rows(conn, target, plan, source)
             if mode is LoadMode.UPSERT:
                 _merge(conn, table, target, plan, source)
-            _add_marker(conn, table, marker, source.path, rows)
+            _add_marker(conn, table, load.marker, source.path, rows)
             conn.commit()
         except psycopg.Error as err:
-            _rollback(conn)
+            rollback_quietly(conn)
             if _lost(err, conn):
                 raise LoadError(
-                    f"cannot {doing}: the connection to the database was lost ({_first_line(err)})",
+                    f"cannot {doing}: the connection to the database was lost ({first_line(err)})",
                     hint="nothing of the file was committed; run again when the server is back",
                     retriable=True,
                 ) from None
@@ -234,12 +219,12 @@ def _transaction(
                 ) from None
             raise _row_error(err, path, fmt, source.names, native, doing, url) from None
         except BaseException:
-            _rollback(conn)
+            rollback_quietly(conn)
             raise
     return rows, existing is None, None
 
 
-def _rollback(conn: Any) -> None:
+def rollback_quietly(conn: Any) -> None:
     try:
         conn.rollback()
     except psycopg.Error:
@@ -249,7 +234,7 @@ def _rollback(conn: Any) -> None:
 def _find_marker(conn: Any, table: TableName, marker: LoadMarker | None) -> Marked | None:
     if marker is None:
         return None
-    key = (marker.job, marker.step, str(table), marker.file_key)
+    key = marker.key(table)
     conn.execute(_MARKER_DDL)
     # two loaders of one file: the second waits for the first's commit, then sees its marker
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ["\x1f".join(key)])
@@ -262,9 +247,7 @@ def _add_marker(
 ) -> None:
     if marker is None:
         return
-    loaded = datetime.now(UTC).isoformat(timespec="milliseconds")
-    values = (marker.job, marker.step, str(table), marker.file_key, marker.identity)
-    conn.execute(_MARKER_ADD, (*values, str(path), rows, marker.run_id, loaded))
+    conn.execute(_MARKER_ADD, marker.row(table, path, rows))
 
 
 def _column_types(conn: Any, table: TableName) -> dict[str, str] | None:
@@ -303,27 +286,6 @@ def _has_unique(conn: Any, table: TableName, key: Sequence[str]) -> bool:
     ).fetchall()
     want = {fold(k) for k in key}
     return any({fold(c) for c in cols} == want for (cols,) in rows)
-
-
-def _no_unique(table: TableName, key: list[str]) -> LoadError:
-    cols = ", ".join(quote(k) for k in key)
-    return LoadError(
-        f"cannot upsert into {table}: it has no primary key or unique index on ({cols}), "
-        "so rows cannot be matched by that key",
-        hint=f"create one, e.g. CREATE UNIQUE INDEX ON {table.sql} ({cols}), or correct "
-        "key; nothing was loaded",
-    )
-
-
-def _create_sql(table: TableName, plan: ColumnPlan) -> str:
-    keys = {fold(k) for k in plan.key}
-    defs = [
-        f"{quote(col)} {PG_TYPES[kind]}" + (" NOT NULL" if fold(col) in keys else "")
-        for col, kind in zip(plan.columns, plan.kinds, strict=True)
-    ]
-    if plan.key:
-        defs.append(f"UNIQUE ({', '.join(quote(k) for k in plan.key)})")
-    return f"CREATE TABLE {table.sql} ({', '.join(defs)})"
 
 
 def _temp_table(conn: Any, table: TableName, plan: ColumnPlan) -> str:
@@ -367,16 +329,10 @@ def _copy_sql(target: str, plan: ColumnPlan, options: str = "") -> str:
 
 def _copy_bytes(conn: Any, target: str, plan: ColumnPlan, source: CsvSource, encoding: str) -> int:
     fmt = source.fmt
-    cols = ", ".join(quote(c) for c in plan.columns)
-
-    def literal(value: str) -> str:
-        text: str = pgsql.Literal(value).as_string(conn)
-        return text
-
     options = (
-        f" (FORMAT csv, DELIMITER {literal(fmt.delimiter)}, QUOTE {literal(fmt.quotechar or '')},"
-        f" NULL {literal(fmt.null_strings[0])}, FORCE_NULL ({cols}),"
-        f" ENCODING {literal(encoding)})"
+        f" (FORMAT csv, DELIMITER {literal(conn, fmt.delimiter)},"
+        f" QUOTE {literal(conn, fmt.quotechar or '')}, NULL {literal(conn, fmt.null_strings[0])},"
+        f" FORCE_NULL ({column_list(plan.columns)}), ENCODING {literal(conn, encoding)})"
     )
     offset = source.data_offset()
     with conn.cursor() as cur, open_binary(source.path, fmt) as raw:
@@ -414,7 +370,7 @@ def _row_error(
     match = _CONTEXT_LINE.search(diag.context or "")
     if match is None:
         return LoadError(
-            f"cannot {doing}: {url.describe()}: {_first_line(err)}",
+            f"cannot {doing}: {url.describe()}: {first_line(err)}",
             hint="check the database URL, that the database is up and that this user may "
             "write the table; nothing of the file was loaded",
         )
@@ -433,95 +389,3 @@ def _row_error(
         hint=f"nothing of {path} was loaded; fix the row (or the table's constraints, or "
         "declare the column's type in format.column_types) and load the file again",
     )
-
-
-@contextmanager
-def query_postgres(
-    url: DatabaseURL, query: str, batch: int
-) -> Iterator[tuple[list[str], Iterator[Sequence[Any]]]]:
-    """Run ``query`` in a READ ONLY transaction through a server-side cursor; yields the
-    column names and the rows, ``batch`` at a time."""
-    conn = connect(url)
-    doing = "run the export query"
-    cur = conn.cursor(name="ferryman_export")
-    try:
-        try:
-            conn.execute("SET TRANSACTION READ ONLY")
-            cur.execute(query)
-            description = cur.description
-        except psycopg.Error as err:
-            raise LoadError(
-                f"cannot {doing}: {_first_line(err)}",
-                hint="correct the query (a SELECT: it runs in a read-only transaction)",
-            ) from None
-        if description is None:
-            raise LoadError(
-                f"cannot {doing}: it returns no rows (it is not a SELECT)",
-                hint="give a SELECT (or WITH ... SELECT)",
-            )
-        names = [str(d.name) for d in description]
-
-        def batches() -> Iterator[Sequence[Any]]:
-            try:
-                while chunk := cur.fetchmany(batch):
-                    yield chunk
-            except psycopg.Error as err:
-                raise LoadError(f"cannot {doing}: {_first_line(err)}") from None
-
-        yield names, batches()
-    finally:
-        try:
-            cur.close()
-        except psycopg.Error:
-            pass  # the transaction failed: the cursor went with it
-        _rollback(conn)
-        conn.close()
-
-
-def copy_out(
-    url: DatabaseURL, query: str, fmt: CsvFormat
-) -> Callable[[Callable[[bytes], object]], int] | None:
-    """A function that writes the CSV of ``query`` (``COPY (query) TO STDOUT``, the server
-    formats it) through its argument and returns the row count; None when ``fmt`` is not a
-    layout COPY writes as ferryman would (then rows are fetched)."""
-    encoding = _ENCODINGS.get(codecs.lookup(fmt.encoding).name)
-    if (
-        fmt.format not in ("csv", "tsv")
-        or fmt.quotechar is None
-        or fmt.escapechar is not None
-        or not fmt.doublequote
-        or fmt.line_terminator != "\n"
-        or encoding is None
-        or any(c in fmt.null_output for c in "\r\n\\")
-    ):
-        return None
-
-    def run(write: Callable[[bytes], object]) -> int:
-        conn = connect(url)
-        try:
-
-            def literal(value: str | None) -> str:
-                text: str = pgsql.Literal(value).as_string(conn)
-                return text
-
-            options = (
-                f"FORMAT csv, HEADER {'true' if fmt.header else 'false'},"
-                f" DELIMITER {literal(fmt.delimiter)}, QUOTE {literal(fmt.quotechar)},"
-                f" NULL {literal(fmt.null_output)}, ENCODING {literal(encoding)}"
-            )
-            try:
-                conn.execute("SET TRANSACTION READ ONLY")
-                with conn.cursor() as cur:
-                    with cur.copy(f"COPY ({query}) TO STDOUT ({options})") as copy:
-                        for data in copy:
-                            write(bytes(data))
-                    return int(cur.rowcount)
-            except psycopg.Error as err:
-                raise LoadError(
-                    f"cannot run the export query: {_first_line(err)}", hint="correct the query"
-                ) from None
-        finally:
-            _rollback(conn)
-            conn.close()
-
-    return run

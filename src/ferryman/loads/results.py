@@ -1,4 +1,4 @@
-"""What a load does with the table's rows, and what a load or an export reports."""
+"""What a load is asked to do (:class:`FileLoad`), and what a load or an export reports."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
-from .markers import Marked
+from .csvformat import CsvFormat
+from .markers import LoadMarker, Marked
+from .sql import TableName
 
-__all__ = ["ExportResult", "LoadMode", "LoadResult"]
+__all__ = ["ExportResult", "FileLoad", "LoadMode", "LoadResult"]
 
 
 class LoadMode(enum.StrEnum):
@@ -51,6 +53,35 @@ class LoadResult:
             "created_table": self.created_table,
             "already_loaded": self.already.describe() if self.already else None,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class FileLoad:
+    """One load, as every database's loader takes it: ``path`` read as ``fmt`` into
+    ``table`` in ``mode`` (upsert: on ``key``), exactly once when a ``marker`` is given."""
+
+    table: TableName
+    path: Path
+    fmt: CsvFormat
+    mode: LoadMode
+    key: list[str]
+    marker: LoadMarker | None = None
+
+    @property
+    def doing(self) -> str:
+        """What it does, for messages: ``load PATH into TABLE``."""
+        return f"load {self.path} into {self.table}"
+
+    def result(
+        self,
+        rows: int,
+        seconds: float,
+        created: bool,
+        already: Marked | None = None,
+        method: str = "insert",
+    ) -> LoadResult:
+        """What it did."""
+        return LoadResult(self.path, str(self.table), rows, seconds, created, already, method)
 
 
 @dataclass(frozen=True, slots=True)

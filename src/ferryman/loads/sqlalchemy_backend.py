@@ -21,8 +21,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 # The ignore keeps mypy clean on installs without the optional dependency (names are Any then).
@@ -33,12 +31,13 @@ from sqlalchemy.dialects import (  # type: ignore[import-not-found, unused-ignor
 )
 
 from ..errors import ConfigError, LoadError
-from .csvformat import ColumnType, CsvFormat
+from .common import line_batches, not_a_select, refused_batch, refused_row
+from .csvformat import ColumnType
 from .formats import open_source
-from .markers import MARKER_TABLE, LoadMarker, Marked
+from .markers import MARKER_COLUMNS, MARKER_TABLE, Marked
 from .plan import ColumnPlan, plan_columns
 from .reader import SourceBase
-from .results import LoadMode, LoadResult
+from .results import FileLoad, LoadMode, LoadResult
 from .sql import DatabaseURL, TableName, fold
 
 __all__ = ["BATCH", "SA_TYPES", "load_sqlalchemy", "query_sqlalchemy"]
@@ -216,73 +215,45 @@ def _find_marker(conn: sa.engine.Connection, markers: sa.Table, key: dict[str, s
     return conn.execute(query).first()
 
 
-def load_sqlalchemy(
-    url: DatabaseURL,
-    table: TableName,
-    path: Path,
-    fmt: CsvFormat,
-    mode: LoadMode,
-    key: list[str],
-    marker: LoadMarker | None = None,
-) -> LoadResult:
-    """Load one file into ``table`` through SQLAlchemy, in one transaction (with its
-    ``marker``, when given: a file already marked is not loaded again)."""
+def load_sqlalchemy(url: DatabaseURL, load: FileLoad) -> LoadResult:
+    """Load one file into a table through SQLAlchemy, in one transaction (with its marker,
+    when given: a file already marked is not loaded again)."""
     started = time.perf_counter()
-    with open_source(path, fmt) as source:
+    with open_source(load.path, load.fmt) as source:
         engine = _engine(url, write=True)
-        doing = f"load {path} into {table}"
         try:
             with engine.connect() as conn, conn.begin():
-                rows, created, already = _marked_load(conn, table, source, mode, key, marker)
+                rows, created, already = _marked_load(conn, load, source)
         except sa.exc.SQLAlchemyError as err:
-            raise _translate(err, url, doing) from err
+            raise _translate(err, url, load.doing) from err
         finally:
             engine.dispose()
-    seconds = time.perf_counter() - started
-    return LoadResult(path, str(table), rows, seconds, created, already)
+    return load.result(rows, time.perf_counter() - started, created, already)
 
 
 def _marked_load(
-    conn: sa.engine.Connection,
-    table: TableName,
-    source: SourceBase,
-    mode: LoadMode,
-    key: list[str],
-    marker: LoadMarker | None,
+    conn: sa.engine.Connection, load: FileLoad, source: SourceBase
 ) -> tuple[int, bool, Marked | None]:
     """The load, and its marker in the same transaction (see ``ferryman.loads.markers``)."""
+    table, marker = load.table, load.marker
     if marker is None:
-        return (*_load(conn, table, source, mode, key), None)
+        return (*_load(conn, load, source), None)
     markers = _marker_table()
-    marker_key = {
-        "job": marker.job,
-        "step": marker.step,
-        "target_table": str(table),
-        "file_key": marker.file_key,
-    }
+    marker_key = dict(zip(MARKER_COLUMNS[:4], marker.key(table), strict=True))
     found = _find_marker(conn, markers, marker_key)
     if found is not None:
         return 0, False, Marked(found.run_id, found.loaded, found.rows)
-    rows, created = _load(conn, table, source, mode, key)
-    loaded = datetime.now(UTC).isoformat(timespec="milliseconds")
-    row = {
-        **marker_key,
-        "identity": marker.identity,
-        "file": str(source.path),
-        "rows": rows,
-        "run_id": marker.run_id,
-        "loaded": loaded,
-    }
+    rows, created = _load(conn, load, source)
+    row = dict(zip(MARKER_COLUMNS, marker.row(table, source.path, rows), strict=True))
     conn.execute(sa.insert(markers), [row])
     return rows, created, None
 
 
-def _load(
-    conn: sa.engine.Connection, table: TableName, source: SourceBase, mode: LoadMode, key: list[str]
-) -> tuple[int, bool]:
+def _load(conn: sa.engine.Connection, load: FileLoad, source: SourceBase) -> tuple[int, bool]:
+    table, mode = load.table, load.mode
     inspector = sa.inspect(conn)
     existing = _existing(inspector, table)
-    plan = plan_columns(source, table, existing, key)
+    plan = plan_columns(source, table, existing, load.key)
     if existing is None:
         _create(conn, table, plan)
     elif mode is LoadMode.UPSERT and not _has_unique(inspector, table, plan.key):
@@ -296,16 +267,9 @@ def _load(
         conn.execute(sa.delete(sa.table(table.name, schema=table.schema)))
     stmt = _statement(conn, table, plan, mode)
     names = plan.columns
-    batch: list[dict[str, Any]] = []
-    lines: list[int] = []
-    for row in source.records(len(names), plan.kinds, native=False):
-        batch.append(dict(zip(names, row, strict=True)))
-        lines.append(source.line)
-        if len(batch) >= BATCH:
-            _insert(conn, stmt, batch, lines, source)
-            batch, lines = [], []
-    if batch:
-        _insert(conn, stmt, batch, lines, source)
+    for batch, lines in line_batches(source, plan, BATCH):
+        rows = [dict(zip(names, row, strict=True)) for row in batch]
+        _insert(conn, stmt, rows, lines, source)
     return source.rows, existing is None
 
 
@@ -331,17 +295,8 @@ def _insert(
             with conn.begin_nested():
                 conn.execute(stmt, [row])
         except _ROW_ERRORS as err:
-            raise source.error(
-                line,
-                f"the database refused this row: {_reason(err)}",
-                f"nothing of {source.path} was loaded; fix the row (or the table's "
-                "constraints) and load the file again",
-            ) from err
-    raise source.error(
-        lines[0],
-        "the database refused a batch of rows starting here, but each of them alone",
-        "nothing was loaded; load the file again",
-    )
+            raise refused_row(source, line, _reason(err)) from err
+    raise refused_batch(source, lines)
 
 
 @contextmanager
@@ -359,10 +314,7 @@ def query_sqlalchemy(
             try:
                 result = conn.execution_options(stream_results=True).exec_driver_sql(query)
                 if not result.returns_rows:
-                    raise LoadError(
-                        f"cannot {doing}: it returns no rows (it is not a SELECT)",
-                        hint="give a SELECT (or WITH ... SELECT)",
-                    )
+                    raise not_a_select(doing)
                 names = list(map(str, result.keys()))
 
                 def batches() -> Iterator[Sequence[Any]]:

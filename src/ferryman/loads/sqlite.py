@@ -24,12 +24,13 @@ from typing import Any
 from urllib.parse import quote as url_quote
 
 from ..errors import LoadError
-from .csvformat import ColumnType, CsvFormat
+from .common import create_sql, marker_sql, no_unique, refused_row
+from .csvformat import ColumnType
 from .formats import open_source
-from .markers import MARKER_COLUMNS, MARKER_TABLE, LoadMarker, Marked
+from .markers import Marked
 from .plan import ColumnPlan, plan_columns
 from .reader import SourceBase
-from .results import LoadMode, LoadResult
+from .results import FileLoad, LoadMode, LoadResult
 from .sql import TableName, fold, quote
 
 __all__ = ["BUSY_TIMEOUT", "SQLITE_TYPES", "load_sqlite", "query_sqlite"]
@@ -112,17 +113,6 @@ def _has_unique(conn: sqlite3.Connection, table: TableName, key: Sequence[str]) 
     return False
 
 
-def _create_sql(table: TableName, plan: ColumnPlan) -> str:
-    keys = {fold(k) for k in plan.key}
-    defs = [
-        f"{quote(col)} {SQLITE_TYPES[kind]}" + (" NOT NULL" if fold(col) in keys else "")
-        for col, kind in zip(plan.columns, plan.kinds, strict=True)
-    ]
-    if plan.key:
-        defs.append(f"UNIQUE ({', '.join(quote(k) for k in plan.key)})")
-    return f"CREATE TABLE {table.sql} ({', '.join(defs)})"
-
-
 def insert_sql(table: TableName, plan: ColumnPlan, mode: LoadMode) -> str:
     """``INSERT`` with ``?`` placeholders, and for upsert its ``ON CONFLICT`` clause."""
     cols = ", ".join(quote(c) for c in plan.columns)
@@ -136,59 +126,31 @@ def insert_sql(table: TableName, plan: ColumnPlan, mode: LoadMode) -> str:
     return sql
 
 
-_MARKER_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (job TEXT NOT NULL, step TEXT NOT NULL,"
-    " target_table TEXT NOT NULL, file_key TEXT NOT NULL, identity TEXT NOT NULL,"
-    " file TEXT NOT NULL,"
-    " rows INTEGER NOT NULL, run_id INTEGER, loaded TEXT NOT NULL,"
-    " PRIMARY KEY (job, step, target_table, file_key))"
-)
-_MARKER_FIND = (
-    f"SELECT run_id, loaded, rows FROM {MARKER_TABLE}"  # noqa: S608 - our constant
-    " WHERE job = ? AND step = ? AND target_table = ? AND file_key = ?"
-)
-_MARKER_ADD = (
-    f"INSERT INTO {MARKER_TABLE} ({', '.join(MARKER_COLUMNS)})"  # noqa: S608 - constants
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+_MARKER_DDL, _MARKER_FIND, _MARKER_ADD = marker_sql(
+    "?", {"rows": "INTEGER", "run_id": "INTEGER"}, loaded="strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 )
 
 
-def load_sqlite(
-    db: Path,
-    table: TableName,
-    path: Path,
-    fmt: CsvFormat,
-    mode: LoadMode,
-    key: list[str],
-    marker: LoadMarker | None = None,
-) -> LoadResult:
-    """Load one file into ``table`` of the SQLite file ``db``, in one transaction (with its
-    ``marker``, when given: a file already marked is not loaded again)."""
+def load_sqlite(db: Path, load: FileLoad) -> LoadResult:
+    """Load one file into a table of the SQLite file ``db``, in one transaction (with its
+    marker, when given: a file already marked is not loaded again)."""
     started = time.perf_counter()
-    with open_source(path, fmt) as source:
-        doing = f"load {path} into {table}"
+    with open_source(load.path, load.fmt) as source:
         try:
             conn = _connect(db)
         except sqlite3.Error as err:
-            raise translate(err, db, f"open the database to {doing}") from err
+            raise translate(err, db, f"open the database to {load.doing}") from err
         try:
-            rows, created, already = _load(conn, db, table, source, mode, key, doing, marker)
+            rows, created, already = _load(conn, db, load, source)
         finally:
             conn.close()
-    seconds = time.perf_counter() - started
-    return LoadResult(path, str(table), rows, seconds, created, already)
+    return load.result(rows, time.perf_counter() - started, created, already)
 
 
 def _load(
-    conn: sqlite3.Connection,
-    db: Path,
-    table: TableName,
-    source: SourceBase,
-    mode: LoadMode,
-    key: list[str],
-    doing: str,
-    marker: LoadMarker | None,
+    conn: sqlite3.Connection, db: Path, load: FileLoad, source: SourceBase
 ) -> tuple[int, bool, Marked | None]:
+    table, mode, marker, doing = load.table, load.mode, load.marker, load.doing
     try:
         conn.execute("PRAGMA journal_mode = WAL").fetchone()
         conn.execute("BEGIN IMMEDIATE")
@@ -196,7 +158,7 @@ def _load(
         raise translate(err, db, doing) from err
     inserting = False
     try:
-        marker_key = (marker.job, marker.step, str(table), marker.file_key) if marker else None
+        marker_key = marker.key(table) if marker else None
         if marker_key is not None:
             conn.execute(_MARKER_DDL)
             found = conn.execute(_MARKER_FIND, marker_key).fetchone()
@@ -204,11 +166,11 @@ def _load(
                 _rollback(conn)
                 return 0, False, Marked(found[0], found[1], found[2])
         existing = _columns(conn, table)
-        plan = plan_columns(source, table, existing, key)
+        plan = plan_columns(source, table, existing, load.key)
         if existing is None:
-            conn.execute(_create_sql(table, plan))
+            conn.execute(create_sql(table, plan, SQLITE_TYPES))
         elif mode is LoadMode.UPSERT and not _has_unique(conn, table, plan.key):
-            raise _no_unique_index(table, plan.key)
+            raise no_unique(table, plan.key)
         if mode is LoadMode.REPLACE:
             conn.execute(f"DELETE FROM {table.sql}")  # noqa: S608 - quoted
         sql = insert_sql(table, plan, mode)
@@ -228,27 +190,12 @@ def _load(
             and source.line
             and isinstance(err, sqlite3.IntegrityError | sqlite3.DataError)
         ):
-            raise source.error(
-                source.line,
-                f"the database refused this row: {err}",
-                f"nothing of {source.path} was loaded; fix the row (or the table's "
-                "constraints) and load the file again",
-            ) from err
+            raise refused_row(source, source.line, str(err)) from err
         raise translate(err, db, doing) from err
     except BaseException:
         _rollback(conn)
         raise
     return source.rows, existing is None, None
-
-
-def _no_unique_index(table: TableName, key: list[str]) -> LoadError:
-    cols = ", ".join(quote(k) for k in key)
-    return LoadError(
-        f"cannot upsert into {table}: it has no primary key or unique index on ({cols}), "
-        "so rows cannot be matched by that key",
-        hint=f"create one, e.g. CREATE UNIQUE INDEX ... ON {table.sql} ({cols}), or correct "
-        "key; nothing was loaded",
-    )
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
