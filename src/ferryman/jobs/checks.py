@@ -59,6 +59,9 @@ _PLACES: dict[tuple[str, str], str] = {
     ("sync", "to"): "either",
     ("rename", "from"): "either",
     ("foreach", "items"): "either",
+    **{(action, "to"): "local" for action in ("encrypt", "decrypt", "sign", "verify", "extract")},
+    ("compress", "to"): "local",
+    ("compress", "archive"): "local",
 }
 _JOB_KEYS = ("name", "run_id", "dir")
 _SCOPES = ("vars", "env", "steps", "job")

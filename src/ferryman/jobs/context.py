@@ -103,6 +103,8 @@ class RunContext:
     #: the step running now (load markers and upload records name it)
     step: str = ""
     expressions: Expressions = field(default_factory=Expressions)
+    #: the job's OpenPGP key ring (``ferryman.pgp.Keyring``), made when a step first needs it
+    keyring: Any = field(default=None, repr=False)
 
     @property
     def name(self) -> str:

@@ -209,8 +209,7 @@ class GpgStatus:
             for args in self.args(keyword):
                 raise SignatureError(
                     f"{what}: signed by key {args[0]}, which is {state}",
-                    hint="ask the sender for a signature by a valid key, or import its "
-                    "renewed key",
+                    hint="ask the sender for a signature by a valid key, or import its renewed key",
                 )
         for args in self.args("ERRSIG"):
             missing = args[5] == "9" if len(args) > 5 else False
@@ -238,8 +237,7 @@ class GpgStatus:
             if unexpected or not found:
                 who = ", ".join(s.primary for s in unexpected)
                 raise SignatureError(
-                    f"{what}: signed by an unexpected key {who}; expected "
-                    f"{', '.join(signed_by)}",
+                    f"{what}: signed by an unexpected key {who}; expected {', '.join(signed_by)}",
                     hint="the file is not from whom it should be; if the partner changed "
                     "keys, add the new fingerprint to signed_by",
                 )
