@@ -172,6 +172,10 @@ class GpgProcess:
                 hint="raise pgp: timeout, or find out why gpg hangs (its agent?)",
                 retriable=False,
             ) from None
+        for stream in (self.popen.stdin, self.popen.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
         self._status.join(timeout=self.keyring.timeout)
         self._stderr.join(timeout=5)
         messages = self._stderr.data.decode("utf-8", "replace").strip()

@@ -189,7 +189,9 @@ class GpgStatus:
             len(a) > 2 and a[2] not in ("", "0") for a in self.args("DECRYPTION_INFO")
         )  # DECRYPTION_INFO's third field is the AEAD algorithm: AEAD packets check themselves
         ok = self.has("DECRYPTION_OKAY") and not self.has("DECRYPTION_FAILED")
-        if not (ok and integrity and self.returncode == 0):
+        # a signature gpg could not check makes it exit 2: check_signatures says why
+        exit_ok = self.returncode == 0 or self.has("ERRSIG")
+        if not (ok and integrity and exit_ok):
             if self.has("DECRYPTION_OKAY") and not integrity:
                 raise SignatureError(
                     f"{what}: the data has no integrity protection (no MDC), so tampering "
