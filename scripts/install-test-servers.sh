@@ -4,8 +4,9 @@
 #   bash scripts/install-test-servers.sh        (as root; Debian/Ubuntu)
 #
 # Idempotent: a second run installs nothing and changes nothing. What it does:
-#   * apt-get install vsftpd openssh-server lftp curl (only the missing ones; one apt-get update
-#     first, and only when something has to be installed);
+#   * apt-get install vsftpd openssh-server lftp curl gpg gpg-agent gpgconf (only the missing
+#     ones; one apt-get update first, and only when something has to be installed): GnuPG for
+#     the OpenPGP tests (tests/pgp_keys.py);
 #   * ProFTPD (proftpd-core + proftpd-mod-crypto for mod_tls) unpacked, not installed, under
 #     /opt/ferryman-test/proftpd: the Debian packages conflict with vsftpd's (both provide
 #     ftp-server), so dpkg cannot hold both; only its shared libraries are apt-installed;
@@ -32,7 +33,7 @@ SHELL_USER="ferrytest-sh"  # tests/servers/sshd.py SHELL_USER
 SHELL_HOME="/var/lib/ferryman-test/shell-home"
 PAM_SERVICE="ferryman-vsftpd-test"
 SECURE_CHROOT_DIR="/var/run/vsftpd/empty"
-PACKAGES=(vsftpd openssh-server lftp curl)
+PACKAGES=(vsftpd openssh-server lftp curl gpg gpg-agent gpgconf)
 # ProFTPD's runtime libraries beyond what the base system has (proftpd-core's Depends)
 PROFTPD_LIBS=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3)
 PROFTPD_PACKAGES=(proftpd-core proftpd-mod-crypto)
@@ -193,7 +194,8 @@ if pgrep -x vsftpd >/dev/null || pgrep -x proftpd >/dev/null || pgrep -x sshd >/
     pgrep -a -x sshd || true
 fi
 
-for bin in /usr/sbin/vsftpd "${PROFTPD_ROOT}/usr/sbin/proftpd" /usr/sbin/sshd /usr/bin/lftp /usr/bin/curl; do
+for bin in /usr/sbin/vsftpd "${PROFTPD_ROOT}/usr/sbin/proftpd" /usr/sbin/sshd /usr/bin/lftp /usr/bin/curl \
+    /usr/bin/gpg /usr/bin/gpg-agent /usr/bin/gpgconf; do
     [[ -x "${bin}" ]] || { echo "install-test-servers: ${bin} missing after install" >&2; exit 1; }
 done
 log "ready (test users ${TEST_USER} and ${SHELL_USER}, PAM service ${PAM_SERVICE})"

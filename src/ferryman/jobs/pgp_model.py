@@ -96,8 +96,9 @@ class DecryptAction(_Files, _SignerOptions):
 
 
 class SignAction(_Files):
-    """Sign files with a secret key: a detached NAME.sig (NAME.asc armored), an inline
-    signed NAME.gpg, or a clearsigned NAME.asc."""
+    """Sign files: detached NAME.sig (.asc armored), inline NAME.gpg or clearsigned NAME.asc.
+
+    The signing key is a secret key of the job's key ring; its passphrase comes from pgp:."""
 
     key: str = Field(description="The secret key to sign with (its fingerprint).")
     mode: Literal["detached", "inline", "clearsign"] = Field(
@@ -107,8 +108,9 @@ class SignAction(_Files):
 
 
 class VerifyAction(_Files, _SignerOptions):
-    """Verify signatures: detached (the signature beside each file) or inline (a signed
-    message; its data is written out, NAME.gpg -> NAME)."""
+    """Verify signatures: detached (NAME.sig beside NAME) or inline (its data written out).
+
+    An inline signed message NAME.gpg gives NAME once its signature is good."""
 
     signature: Literal["detached", "inline"] = Field(
         "detached", description="detached: FILE + suffix holds the signature; inline: FILE does."
