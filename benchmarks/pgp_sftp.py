@@ -1,0 +1,149 @@
+"""Benchmark: encrypt + upload of one big file over SFTP, streamed through gpg by ferryman
+(``put --encrypt-to``) against the usual two steps, ``gpg --encrypt`` to a file and then
+OpenSSH ``sftp put`` of it.
+
+Both sides use the same gpg, the same recipient key (ed25519/cv25519, made for the run in a
+temporary key ring), gpg's default compression and cipher, and the same loopback OpenSSH
+``sshd`` (``tests/servers/sshd.py``; needs root and ``scripts/install-test-servers.sh``). The
+file is base64 text of random bytes (like the CSV and fixed-width files banks exchange, it
+compresses somewhat, to about 3/4). The cases run alternately for ROUNDS rounds; the median
+seconds, MB/s of plaintext and the peak RSS of each process tree (``wait4``: the process and
+the children it waited for: gpg) are printed, and the ratio two-step / streamed. The first
+round's streamed upload is decrypted again and compared by SHA-256 (a wrong result fails).
+
+Run:  python benchmarks/pgp_sftp.py [--size-mib 1024] [--rounds 3] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.servers.sshd import Sshd
+
+MIB = 1 << 20
+
+
+def _timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(seconds, peak RSS in MiB of the process and the children it waited for)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    assert process.stderr is not None
+    errors = process.stderr.read().decode(errors="replace")
+    process.stderr.close()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        sys.exit(f"{argv[0]} failed ({process.returncode}): {errors[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def _make_file(path: Path, size: int) -> None:
+    with path.open("wb") as out:
+        written = 0
+        while written < size:
+            line = base64.b64encode(os.urandom(3 * MIB // 4))[: min(MIB, size - written)]
+            out.write(line)
+            written += len(line)
+
+
+def _key(home: Path) -> str:
+    home.mkdir(mode=0o700)
+    gpg = ["gpg", "--batch", "--homedir", str(home), "--passphrase", "", "--quick-gen-key"]
+    subprocess.run([*gpg, "Bench <bench@example.org>", "ed25519", "sign", "never"],
+                   check=True, capture_output=True, timeout=60)  # fmt: skip
+    listing = subprocess.run(["gpg", "--homedir", str(home), "--with-colons", "-k"],
+                             check=True, capture_output=True, timeout=60).stdout.decode()  # fmt: skip
+    fpr = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr"))
+    subprocess.run(["gpg", "--batch", "--homedir", str(home), "--passphrase", "",
+                    "--quick-add-key", fpr, "cv25519", "encr", "never"],
+                   check=True, capture_output=True, timeout=60)  # fmt: skip
+    return fpr
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(4 * MIB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--dir", type=Path, default=None)
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="ferryman-pgp-bench-", dir=args.dir))
+    base.chmod(0o755)
+    home = base / "gnupg"
+    fpr = _key(home)
+    data = base / "payroll.txt"
+    _make_file(data, args.size_mib * MIB)
+    size = data.stat().st_size
+    ferryman = [str(Path(sys.executable).with_name("ferryman"))]
+    if not Path(ferryman[0]).is_file():
+        ferryman = [sys.executable, "-m", "ferryman"]
+    times: dict[str, list[float]] = {"ferryman put --encrypt-to": [], "gpg, then sftp put": []}
+    rss: dict[str, list[float]] = {name: [] for name in times}
+    with Sshd() as sshd:
+        ssh = ["-i", str(sshd.keys["plain"]), "-o", f"UserKnownHostsFile={sshd.known_hosts}",
+               "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
+               "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"]  # fmt: skip
+        for round_ in range(args.rounds):
+            remote = sshd.workdir(f"round{round_}")
+            url = f"sftp://{sshd.user}@{sshd.host}:{sshd.port}{remote.path}/"
+            seconds, peak = _timed([*ferryman, "put", str(data), url, "--encrypt-to", fpr,
+                                    "--gnupg-home", str(home), "--private-key",
+                                    str(sshd.keys["plain"]), "--known-hosts",
+                                    str(sshd.known_hosts)])  # fmt: skip
+            times["ferryman put --encrypt-to"].append(seconds)
+            rss["ferryman put --encrypt-to"].append(peak)
+            uploaded = remote.local / (data.name + ".gpg")
+            if round_ == 0:
+                back = base / "check.txt"
+                subprocess.run(["gpg", "--batch", "--homedir", str(home), "-o", str(back),
+                                "-d", str(uploaded)], check=True, capture_output=True,
+                               timeout=3600)  # fmt: skip
+                if _sha256(back) != _sha256(data):
+                    sys.exit("the streamed upload does not decrypt to the original")
+                back.unlink()
+            uploaded.unlink()
+
+            sealed = base / (data.name + ".gpg")
+            gpg_s, gpg_peak = _timed(["gpg", "--batch", "--homedir", str(home), "--trust-model",
+                                      "always", "-r", fpr, "-o", str(sealed), "-e", str(data)])  # fmt: skip
+            batch = base / "put.batch"
+            batch.write_text(f"put {sealed} {remote.path}/{sealed.name}\n")
+            sftp_s, sftp_peak = _timed(["sftp", "-q", "-F", "/dev/null", "-b", str(batch),
+                                        "-P", str(sshd.port), *ssh,
+                                        f"{sshd.user}@{sshd.host}"])  # fmt: skip
+            times["gpg, then sftp put"].append(gpg_s + sftp_s)
+            rss["gpg, then sftp put"].append(max(gpg_peak, sftp_peak))
+            print(f"round {round_ + 1}: ferryman {seconds:.2f} s; gpg {gpg_s:.2f} s + "
+                  f"sftp {sftp_s:.2f} s = {gpg_s + sftp_s:.2f} s", flush=True)  # fmt: skip
+            sealed.unlink()
+            (remote.local / sealed.name).unlink()
+    print(f"\n{size / MIB:.0f} MiB, {args.rounds} rounds, medians:")
+    streamed = statistics.median(times["ferryman put --encrypt-to"])
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"  {name:28} {median:7.2f} s  {size / MIB / median:7.1f} MiB/s  "
+              f"peak RSS {max(rss[name]):6.1f} MiB  ratio {median / streamed:.2f}")  # fmt: skip
+    data.unlink()
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False,
+                   timeout=30)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
