@@ -8,8 +8,10 @@ temporary key ring), gpg's default compression and cipher, and the same loopback
 file is base64 text of random bytes (like the CSV and fixed-width files banks exchange, it
 compresses somewhat, to about 3/4). The cases run alternately for ROUNDS rounds; the median
 seconds, MB/s of plaintext and the peak RSS of each process tree (``wait4``: the process and
-the children it waited for: gpg) are printed, and the ratio two-step / streamed. The first
-round's streamed upload is decrypted again and compared by SHA-256 (a wrong result fails).
+the children it waited for: gpg) are printed, and the ratio to the streamed upload. The
+floor is printed too: gpg alone, its output discarded (the encryption's own time, which a
+streamed upload cannot beat). The first round's streamed upload is decrypted again and
+compared by SHA-256 (a wrong result fails).
 
 Run:  python benchmarks/pgp_sftp.py [--size-mib 1024] [--rounds 3] [--dir DIR]
 """
@@ -59,14 +61,37 @@ def _make_file(path: Path, size: int) -> None:
 def _key(home: Path) -> str:
     home.mkdir(mode=0o700)
     gpg = ["gpg", "--batch", "--homedir", str(home), "--passphrase", "", "--quick-gen-key"]
-    subprocess.run([*gpg, "Bench <bench@example.org>", "ed25519", "sign", "never"],
-                   check=True, capture_output=True, timeout=60)  # fmt: skip
-    listing = subprocess.run(["gpg", "--homedir", str(home), "--with-colons", "-k"],
-                             check=True, capture_output=True, timeout=60).stdout.decode()  # fmt: skip
+    subprocess.run(
+        [*gpg, "Bench <bench@example.org>", "ed25519", "sign", "never"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    listing = subprocess.run(
+        ["gpg", "--homedir", str(home), "--with-colons", "-k"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout.decode()
     fpr = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr"))
-    subprocess.run(["gpg", "--batch", "--homedir", str(home), "--passphrase", "",
-                    "--quick-add-key", fpr, "cv25519", "encr", "never"],
-                   check=True, capture_output=True, timeout=60)  # fmt: skip
+    subprocess.run(
+        [
+            "gpg",
+            "--batch",
+            "--homedir",
+            str(home),
+            "--passphrase",
+            "",
+            "--quick-add-key",
+            fpr,
+            "cv25519",
+            "encr",
+            "never",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return fpr
 
 
@@ -94,55 +119,143 @@ def main() -> None:
     ferryman = [str(Path(sys.executable).with_name("ferryman"))]
     if not Path(ferryman[0]).is_file():
         ferryman = [sys.executable, "-m", "ferryman"]
-    times: dict[str, list[float]] = {"ferryman put --encrypt-to": [], "gpg, then sftp put": []}
+    times: dict[str, list[float]] = {
+        "ferryman put --encrypt-to": [],
+        "gpg, then sftp put": [],
+        "(gpg alone, to /dev/null)": [],
+    }
     rss: dict[str, list[float]] = {name: [] for name in times}
     with Sshd() as sshd:
-        ssh = ["-i", str(sshd.keys["plain"]), "-o", f"UserKnownHostsFile={sshd.known_hosts}",
-               "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
-               "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"]  # fmt: skip
+        ssh = [
+            "-i",
+            str(sshd.keys["plain"]),
+            "-o",
+            f"UserKnownHostsFile={sshd.known_hosts}",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+        ]
         for round_ in range(args.rounds):
             remote = sshd.workdir(f"round{round_}")
             url = f"sftp://{sshd.user}@{sshd.host}:{sshd.port}{remote.path}/"
-            seconds, peak = _timed([*ferryman, "put", str(data), url, "--encrypt-to", fpr,
-                                    "--gnupg-home", str(home), "--private-key",
-                                    str(sshd.keys["plain"]), "--known-hosts",
-                                    str(sshd.known_hosts)])  # fmt: skip
+            seconds, peak = _timed(
+                [
+                    *ferryman,
+                    "put",
+                    str(data),
+                    url,
+                    "--encrypt-to",
+                    fpr,
+                    "--gnupg-home",
+                    str(home),
+                    "--private-key",
+                    str(sshd.keys["plain"]),
+                    "--known-hosts",
+                    str(sshd.known_hosts),
+                ]
+            )
             times["ferryman put --encrypt-to"].append(seconds)
             rss["ferryman put --encrypt-to"].append(peak)
             uploaded = remote.local / (data.name + ".gpg")
             if round_ == 0:
                 back = base / "check.txt"
-                subprocess.run(["gpg", "--batch", "--homedir", str(home), "-o", str(back),
-                                "-d", str(uploaded)], check=True, capture_output=True,
-                               timeout=3600)  # fmt: skip
+                subprocess.run(
+                    [
+                        "gpg",
+                        "--batch",
+                        "--homedir",
+                        str(home),
+                        "-o",
+                        str(back),
+                        "-d",
+                        str(uploaded),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    timeout=3600,
+                )
                 if _sha256(back) != _sha256(data):
                     sys.exit("the streamed upload does not decrypt to the original")
                 back.unlink()
             uploaded.unlink()
 
             sealed = base / (data.name + ".gpg")
-            gpg_s, gpg_peak = _timed(["gpg", "--batch", "--homedir", str(home), "--trust-model",
-                                      "always", "-r", fpr, "-o", str(sealed), "-e", str(data)])  # fmt: skip
+            gpg_s, gpg_peak = _timed(
+                [
+                    "gpg",
+                    "--batch",
+                    "--homedir",
+                    str(home),
+                    "--trust-model",
+                    "always",
+                    "-r",
+                    fpr,
+                    "-o",
+                    str(sealed),
+                    "-e",
+                    str(data),
+                ]
+            )
             batch = base / "put.batch"
             batch.write_text(f"put {sealed} {remote.path}/{sealed.name}\n")
-            sftp_s, sftp_peak = _timed(["sftp", "-q", "-F", "/dev/null", "-b", str(batch),
-                                        "-P", str(sshd.port), *ssh,
-                                        f"{sshd.user}@{sshd.host}"])  # fmt: skip
+            sftp_s, sftp_peak = _timed(
+                [
+                    "sftp",
+                    "-q",
+                    "-F",
+                    "/dev/null",
+                    "-b",
+                    str(batch),
+                    "-P",
+                    str(sshd.port),
+                    *ssh,
+                    f"{sshd.user}@{sshd.host}",
+                ]
+            )
             times["gpg, then sftp put"].append(gpg_s + sftp_s)
             rss["gpg, then sftp put"].append(max(gpg_peak, sftp_peak))
-            print(f"round {round_ + 1}: ferryman {seconds:.2f} s; gpg {gpg_s:.2f} s + "
-                  f"sftp {sftp_s:.2f} s = {gpg_s + sftp_s:.2f} s", flush=True)  # fmt: skip
             sealed.unlink()
             (remote.local / sealed.name).unlink()
+            floor, floor_peak = _timed(
+                [
+                    "gpg",
+                    "--batch",
+                    "--homedir",
+                    str(home),
+                    "--trust-model",
+                    "always",
+                    "-r",
+                    fpr,
+                    "-o",
+                    "-",
+                    "-e",
+                    str(data),
+                ]
+            )
+            times["(gpg alone, to /dev/null)"].append(floor)
+            rss["(gpg alone, to /dev/null)"].append(floor_peak)
+            print(
+                f"round {round_ + 1}: ferryman {seconds:.2f} s; gpg {gpg_s:.2f} s + "
+                f"sftp {sftp_s:.2f} s = {gpg_s + sftp_s:.2f} s; gpg alone {floor:.2f} s",
+                flush=True,
+            )
     print(f"\n{size / MIB:.0f} MiB, {args.rounds} rounds, medians:")
     streamed = statistics.median(times["ferryman put --encrypt-to"])
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"  {name:28} {median:7.2f} s  {size / MIB / median:7.1f} MiB/s  "
-              f"peak RSS {max(rss[name]):6.1f} MiB  ratio {median / streamed:.2f}")  # fmt: skip
+        print(
+            f"  {name:28} {median:7.2f} s  {size / MIB / median:7.1f} MiB/s  "
+            f"peak RSS {max(rss[name]):6.1f} MiB  ratio {median / streamed:.2f}"
+        )
     data.unlink()
-    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False,
-                   timeout=30)  # fmt: skip
+    subprocess.run(
+        ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False, timeout=30
+    )
 
 
 if __name__ == "__main__":
