@@ -391,3 +391,13 @@ def test_a_recipients_string_is_refused_with_its_position(
     with pytest.raises(ConfigError) as caught:
         run(tmp_path, pgp_keys, "- name: seal\n  encrypt: {files: a.csv, recipients: ABCD}\n")
     assert "job.yaml:8:" in caught.value.message and "takes a list of keys" in caught.value.message
+
+
+def test_gpg_not_installed_is_a_usage_error(tmp_path: Path, pgp_keys: PgpKeys, data: Path) -> None:
+    pgp = f"gnupg_home: {pgp_keys.ours.home}\n  program: {tmp_path}/no-such-gpg"
+    report = run(
+        tmp_path, pgp_keys, "- name: seal\n  encrypt: {files: out/*.csv, recipients: [X]}\n", pgp
+    )
+    assert report.exit_code == ExitCode.USAGE
+    assert "is not installed" in str(report.steps[0].error)
+    assert list(data.parent.iterdir()) == [data]

@@ -115,8 +115,13 @@ class Keyring:
         what: str,
         check: Callable[[GpgStatus], str],
     ) -> GpgReadStream:
-        """gpg with ``source`` on its input; read its output from the stream returned."""
-        return GpgReadStream(self, args, source, what, check)
+        """gpg with ``source`` on its input; read its output from the stream returned (it
+        owns ``source`` from now on, also when gpg cannot start)."""
+        try:
+            return GpgReadStream(self, args, source, what, check)
+        except BaseException:
+            source.abort()
+            raise
 
 
 class GpgProcess:
@@ -147,6 +152,7 @@ class GpgProcess:
                 env=env,
             )
         except FileNotFoundError:
+            os.close(status_r)
             raise ConfigError(
                 f"the OpenPGP program {keyring.program!r} is not installed",
                 hint="install GnuPG (Debian: apt-get install gpg) or set pgp: program",
