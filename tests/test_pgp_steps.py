@@ -401,3 +401,27 @@ def test_gpg_not_installed_is_a_usage_error(tmp_path: Path, pgp_keys: PgpKeys, d
     assert report.exit_code == ExitCode.USAGE
     assert "is not installed" in str(report.steps[0].error)
     assert list(data.parent.iterdir()) == [data]
+
+
+def test_passphrase_file_and_a_signature_suffix(
+    tmp_path: Path, pgp_keys: PgpKeys, data: Path
+) -> None:
+    ours = pgp_keys.ours
+    (tmp_path / "pass.txt").write_text(PASSPHRASE + "\n")
+    pgp = f"gnupg_home: {ours.home}\n  passphrase_file: pass.txt"
+    report = ok(
+        run(
+            tmp_path,
+            pgp_keys,
+            f"""
+            - name: sign
+              sign: {{files: out/orders.csv, key: {ours.fingerprint}, to: sigs/}}
+            - name: move
+              rename: {{from: sigs/orders.csv.sig, to: ../out/orders.csv.p7s}}
+            - name: check
+              verify: {{files: out/orders.csv, suffix: .p7s, signed_by: [{ours.fingerprint}]}}
+            """,
+            pgp,
+        )
+    )
+    assert result(report, "check")["signers"] == [ours.fingerprint]
