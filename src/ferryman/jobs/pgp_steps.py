@@ -23,6 +23,7 @@ from ..localfiles import LocalOutput
 from ..pgp import (
     Decrypt,
     Encrypt,
+    GpgReadStream,
     Keyring,
     PgpTransform,
     Sign,
@@ -115,7 +116,7 @@ def _target(ctx: RunContext, to: str | None, source: Path, name: str) -> Path:
 
 def _through(
     ctx: RunContext, operation: Operation, source: Path, target: Path | None, overwrite: bool
-) -> Any:
+) -> GpgReadStream:
     """gpg doing ``operation`` on ``source``, its output published as ``target`` (None: no
     output is kept, as for a detached signature's check); returns the gpg stream, closed."""
     keyring = job_keyring(ctx)
@@ -165,7 +166,7 @@ def _each(
     return StepOutcome(result)
 
 
-def _signers(stream: Any) -> list[str]:
+def _signers(stream: GpgReadStream) -> list[str]:
     return [s.primary for s in stream.status.signatures] if stream.status else []
 
 
