@@ -78,6 +78,8 @@ def test_put_encrypt_to_and_get_decrypt(
     assert "pgp-encrypted+signed" in sent.output
     remote = server.root / "in" / "orders.csv.gpg"
     assert ORDERS not in remote.read_bytes()  # only ciphertext reached the server
+    assert {p.name for p in tmp_path.iterdir()} == {"orders.csv", "sftp-root"}  # no local copy
+    assert [p.name for p in (server.root / "in").iterdir()] == ["orders.csv.gpg"]
     status = tmp_path / "status"
     assert gpg(partner.home, "--status-file", str(status), "-d", str(remote)) == ORDERS
     assert f"VALIDSIG {ours.fingerprint}" in status.read_text()
