@@ -35,8 +35,8 @@ from benchmarks.measure import run_measured
 MIB = 1 << 20
 
 
-def _timed(argv: list[str], scratch: Path) -> tuple[float, float]:
-    """(seconds, peak RSS in MiB of the process tree: gpg included), measured under the
+def _timed(argv: list[str], scratch: Path) -> tuple[float, float, float]:
+    """(seconds, peak RSS in MiB, CPU seconds) of a process tree (gpg included), under the
     benchmarks' small wrapper (``measure.run_measured``): a fork of this process would
     otherwise count its size."""
     done = run_measured(
@@ -49,7 +49,7 @@ def _timed(argv: list[str], scratch: Path) -> tuple[float, float]:
     )
     if done.status != "ok":
         sys.exit(f"{argv[0]} failed ({done.status}): {done.detail}")
-    return done.seconds, done.max_rss_kib / 1024
+    return done.seconds, done.max_rss_kib / 1024, done.cpu_seconds or 0.0
 
 
 def _make_file(path: Path, size: int) -> None:
@@ -106,10 +106,41 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _Results:
+    """Per case: seconds, peak RSS (MiB) and CPU seconds of each round."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[tuple[float, float, float]]] = {}
+
+    def add(self, case: str, *measured: tuple[float, float, float]) -> float:
+        """Record one round of ``case`` (several commands: their sums, the largest RSS)."""
+        total = (
+            sum(m[0] for m in measured),
+            max(m[1] for m in measured),
+            sum(m[2] for m in measured),
+        )
+        self.rows.setdefault(case, []).append(total)
+        return total[0]
+
+    def print(self, size: int, streamed: str) -> None:
+        base = statistics.median(r[0] for r in self.rows[streamed])
+        for case, rows in self.rows.items():
+            seconds = statistics.median(r[0] for r in rows)
+            cpu = statistics.median(r[2] for r in rows)
+            peak = max(r[1] for r in rows)
+            print(
+                f"  {case:34} {seconds:7.2f} s  {size / MIB / seconds:6.1f} MiB/s  "
+                f"CPU {cpu:6.2f} s  peak RSS {peak:6.1f} MiB  ratio {seconds / base:.2f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--compress-algo", default=None, help="gpg's compression for both (none, zlib ...)"
+    )
     parser.add_argument("--dir", type=Path, default=None)
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="ferryman-pgp-bench-", dir=args.dir))
@@ -118,67 +149,33 @@ def main() -> None:
     fpr = _key(home)
     data = base / "payroll.txt"
     _make_file(data, args.size_mib * MIB)
-    size = data.stat().st_size
     ferryman = [str(Path(sys.executable).with_name("ferryman"))]
     if not Path(ferryman[0]).is_file():
         ferryman = [sys.executable, "-m", "ferryman"]
-    times: dict[str, list[float]] = {
-        "ferryman put --encrypt-to": [],
-        "gpg, then sftp put": [],
-        "(gpg alone, to /dev/null)": [],
-    }
-    rss: dict[str, list[float]] = {name: [] for name in times}
+    algo = ["--compress-algo", args.compress_algo] if args.compress_algo else []
+    gpg = ["gpg", "--batch", "--homedir", str(home), "--trust-model", "always", "-r", fpr, *algo]
+    streamed, two_step, floor = (
+        "ferryman put --encrypt-to",
+        "gpg to a file, then sftp put",
+        "(floor: gpg alone, to /dev/null)",
+    )
+    results = _Results()
     with Sshd() as sshd:
-        ssh = [
-            "-i",
-            str(sshd.keys["plain"]),
-            "-o",
-            f"UserKnownHostsFile={sshd.known_hosts}",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-        ]
+        ssh = [f"-oUserKnownHostsFile={sshd.known_hosts}", "-oGlobalKnownHostsFile=/dev/null"]
+        ssh += ["-oStrictHostKeyChecking=yes", "-oBatchMode=yes", "-oIdentitiesOnly=yes"]
+        ssh += ["-i", str(sshd.keys["plain"]), "-P", str(sshd.port)]
         for round_ in range(args.rounds):
             remote = sshd.workdir(f"round{round_}")
             url = f"sftp://{sshd.user}@{sshd.host}:{sshd.port}{remote.path}/"
-            seconds, peak = _timed(
-                [
-                    *ferryman,
-                    "put",
-                    str(data),
-                    url,
-                    "--encrypt-to",
-                    fpr,
-                    "--gnupg-home",
-                    str(home),
-                    "--private-key",
-                    str(sshd.keys["plain"]),
-                    "--known-hosts",
-                    str(sshd.known_hosts),
-                ],
-                base,
-            )
-            times["ferryman put --encrypt-to"].append(seconds)
-            rss["ferryman put --encrypt-to"].append(peak)
+            put = [*ferryman, "put", str(data), url, "--encrypt-to", fpr, *algo]
+            put += ["--gnupg-home", str(home), "--private-key", str(sshd.keys["plain"])]
+            put += ["--known-hosts", str(sshd.known_hosts)]
+            ours = results.add(streamed, _timed(put, base))
             uploaded = remote.local / (data.name + ".gpg")
-            if round_ == 0:
+            if round_ == 0:  # the streamed upload decrypts to the original
                 back = base / "check.txt"
                 subprocess.run(
-                    [
-                        "gpg",
-                        "--batch",
-                        "--homedir",
-                        str(home),
-                        "-o",
-                        str(back),
-                        "-d",
-                        str(uploaded),
-                    ],
+                    [*gpg, "-o", str(back), "-d", str(uploaded)],
                     check=True,
                     capture_output=True,
                     timeout=3600,
@@ -189,77 +186,40 @@ def main() -> None:
             uploaded.unlink()
 
             sealed = base / (data.name + ".gpg")
-            gpg_s, gpg_peak = _timed(
-                [
-                    "gpg",
-                    "--batch",
-                    "--homedir",
-                    str(home),
-                    "--trust-model",
-                    "always",
-                    "-r",
-                    fpr,
-                    "-o",
-                    str(sealed),
-                    "-e",
-                    str(data),
-                ],
-                base,
-            )
             batch = base / "put.batch"
             batch.write_text(f"put {sealed} {remote.path}/{sealed.name}\n")
-            sftp_s, sftp_peak = _timed(
-                [
-                    "sftp",
-                    "-q",
-                    "-F",
-                    "/dev/null",
-                    "-b",
-                    str(batch),
-                    "-P",
-                    str(sshd.port),
-                    *ssh,
-                    f"{sshd.user}@{sshd.host}",
-                ],
-                base,
+            theirs = results.add(
+                two_step,
+                _timed([*gpg, "-o", str(sealed), "-e", str(data)], base),
+                _timed(
+                    [
+                        "sftp",
+                        "-q",
+                        "-F",
+                        "/dev/null",
+                        "-b",
+                        str(batch),
+                        *ssh,
+                        f"{sshd.user}@{sshd.host}",
+                    ],
+                    base,
+                ),
             )
-            times["gpg, then sftp put"].append(gpg_s + sftp_s)
-            rss["gpg, then sftp put"].append(max(gpg_peak, sftp_peak))
             sealed.unlink()
             (remote.local / sealed.name).unlink()
-            floor, floor_peak = _timed(
-                [
-                    "gpg",
-                    "--batch",
-                    "--homedir",
-                    str(home),
-                    "--trust-model",
-                    "always",
-                    "-r",
-                    fpr,
-                    "--yes",
-                    "-o",
-                    "/dev/null",
-                    "-e",
-                    str(data),
-                ],
-                base,
+            alone = results.add(
+                floor, _timed([*gpg, "--yes", "-o", "/dev/null", "-e", str(data)], base)
             )
-            times["(gpg alone, to /dev/null)"].append(floor)
-            rss["(gpg alone, to /dev/null)"].append(floor_peak)
             print(
-                f"round {round_ + 1}: ferryman {seconds:.2f} s; gpg {gpg_s:.2f} s + "
-                f"sftp {sftp_s:.2f} s = {gpg_s + sftp_s:.2f} s; gpg alone {floor:.2f} s",
+                f"round {round_ + 1}: ferryman {ours:.2f} s; gpg then sftp {theirs:.2f} s; "
+                f"gpg alone {alone:.2f} s",
                 flush=True,
             )
-    print(f"\n{size / MIB:.0f} MiB, {args.rounds} rounds, medians:")
-    streamed = statistics.median(times["ferryman put --encrypt-to"])
-    for name, values in times.items():
-        median = statistics.median(values)
-        print(
-            f"  {name:28} {median:7.2f} s  {size / MIB / median:7.1f} MiB/s  "
-            f"peak RSS {max(rss[name]):6.1f} MiB  ratio {median / streamed:.2f}"
-        )
+    print(
+        f"\n{data.stat().st_size / MIB:.0f} MiB, gpg compression "
+        f"{args.compress_algo or 'default'}, {args.rounds} rounds, medians:"
+    )
+    results.print(data.stat().st_size, streamed)
     data.unlink()
     subprocess.run(
         ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False, timeout=30

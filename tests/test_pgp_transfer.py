@@ -73,7 +73,7 @@ def test_put_encrypt_to_and_get_decrypt(
     local.write_bytes(ORDERS)
     sent = invoke(server, "put", local, url(server, "/in/"), "--encrypt-to", partner.fingerprint,
                   "--sign-with", ours.fingerprint, "--gnupg-home", ours.home,
-                  "--pgp-passphrase-env", "PGP_PW")  # fmt: skip
+                  "--pgp-passphrase-env", "PGP_PW", "--compress-algo", "none")  # fmt: skip
     assert sent.exit_code == 0, sent.output + sent.stderr
     assert "pgp-encrypted+signed" in sent.output
     remote = server.root / "in" / "orders.csv.gpg"
@@ -83,6 +83,7 @@ def test_put_encrypt_to_and_get_decrypt(
     status = tmp_path / "status"
     assert gpg(partner.home, "--status-file", str(status), "-d", str(remote)) == ORDERS
     assert f"VALIDSIG {ours.fingerprint}" in status.read_text()
+    assert b"compressed packet" not in gpg(partner.home, "--list-packets", str(remote))
 
     partner_sends(pgp_keys, server.root / "out" / "report.csv.gpg", ORDERS)
     got = invoke(server, "get", url(server, "/out/*.gpg"), tmp_path / "inbox", "--decrypt",

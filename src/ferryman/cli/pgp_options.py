@@ -28,6 +28,7 @@ class PgpChoices:
     encrypt_to: tuple[str, ...] = ()
     sign_with: str | None = None
     armor: bool = False
+    compress_algo: str | None = None
     decrypt: bool = False
     signed_by: tuple[str, ...] = ()
     require_signature: bool = False
@@ -63,7 +64,9 @@ class PgpChoices:
         settings = settings.model_copy(update=given)
         keyring = keyring_for(settings)
         if self.encrypt_to:
-            operation: Encrypt | Decrypt = Encrypt(self.encrypt_to, self.sign_with, self.armor)
+            operation: Encrypt | Decrypt = Encrypt(
+                self.encrypt_to, self.sign_with, self.armor, self.compress_algo
+            )
         else:
             operation = Decrypt(self.signed_by, self.require_signature)
         return PgpTransform(keyring, operation)
@@ -97,6 +100,12 @@ _PUT = [
     ),
     click.option("--sign-with", metavar="KEY", help="With --encrypt-to: also sign with KEY."),
     click.option("--armor", is_flag=True, help="With --encrypt-to: ASCII armor (.asc)."),
+    click.option(
+        "--compress-algo",
+        type=click.Choice(["zip", "zlib", "bzip2", "none"]),
+        help="With --encrypt-to: gpg's compression (none for data already compressed); "
+        "default: gpg's choice.",
+    ),
 ]
 _GET = [
     click.option(
@@ -118,22 +127,18 @@ _GET = [
 def pgp_options(*, upload: bool) -> Callable[[F], F]:
     """The OpenPGP options of ``put`` (``upload``) or ``get``, passed on as ``pgp``."""
     names = ["gnupg_home", "pgp_passphrase_env", "pgp_passphrase_file"]
-    names += (
-        ["encrypt_to", "sign_with", "armor"]
-        if upload
-        else [
-            "decrypt",
-            "signed_by",
-            "require_signature",
-        ]
-    )
+    put = ["encrypt_to", "sign_with", "armor", "compress_algo"]
+    names += put if upload else ["decrypt", "signed_by", "require_signature"]
 
     def decorate(func: F) -> F:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             choices = PgpChoices(**{n: kwargs.pop(n) for n in names})
-            if upload and (choices.sign_with or choices.armor) and not choices.encrypt_to:
-                raise click.UsageError("--sign-with and --armor go with --encrypt-to")
+            extras = choices.sign_with or choices.armor or choices.compress_algo
+            if upload and extras and not choices.encrypt_to:
+                raise click.UsageError(
+                    "--sign-with, --armor and --compress-algo go with --encrypt-to"
+                )
             checks_signer = choices.signed_by or choices.require_signature
             if not upload and checks_signer and not choices.decrypt:
                 raise click.UsageError("--signed-by and --require-signature go with --decrypt")
