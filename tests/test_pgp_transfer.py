@@ -17,7 +17,7 @@ from benchmarks.measure import run_measured
 from click.testing import CliRunner, Result
 
 from ferryman.cli import cli
-from ferryman.errors import ExitCode
+from ferryman.errors import ConfigError, ExitCode
 from ferryman.jobs.run import run_job
 from ferryman.transfer import PARTIAL_SUFFIX
 from tests.servers.sftp_inprocess import INPROCESS_PASSWORD, INPROCESS_USER, InProcessSftpServer
@@ -197,16 +197,19 @@ steps:
     assert again.exit_code == 0 and again.steps[0].result["count"] == 0  # the ledger
 
 
-def test_a_send_refuses_decrypt(tmp_path: Path, server: InProcessSftpServer) -> None:
+def test_the_wrong_way_is_refused_at_its_position(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_bytes(ORDERS)
     job = tmp_path / "job.yaml"
     job.write_text(
-        f"name: wrong-way\nstate: state.db\nsteps:\n  - name: up\n    send:\n"
-        f"      from: a.csv\n      to: {url(server, '/in/')}\n      decrypt: {{}}\n"
+        "name: wrong-way\nstate: state.db\nconnections: {p: {url: 'sftp://u@h/'}}\nsteps:\n"
+        "  - name: up\n    send: {from: a.csv, to: 'p:/in/', decrypt: {}}\n"
+        "  - name: down\n    receive: {from: 'p:/out/x', to: in/, encrypt: {recipients: [K]}}\n"
     )
-    report = run_job(job)
-    assert report.exit_code == ExitCode.USAGE
-    assert "decrypt: is an option of receive" in str(report.steps[0].error)
+    with pytest.raises(ConfigError) as caught:
+        run_job(job)
+    message = caught.value.message
+    assert "job.yaml:6:48: steps.0.send.decrypt: decrypt: is an option of receive" in message
+    assert "job.yaml:8:51: steps.1.receive.encrypt: encrypt: is an option of send" in message
 
 
 def _rss_of(argv: list[str], env: dict[str, str], scratch: Path) -> tuple[str, float]:

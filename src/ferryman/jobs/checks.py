@@ -63,6 +63,11 @@ _PLACES: dict[tuple[str, str], str] = {
     ("compress", "to"): "local",
     ("compress", "archive"): "local",
 }
+#: OpenPGP options on the transfer that cannot do them
+_WRONG_WAY = {
+    ("receive", "encrypt"): "encrypt: is an option of send; a receive decrypts (decrypt:)",
+    ("send", "decrypt"): "decrypt: is an option of receive; a send encrypts (encrypt:)",
+}
 _JOB_KEYS = ("name", "run_id", "dir")
 _SCOPES = ("vars", "env", "steps", "job")
 
@@ -302,6 +307,8 @@ class _Checker:
                 self.database(loc, name)
         elif isinstance(value, str) and (action, key) == ("export", "from"):
             self.database(loc, value)
+        elif (action, key) in _WRONG_WAY and value is not None:
+            self.report(loc, _WRONG_WAY[(action, key)])
 
     def index_steps(self, steps: Any, parent: str | None) -> None:
         for step in steps if isinstance(steps, list) else []:
