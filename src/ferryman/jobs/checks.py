@@ -14,6 +14,7 @@
   sandbox gives (``vars``, ``env``, ``steps``, ``job``, ``now``, ``today``, ``timedelta``);
   ``env.NAME`` must be allow-listed under ``env:``; ``job.NAME`` is ``name``, ``run_id`` or
   ``dir``. A template that does not parse is reported too.
+- OpenPGP on a transfer: ``encrypt`` on a ``send``, ``decrypt`` on a ``receive`` only.
 
 Found on the YAML as loaded (not the validated model), so the problems come with the schema
 errors, all in one ``ferryman validate``, each at its file:line:column.
