@@ -5,9 +5,10 @@
 #
 # Idempotent: a second run installs nothing and changes nothing. What it does:
 #   * apt-get install vsftpd openssh-server lftp curl postgresql mariadb-server mariadb-client
-#     (only the missing ones; one apt-get update first, and only when something has to be
-#     installed); the database servers are never run as services: the load tests start their
-#     own (tests/servers/postgres.py, tests/servers/mariadb.py) in temporary data directories;
+#     gpg gpg-agent gpgconf (only the missing ones; one apt-get update first, and only when
+#     something has to be installed); the database servers are never run as services: the load
+#     tests start their own (tests/servers/postgres.py, tests/servers/mariadb.py) in temporary
+#     data directories; GnuPG for the OpenPGP tests (tests/pgp_keys.py);
 #   * ProFTPD (proftpd-core + proftpd-mod-crypto for mod_tls) unpacked, not installed, under
 #     /opt/ferryman-test/proftpd: the Debian packages conflict with vsftpd's (both provide
 #     ftp-server), so dpkg cannot hold both; only its shared libraries are apt-installed;
@@ -34,7 +35,8 @@ SHELL_USER="ferrytest-sh"  # tests/servers/sshd.py SHELL_USER
 SHELL_HOME="/var/lib/ferryman-test/shell-home"
 PAM_SERVICE="ferryman-vsftpd-test"
 SECURE_CHROOT_DIR="/var/run/vsftpd/empty"
-PACKAGES=(vsftpd openssh-server lftp curl postgresql mariadb-server mariadb-client)
+PACKAGES=(vsftpd openssh-server lftp curl postgresql mariadb-server mariadb-client gpg gpg-agent
+    gpgconf)
 # ProFTPD's runtime libraries beyond what the base system has (proftpd-core's Depends)
 PROFTPD_LIBS=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3)
 PROFTPD_PACKAGES=(proftpd-core proftpd-mod-crypto)
@@ -200,7 +202,7 @@ fi
 pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
 for bin in /usr/sbin/vsftpd "${PROFTPD_ROOT}/usr/sbin/proftpd" /usr/sbin/sshd /usr/bin/lftp /usr/bin/curl \
     "${pg_bin}/initdb" "${pg_bin}/postgres" /usr/bin/psql /usr/sbin/mariadbd /usr/bin/mariadb-install-db \
-    /usr/bin/mariadb; do
+    /usr/bin/mariadb /usr/bin/gpg /usr/bin/gpg-agent /usr/bin/gpgconf; do
     [[ -x "${bin}" ]] || { echo "install-test-servers: ${bin} missing after install" >&2; exit 1; }
 done
 log "ready (test users ${TEST_USER} and ${SHELL_USER}, PAM service ${PAM_SERVICE})"

@@ -760,6 +760,7 @@ def test_help_lists_the_exit_codes() -> None:
         ExitCode.VERIFICATION: "verification failed",
         ExitCode.LOAD: "database load/export failed",
         ExitCode.LOCKED: "job already running (locked)",
+        ExitCode.PGP: "OpenPGP key/passphrase",
     }
     assert set(labels) == set(ExitCode)
     for code, label in labels.items():

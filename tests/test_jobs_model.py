@@ -181,8 +181,8 @@ def test_every_schema_problem_is_reported_at_its_position(env: JobEnv) -> None:
         f"{path}:10:5: steps.2.when: Input should be 'success', 'failure' or 'always'",
         f"{path}:12:5: steps.3: a step needs exactly one action (send, receive, "
         "delete_remote, delete_local, mkdir_remote, mkdir_local, rmdir_remote, rmdir_local, "
-        "rename, list, sync, wait_for, load, export, run, foreach), this one has mkdir_local "
-        "and run",
+        "rename, list, sync, wait_for, load, export, run, foreach, encrypt, decrypt, sign, "
+        "verify, compress, extract), this one has mkdir_local and run",
     ]
     found = problems(env, path)
     assert found[:4] == expected

@@ -35,9 +35,13 @@ __all__ = [
     "LoadError",
     "NotFoundError",
     "PermissionDeniedError",
+    "PgpError",
+    "PgpKeyError",
+    "PgpPassphraseError",
     "ProtocolError",
     "RemoteError",
     "ResumeRefusedError",
+    "SignatureError",
     "TLSError",
     "TargetExistsError",
     "TimeoutError",
@@ -60,6 +64,7 @@ class ExitCode(enum.IntEnum):
     VERIFICATION = 8  #: a copy arrived but did not verify (size or hash mismatch)
     LOAD = 9  #: a database load or export failed (nothing of the failing file was committed)
     LOCKED = 10  #: another run of the same job is still running (it holds the job's lock)
+    PGP = 11  #: an OpenPGP key is missing or wrong, or its passphrase (tampering is 8)
 
 
 class FerrymanError(Exception):
@@ -236,3 +241,26 @@ class JobLockedError(FerrymanError):
     """Another run of the same job holds its lock; this run did nothing."""
 
     exit_code = ExitCode.LOCKED
+
+
+class PgpError(FerrymanError):
+    """An OpenPGP operation (``gpg``) failed: the base of the key and passphrase errors."""
+
+    exit_code = ExitCode.PGP
+
+
+class PgpKeyError(PgpError):
+    """A key is missing from the key ring (no secret key to decrypt or sign with, no public
+    key of a recipient or signer) or unusable (expired, revoked, wrong kind)."""
+
+
+class PgpPassphraseError(PgpError):
+    """The secret key's passphrase is wrong, or none was given for a protected key."""
+
+
+class SignatureError(VerificationError):
+    """OpenPGP data did not verify: tampered or corrupt (a bad signature, a failed integrity
+    check), unsigned where a signature is required, or signed by an unexpected key. Not
+    retriable: the same bytes fail the same way."""
+
+    default_retriable = False

@@ -29,6 +29,7 @@ EXIT_CODE_LABELS = {
     ExitCode.VERIFICATION: "verification failed",
     ExitCode.LOAD: "database load/export failed",
     ExitCode.LOCKED: "job already running (locked)",
+    ExitCode.PGP: "OpenPGP key/passphrase",
 }
 
 

@@ -31,6 +31,7 @@ from ..transfer import (
 )
 from .options import CommonOptions, common_options, open_remote, retrying
 from .output import emit_json, say
+from .pgp_options import PgpChoices, pgp_options
 from .progress import transfer_progress
 
 __all__ = ["TRANSFER_COMMANDS"]
@@ -249,7 +250,10 @@ def _run(
     opts: CommonOptions,
     choices: _Choices,
     sync_options: SyncOptions | None = None,
+    pgp: PgpChoices | None = None,
 ) -> None:
+    if pgp is not None and pgp.wanted and choices.ascii:
+        raise click.UsageError("--ascii changes line ends, which encrypted data must keep")
     with ExitStack() as stack:
         src, src_path, src_conn = _endpoint(src_spec, opts, stack)
         dst, dst_path, dst_conn = _endpoint(dst_spec, opts, stack)
@@ -258,6 +262,9 @@ def _run(
         if src_conn is not None and options.move_to is not None:
             # a remote archive reads /~/ as URLs do: below the login directory
             options = dataclasses.replace(options, move_to=login_relative(options.move_to))
+        if pgp is not None and pgp.wanted:
+            transform = pgp.transform(opts.connections)
+            options = dataclasses.replace(options, transform=transform)
         filters, call = choices.filters(), _lister(src_conn)
         if sync_options is not None:
             summary = sync(
@@ -276,22 +283,26 @@ def _run(
 @click.argument("source")
 @click.argument("local", required=False, default=".")
 @choice_options
+@pgp_options(upload=False)
 @common_options
-def get(source: str, local: str, choices: _Choices, opts: CommonOptions) -> None:
+def get(source: str, local: str, choices: _Choices, pgp: PgpChoices, opts: CommonOptions) -> None:
     """Download SOURCE (a file, a glob such as /out/*.csv, or a directory with -r) to LOCAL
     (default: here). Several files go into LOCAL as a directory, created when missing."""
-    _run(source, local, opts, choices)
+    _run(source, local, opts, choices, pgp=pgp)
 
 
 @click.command("put")
 @click.argument("local")
 @click.argument("destination")
 @choice_options
+@pgp_options(upload=True)
 @common_options
-def put(local: str, destination: str, choices: _Choices, opts: CommonOptions) -> None:
+def put(
+    local: str, destination: str, choices: _Choices, pgp: PgpChoices, opts: CommonOptions
+) -> None:
     """Upload LOCAL (a file, a glob, or a directory with -r) to DESTINATION (a URL; ending in
     / or naming a directory keeps the local names)."""
-    _run(local, destination, opts, choices)
+    _run(local, destination, opts, choices, pgp=pgp)
 
 
 @click.command("sync")

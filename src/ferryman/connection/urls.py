@@ -70,11 +70,17 @@ def login_relative(path: str) -> str:
     return path
 
 
+def _part(part: object) -> str:
+    text = str(part)
+    return repr(text) if any(ord(c) < 32 or ord(c) == 127 for c in text) else text
+
+
 def format_validation_error(err: ValidationError, where: str = "settings") -> str:
     """Turn pydantic's error list into lines naming each field and what is allowed."""
     lines = []
     for item in err.errors():
-        field = ".".join(str(p) for p in item["loc"])
+        # a setting's name is the user's (a YAML key "\n"): one line whatever it holds
+        field = ".".join(_part(p) for p in item["loc"])
         msg = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             msg = "unknown setting; docs/connections.md lists the allowed ones"

@@ -14,6 +14,7 @@
   sandbox gives (``vars``, ``env``, ``steps``, ``job``, ``now``, ``today``, ``timedelta``);
   ``env.NAME`` must be allow-listed under ``env:``; ``job.NAME`` is ``name``, ``run_id`` or
   ``dir``. A template that does not parse is reported too.
+- OpenPGP on a transfer: ``encrypt`` on a ``send``, ``decrypt`` on a ``receive`` only.
 
 Found on the YAML as loaded (not the validated model), so the problems come with the schema
 errors, all in one ``ferryman validate``, each at its file:line:column.
@@ -60,6 +61,14 @@ _PLACES: dict[tuple[str, str], str] = {
     ("sync", "to"): "either",
     ("rename", "from"): "either",
     ("foreach", "items"): "either",
+    **{(action, "to"): "local" for action in ("encrypt", "decrypt", "sign", "verify", "extract")},
+    ("compress", "to"): "local",
+    ("compress", "archive"): "local",
+}
+#: OpenPGP options on the transfer that cannot do them
+_WRONG_WAY = {
+    ("receive", "encrypt"): "encrypt: is an option of send; a receive decrypts (decrypt:)",
+    ("send", "decrypt"): "decrypt: is an option of receive; a send encrypts (encrypt:)",
 }
 _JOB_KEYS = ("name", "run_id", "dir")
 _SCOPES = ("vars", "env", "steps", "job", "trigger")
@@ -304,6 +313,8 @@ class _Checker:
                 self.database(loc, name)
         elif isinstance(value, str) and (action, key) == ("export", "from"):
             self.database(loc, value)
+        elif (action, key) in _WRONG_WAY and value is not None:
+            self.report(loc, _WRONG_WAY[(action, key)])
 
     def index_steps(self, steps: Any, parent: str | None) -> None:
         for step in steps if isinstance(steps, list) else []:

@@ -156,6 +156,8 @@ class RunContext:
     #: set (by ``serve`` stopping) to start no further step: the run ends interrupted
     stop: threading.Event | None = None
     expressions: Expressions = field(default_factory=Expressions)
+    #: the job's OpenPGP key ring (``ferryman.pgp.Keyring``), made when a step first needs it
+    keyring: Any = field(default=None, repr=False)
 
     @property
     def name(self) -> str:

@@ -145,6 +145,10 @@ def transfer_step(ctx: RunContext, action: TransferAction, upload: bool) -> Step
     source = ctx.endpoint(action.from_, remote=not upload)
     target = ctx.endpoint(action.to, remote=upload)
     options = _options(ctx, action, source)
+    if action.encrypt is not None or action.decrypt is not None:
+        from .pgp_steps import transfer_transform  # noqa: PLC0415 - gpg only when asked
+
+        options = replace(options, transform=transfer_transform(ctx, action, upload))
     after = options
     if action.only_new and not ctx.dry_run:
         # archive or delete the sources only once the run succeeded: a failed or killed
@@ -168,7 +172,9 @@ def transfer_step(ctx: RunContext, action: TransferAction, upload: bool) -> Step
             plan.items = [i for i in plan.items if i.source in fresh]
         items = list(plan.items)
         summary, already = None, set()
-        if upload:  # a run cut short after uploading: its uploads are recognized, not redone
+        # a run cut short after uploading: its uploads are recognized, not redone (not an
+        # encrypted one: its bytes differ every time, so a re-run encrypts and sends again)
+        if upload and options.transform is None:
             summary = skip_published(ctx, target, plan, dst, target.path)
             already = {f.source for f in summary.files}
         events = _CrashEvents() if armed() else None

@@ -27,7 +27,18 @@ from pydantic import (
 
 from ..limits import MAX_FOREACH_DEPTH
 from ..loads import CsvFormat
+from ..pgp.settings import PgpSettings
 from ..transfer import IfExists
+from .pgp_model import (
+    CompressAction,
+    DecryptAction,
+    DecryptOnReceive,
+    EncryptAction,
+    EncryptOnSend,
+    ExtractAction,
+    SignAction,
+    VerifyAction,
+)
 from .unattended import Notification, ServeSettings
 
 __all__ = [
@@ -139,6 +150,12 @@ _ACTION_SHAPE = {
     "rename": "{from: OLD, to: NEW}",
     "load": "{files: ..., into: DATABASE:TABLE}",
     "export": "{query: SELECT ..., from: DATABASE, to: FILE.csv}",
+    "encrypt": "{files: ..., recipients: [FINGERPRINT]}",
+    "decrypt": "{files: ...}",
+    "sign": "{files: ..., key: FINGERPRINT}",
+    "verify": "{files: ..., signed_by: [FINGERPRINT]}",
+    "compress": "{files: ..., format: gzip}",
+    "extract": "{files: ..., to: DIR}",
     "foreach": "{items: ..., steps: [...]}",
 }
 
@@ -222,6 +239,12 @@ class TransferAction(Filtering):
     )
     require_files: bool = Field(
         False, description="Fail the step when no file matches (otherwise it succeeds empty)."
+    )
+    encrypt: EncryptOnSend | None = Field(
+        None, description="send: encrypt with gpg while uploading (NAME.gpg); docs/pgp.md."
+    )
+    decrypt: DecryptOnReceive | None = Field(
+        None, description="receive: decrypt with gpg while downloading; docs/pgp.md."
     )
 
 
@@ -358,6 +381,12 @@ ACTIONS: dict[str, type[BaseModel]] = {
     "export": ExportAction,
     "run": RunAction,
     "foreach": ForeachAction,
+    "encrypt": EncryptAction,
+    "decrypt": DecryptAction,
+    "sign": SignAction,
+    "verify": VerifyAction,
+    "compress": CompressAction,
+    "extract": ExtractAction,
 }
 
 
@@ -398,6 +427,12 @@ class Step(_Model):
         None, description="Run a program (argv list, no shell)."
     )
     foreach: ForeachAction | None = Field(None, description="Repeat steps per item.")
+    encrypt: EncryptAction | None = Field(None, description="Encrypt files (OpenPGP).")
+    decrypt: DecryptAction | None = Field(None, description="Decrypt files (OpenPGP).")
+    sign: SignAction | None = Field(None, description="Sign files (OpenPGP).")
+    verify: VerifyAction | None = Field(None, description="Verify signatures (OpenPGP).")
+    compress: CompressAction | None = Field(None, description="Compress files (gzip, zip).")
+    extract: ExtractAction | None = Field(None, description="Extract archives (gzip, zip).")
 
     @model_validator(mode="before")
     @classmethod
@@ -489,6 +524,11 @@ class JobFile(_Model):
         [],
         description="E-mails and webhooks on failure, success or no files, for `run` and "
         "`serve` (docs/serve.md#notifications).",
+    )
+    pgp: PgpSettings | None = Field(
+        None,
+        description="OpenPGP keys: the job's own key ring (gnupg_home), the passphrase's "
+        "source, keys to import (docs/pgp.md).",
     )
 
     @model_validator(mode="after")

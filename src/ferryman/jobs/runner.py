@@ -154,6 +154,10 @@ def _dispatch(ctx: RunContext, step: Step) -> StepOutcome:
         return _run_program(ctx, action)
     if isinstance(action, ForeachAction):
         return _foreach(ctx, step, action)
+    from .pgp_steps import PGP_STEPS  # noqa: PLC0415 - with the other steps that load on use
+
+    if name in PGP_STEPS:
+        return PGP_STEPS[name](ctx, action)
     from .data_steps import DATA_STEPS  # noqa: PLC0415 - database code loads only when used
 
     return DATA_STEPS[name](ctx, action)

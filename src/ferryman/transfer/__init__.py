@@ -14,6 +14,7 @@ from .plan import Plan, PlanItem, Skipped, build_plan, split_glob
 from .policy import Decision, IfExists, decide
 from .report import FileOutcome, Status, Summary
 from .sync import DeletionGuardError, SyncOptions, sync
+from .transform import StreamTransform, TransformedStream
 
 __all__ = [
     "PARTIAL_SUFFIX",
@@ -30,9 +31,11 @@ __all__ = [
     "Skipped",
     "SourceAction",
     "Status",
+    "StreamTransform",
     "Summary",
     "SyncOptions",
     "TransferOptions",
+    "TransformedStream",
     "build_plan",
     "copy_file",
     "decide",

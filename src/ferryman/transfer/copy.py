@@ -51,6 +51,7 @@ from ..errors import (
     TargetExistsError,
     VerificationError,
 )
+from .transform import StreamTransform, TransformedStream
 
 __all__ = [
     "HASH_PREFERENCE",
@@ -254,6 +255,7 @@ def copy_file(
     cleanup: bool = True,
     target_checked: bool = False,
     ascii: bool = False,
+    transform: StreamTransform | None = None,
 ) -> CopyResult:
     """Copy ``src_path`` on ``src`` to ``dst_path`` on ``dst``; see the module docstring.
 
@@ -263,7 +265,9 @@ def copy_file(
     just checked (``target_checked``). ``ascii`` copies text in FTP's TYPE A (line ends
     converted; then sizes differ by design, so only byte counts and the server's replies are
     checked, and nothing is resumed). ``src`` and ``dst`` must be different backend objects
-    (one FTP connection carries one transfer at a time).
+    (one FTP connection carries one transfer at a time). ``transform`` changes the bytes on
+    the way (``transfer.transform``): then nothing is resumed, the source's size is checked
+    against the bytes read, and only a destination's hash is compared.
     """
     if src is dst:
         raise ConfigError("copy_file needs two backend connections, not one")
@@ -282,13 +286,23 @@ def copy_file(
     started = time.monotonic()
     if ascii:
         offset, verify_hash = 0, False
+    if transform is not None:
+        offset, ascii = 0, False
     hashing = hash_side(src, dst) if verify_hash else None
+    if transform is not None and hashing is not None and hashing[1] is not dst:
+        hashing = None  # the source's hash is of the bytes before the transform
     digest = Digest(hashing[0]) if hashing else None
     part, claim, offset = _claim(dst, dst_path, tag, offset)
     try:
         if digest is not None and offset:
             _seed(digest, dst, part, offset, buffer)
         reader_cm = src.open_read_ascii(src_path) if ascii else src.open_read(src_path, offset)
+        if transform is not None:
+            try:
+                reader_cm = transform.wrap(reader_cm, src_path)
+            except BaseException:
+                reader_cm.abort()
+                raise
         try:
             writer_cm = dst.open_write_ascii(part) if ascii else dst.open_write(part, offset)
         except BaseException:
@@ -318,15 +332,18 @@ def copy_file(
             publish(dst, part, dst_path, replace=replace, claim=claim, size=landed)
             seconds = time.monotonic() - started
             return CopyResult(src_path, dst_path, moved, landed or moved, seconds, "ascii")
-        if entry.size is not None and size != entry.size:
+        read = reader.source_bytes if isinstance(reader, TransformedStream) else size
+        if entry.size is not None and read != entry.size:
             raise VerificationError(
-                f"{src_path}: copied {size} bytes, but the source has {entry.size}",
+                f"{src_path}: copied {read} bytes, but the source has {entry.size}",
                 hint="the source changed or the connection lost data; run again "
                 "(--stable-for waits for files still being written)",
             )
         verified = verify_landed(
             dst, part, dst_path, size, landed, hashing, digest, source=(src, src_path)
         )
+        if isinstance(reader, TransformedStream) and reader.verified:
+            verified += f"+{reader.verified}"
         if preserve_mtime and entry.mtime is not None:
             _set_mtime(dst, part, entry.mtime)
         publish(dst, part, dst_path, replace=replace, claim=claim, size=size)

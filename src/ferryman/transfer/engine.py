@@ -33,6 +33,7 @@ from .copy import CopyResult, copy_file, discard_partial, exists, partial_name, 
 from .plan import PlanItem
 from .policy import Decision, IfExists, decide
 from .report import FileOutcome, Status, Summary
+from .transform import StreamTransform
 
 __all__ = [
     "Events",
@@ -71,6 +72,8 @@ class TransferOptions:
     #: text in FTP's ASCII mode (TYPE A): line ends converted, never resumed
     ascii: bool = False
     dry_run: bool = False
+    #: bytes changed on the way (encrypt, decrypt: ``transfer.transform``); never resumed
+    transform: StreamTransform | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,7 +364,10 @@ class _Runner:
     ) -> CopyResult:
         options, item = self.options, job.item
         resumable = (
-            src.capabilities.resume_read and dst.capabilities.resume_write and not options.ascii
+            src.capabilities.resume_read
+            and dst.capabilities.resume_write
+            and not options.ascii
+            and options.transform is None
         )
         offset = decision.offset if resumable else 0
         replace_final = decision.replace
@@ -390,6 +396,7 @@ class _Runner:
                     cleanup=False,
                     target_checked=True,
                     ascii=options.ascii,
+                    transform=options.transform,
                 )
             except ResumeRefusedError as err:
                 if started_over:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from collections.abc import Callable
 from pathlib import Path
 
 from ..backends.base import Backend
@@ -36,7 +37,7 @@ def _is_dir(backend: Backend, path: str) -> bool:
 
 
 def destination_jobs(
-    plan: Plan, dst: Backend, destination: str
+    plan: Plan, dst: Backend, destination: str, rename: Callable[[str], str] | None = None
 ) -> tuple[list[Job], str, list[Skipped]]:
     """The job of each planned file and the destination directory that receives them.
 
@@ -55,11 +56,15 @@ def destination_jobs(
     jobs, refused = [], []
     inside = LocalDestination(Path(root), reserve=_TEMPORARY_SUFFIX) if local else None
     for item in plan.items:
+        relative = item.relative
+        if rename is not None:
+            folder, name = posixpath.split(relative)
+            relative = posixpath.join(folder, rename(name))
         if inside is None:
-            jobs.append(Job(item, posixpath.join(root, item.relative)))
+            jobs.append(Job(item, posixpath.join(root, relative)))
             continue
         try:
-            jobs.append(Job(item, str(inside.path(item.relative))))
+            jobs.append(Job(item, str(inside.path(relative))))
         except FerrymanError as err:
             local_limit = isinstance(err, LocalNameError)
             refused.append(Skipped(item.source, err.message, unsafe=True, local=local_limit))
@@ -105,7 +110,8 @@ def transfer_plan(
         destination = os.path.realpath(link) + trailing
     summary.skipped_names.extend(plan.skipped)
     summary.errors.extend(plan.errors)
-    jobs, root, refused = destination_jobs(plan, dst, destination)
+    rename = options.transform.target_name if options.transform is not None else None
+    jobs, root, refused = destination_jobs(plan, dst, destination, rename)
     summary.skipped_names.extend(refused)
     if isinstance(src, LocalBackend) and isinstance(dst, LocalBackend):
         jobs = _without_self_copies(jobs, summary)
