@@ -15,6 +15,8 @@ generated data between runs)::
     pycache/          PYTHONPYCACHEPREFIX of the Python tools (byte code, as an install has)
 
 The SFTP server (OpenSSH ``sshd``, no chroot) serves the same files by absolute path.
+The ``ftps-noreuse`` server (the fs-* workloads) is a third vsftpd on the same FTP root, explicit
+FTPS without ``require_ssl_reuse``: fsspec's ``FTPFileSystem`` cannot resume TLS sessions.
 """
 
 from __future__ import annotations
