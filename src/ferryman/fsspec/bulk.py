@@ -173,10 +173,11 @@ def get_file(
             while chunk := f.read(self.blocksize):
                 outfile.write(chunk)
         return
-    if self.isdir(rpath):
+    info = self.info(rpath)
+    if info["type"] == "directory":
         os.makedirs(lpath, exist_ok=True)
         return
-    pair = (rpath, os.fspath(lpath), _entry(self.info(rpath)))
+    pair = (rpath, os.fspath(lpath), _entry(info))
     if batch is not None:
         batch.pairs.append(pair)
         return
@@ -273,13 +274,14 @@ def copy(
 def cp_file(self: FerrymanFileSystem, path1: str, path2: str, **kwargs: Any) -> None:
     batch: Batch | None = kwargs.pop(_COLLECT, None)
     path1, path2 = self._strip_protocol(path1), self._strip_protocol(path2)
-    if self.isdir(path1):
+    info = self.info(path1)
+    if info["type"] == "directory":
         if batch is not None:
             batch.directories.append(path2)
         else:
             self.makedirs(path2, exist_ok=True)
         return
-    pair = (path1, path2, _entry(self.info(path1)))
+    pair = (path1, path2, _entry(info))
     if batch is None:
         batch = Batch([pair])
         with self.pool.backend() as source, self.pool.backend() as destination:

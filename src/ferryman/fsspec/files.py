@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ["FerrymanFile"]
 
+#: bytes asked of the stream at a time while filling a range
+_CHUNK = 1 << 20
+
 
 class FerrymanFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
     """A file of a :class:`FerrymanFileSystem` opened ``rb``, ``wb`` or ``xb``."""
@@ -74,8 +77,8 @@ class FerrymanFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unt
         end = min(end, self.size)
         if start >= end:
             return b""
-        buffer = bytearray(end - start)
-        view = memoryview(buffer)
+        wanted = end - start
+        chunks: list[bytes] = []  # joined once: no zero-filled buffer, no second copy
         got = 0
 
         def fill() -> None:
@@ -86,12 +89,13 @@ class FerrymanFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unt
                 loan.reader = loan.backend.open_read(self.path, start + got)
                 self._reader_at = start + got
             try:
-                while got < len(buffer):
-                    n = loan.reader.readinto(view[got:])
-                    if n == 0:
+                while got < wanted:
+                    chunk = loan.reader.read(min(wanted - got, _CHUNK))
+                    if not chunk:
                         break
-                    got += n
-                    self._reader_at += n
+                    chunks.append(chunk)
+                    got += len(chunk)
+                    self._reader_at += len(chunk)
             except FerrymanError:
                 self._drop_reader()  # a retry opens a stream at the byte that did not arrive
                 raise
@@ -100,8 +104,7 @@ class FerrymanFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unt
             with_retries(fill, self.fs.pool.policy, f"reading {self.path}")
             if self._reader_at >= self.size:
                 self._finish_reader()
-        del buffer[got:]
-        return bytes(buffer)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _finish_reader(self) -> None:
         """At the end of the file: close the stream so the server's final reply is read and

@@ -78,6 +78,8 @@ class FerrymanFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is
         self.pool = BackendPool(self.connection)
         #: directories this filesystem made or found, so writes below them ask no more
         self._directories: set[str] = set()
+        #: cached listings by name, each beside the listing it was made from
+        self._indexes: dict[str, tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]] = {}
         weakref.finalize(self, self.pool.close)  # QUIT when collected or at exit
 
     def __repr__(self) -> str:
@@ -164,12 +166,17 @@ class FerrymanFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is
         path = self._strip_protocol(path)
         if path in ("/", "~"):
             return {"name": path, "size": 0, "type": "directory", "mtime": None}
-        siblings = self.dircache.get(self._parent(path))
+        parent = self._parent(path)
+        siblings = self.dircache.get(parent)
         if siblings is not None:  # the parent's listing is cached: it tells
-            for info in siblings:
-                if info["name"] == path:
-                    return dict(info)
-            raise FileNotFound(f"{path} does not exist on {self.pool.describe()}")
+            index = self._indexes.get(parent)
+            if index is None or index[0] is not siblings:  # by name: a bulk get asks per file
+                index = (siblings, {info["name"]: info for info in siblings})
+                self._indexes[parent] = index
+            found = index[1].get(path)
+            if found is None:
+                raise FileNotFound(f"{path} does not exist on {self.pool.describe()}")
+            return dict(found)
 
         def stat(backend: Backend) -> dict[str, Any]:
             with translated():
@@ -198,6 +205,7 @@ class FerrymanFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is
         if path is None:
             self.dircache.clear()
             self._directories.clear()
+            self._indexes.clear()
         else:
             path = self._strip_protocol(path)
             gone = {d for d in self._directories if d == path or d.startswith(path + "/")}

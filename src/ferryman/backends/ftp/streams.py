@@ -154,6 +154,20 @@ class FtpReadStream(_FtpStream, ReadStream):
         self.bytes_transferred += n
         return n
 
+    def read(self, size: int = 1 << 20) -> bytes:
+        """What arrived, up to ``size`` bytes, as the socket returns it: no zero-filled buffer
+        and no second copy (the fsspec file reads this way)."""
+        if self.sock is None:
+            return b""
+        try:
+            data = self.sock.recv(size)
+        except Exception as err:
+            raise self._fail(err) from err
+        if not data:
+            self.eof = True
+        self.bytes_transferred += len(data)
+        return data
+
     def close(self) -> None:
         if not self.eof:
             self.abort()  # the reader stopped early on purpose: nothing to check
