@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${FERRYMAN_AIRFLOW_VENV:-$PWD/.venv-airflow}"
-python="${PYTHON:-python3}"
+python="${PYTHON:-python}"  # the interpreter scripts/test.sh runs with
 if [[ ! -x "$venv/bin/python" ]]; then
     "$python" -m venv "$venv" >&2
 fi
