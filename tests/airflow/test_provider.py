@@ -151,6 +151,7 @@ def test_an_official_sftp_connection_works_with_its_host_key_pinned(
     assert hook.get_settings().fingerprint in sshd.fingerprints.values()
     with hook:
         assert hook.isdir(str(sshd.root))
+        assert hook.isdir("/~/") and hook.isdir("~")  # the login directory, as in URLs
 
 
 def test_an_official_sftp_connection_without_host_key_checks_is_refused(

@@ -19,7 +19,7 @@ from airflow.sdk import BaseHook
 from ...backends import open_backend
 from ...backends.base import Backend, Entry
 from ...backends.local import LocalBackend
-from ...connection import Connection
+from ...connection import Connection, login_relative
 from ...errors import FerrymanError, NotFoundError
 from ...retry import RetryPolicy
 from ...transfer import IfExists, Summary, TransferOptions, transfer
@@ -33,6 +33,11 @@ __all__ = [
     "FerrymanHook",
     "FerrymanSftpHook",
 ]
+
+
+def _remote(backend: Backend, path: str) -> str:
+    """``/~/x`` (as in URLs) or ``~/x``: below the login directory; other paths unchanged."""
+    return backend.login_path(login_relative(path))
 
 
 def _entry_dict(entry: Entry) -> dict[str, Any]:
@@ -128,7 +133,7 @@ class FerrymanHook(BaseHook):
 
     def describe_directory(self, path: str) -> dict[str, dict[str, Any]]:
         """name -> size, type, modify (YYYYMMDDHHMMSS, UTC), permissions of each entry."""
-        entries: list[Entry] = self._call(lambda b: b.list(b.login_path(path)))
+        entries: list[Entry] = self._call(lambda b: b.list(_remote(b, path)))
         return {e.name: _entry_dict(e) for e in entries}
 
     def list_directory(self, path: str) -> list[str]:
@@ -136,7 +141,7 @@ class FerrymanHook(BaseHook):
         return sorted(self.describe_directory(path))
 
     def stat(self, path: str) -> dict[str, Any]:
-        entry: Entry = self._call(lambda b: b.stat(b.login_path(path)))
+        entry: Entry = self._call(lambda b: b.stat(_remote(b, path)))
         return _entry_dict(entry)
 
     def path_exists(self, path: str) -> bool:
@@ -173,10 +178,10 @@ class FerrymanHook(BaseHook):
 
     def create_directory(self, path: str) -> None:
         """Make ``path`` and its missing parents (no error when it exists)."""
-        self._call(lambda b: ensure_directory(b, b.login_path(path)))
+        self._call(lambda b: ensure_directory(b, _remote(b, path)))
 
     def delete_file(self, path: str) -> None:
-        self._call(lambda b: b.remove(b.login_path(path)))
+        self._call(lambda b: b.remove(_remote(b, path)))
 
     def delete_directory(self, path: str, include_files: bool = False) -> None:
         """Remove a directory; with ``include_files`` everything below it first."""
@@ -191,10 +196,10 @@ class FerrymanHook(BaseHook):
                         backend.remove(child)
             backend.rmdir(directory)
 
-        self._call(lambda b: remove(b, b.login_path(path)))
+        self._call(lambda b: remove(b, _remote(b, path)))
 
     def rename(self, source: str, target: str) -> None:
-        self._call(lambda b: b.rename(b.login_path(source), b.login_path(target)))
+        self._call(lambda b: b.rename(_remote(b, source), _remote(b, target)))
 
     def _options(self, settings: Connection | None, if_exists: str | IfExists) -> TransferOptions:
         retry = RetryPolicy(settings.retries, settings.retry_delay) if settings else RetryPolicy()
@@ -242,8 +247,8 @@ class FerrymanHook(BaseHook):
 
         def run(remote: Backend) -> Summary:
             src, dst = (remote, local) if download else (local, remote)
-            src_path = remote.login_path(source) if download else str(Path(source))
-            dst_path = str(Path(target)) if download else remote.login_path(target)
+            src_path = _remote(remote, source) if download else str(Path(source))
+            dst_path = str(Path(target)) if download else _remote(remote, target)
             if recursive:
                 dst_path = dst_path.rstrip("/") + "/"
             options = self._options(settings, if_exists)
