@@ -9,6 +9,7 @@ there.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -18,6 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+if importlib.util.find_spec("airflow") is None:  # a failure, never a skip: CI runs these
+    raise pytest.UsageError(
+        "tests/airflow need Apache Airflow 3; run them in the venv that scripts/airflow-env.sh "
+        "makes: $(bash scripts/airflow-env.sh)/bin/python -m pytest tests/airflow"
+    )
 
 # Before anything imports Airflow: its configuration is read once, at import.
 _HOME = Path(tempfile.mkdtemp(prefix="ferryman-airflow-home-"))
@@ -30,15 +37,6 @@ os.environ.update(
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
     }
 )
-
-try:
-    import airflow  # noqa: F401
-except ImportError as err:  # a failure, never a skip: CI must run these tests
-    raise pytest.UsageError(
-        f"tests/airflow need Apache Airflow 3 ({err}); run them in the venv that "
-        "scripts/airflow-env.sh makes: $(bash scripts/airflow-env.sh)/bin/python -m pytest "
-        "tests/airflow"
-    ) from None
 
 
 @pytest.fixture(scope="session")
