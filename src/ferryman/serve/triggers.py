@@ -21,19 +21,19 @@ the trigger at once; it still lists the directory to decide.
 from __future__ import annotations
 
 import logging
-import posixpath
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..errors import FerrymanError, NotFoundError
+from ..errors import FerrymanError
 from ..jobs.context import Endpoint, LedgerRecord, RunContext, Trigger
 from ..jobs.loader import LoadedJob
 from ..jobs.unattended import FileTrigger
 from ..state import StateStore
-from ..transfer import build_plan, split_glob
+from ..transfer import split_glob
+from ..transfer.arrivals import Stability, list_arrivals, watched_glob
 from .inotify import DirectoryWatch, watch_directory
 
 __all__ = ["FileWatch"]
@@ -58,7 +58,7 @@ class FileWatch:
         self.fire = fire
         self.ctx = RunContext(loaded)
         self.endpoint: Endpoint = self.ctx.endpoint(trigger.path)
-        self.seen: dict[str, tuple[int | None, datetime | None, float]] = {}
+        self.stability = Stability(trigger.stable_for)
         self.in_flight: set[Key] = set()
         self.failed: dict[Key, float] = {}
         self.last_error: str | None = None
@@ -69,10 +69,7 @@ class FileWatch:
 
     @property
     def glob(self) -> str:
-        path = self.endpoint.path
-        if split_glob(path)[1] is None:  # a directory: its files
-            path = posixpath.join(path, "*") if self.endpoint.remote else str(Path(path) / "*")
-        return path
+        return watched_glob(self.endpoint.path)
 
     def describe(self) -> str:
         trigger = self.trigger
@@ -113,11 +110,7 @@ class FileWatch:
 
     def _listing(self) -> dict[str, tuple[int | None, datetime | None]]:
         with self.ctx.backend(self.endpoint) as backend:
-            try:
-                plan = build_plan(backend, self.glob)
-            except NotFoundError:
-                return {}
-        return {i.source: (i.entry.size, i.entry.mtime) for i in plan.items}
+            return list_arrivals(backend, self.endpoint.path)
 
     def check(self) -> float:
         """List once, fire when due; returns the seconds until the next look."""
@@ -152,24 +145,17 @@ class FileWatch:
     ) -> tuple[list[Key], float]:
         """The stable files not in a run nor failed lately; and the seconds until the next
         file still settling becomes stable (0: none)."""
-        seen, stable, settling = {}, [], 0.0
+        stable = []
         with self._lock:
-            for path, (size, mtime) in listed.items():
-                before = self.seen.get(path)
-                since = before[2] if before is not None and before[:2] == (size, mtime) else now
-                seen[path] = (size, mtime, since)
-                key = (path, size, mtime)
-                left = self.trigger.stable_for - (now - since)
-                if left > 0:
-                    settling = min(settling, left) if settling else left
-                    continue
+            ready, settling = self.stability.update(listed, now)
+            for path in ready:
+                key = (path, *listed[path])
                 failed = self.failed.get(key)
                 if failed is not None and now - failed < self.trigger.retry_failed_after:
                     continue
                 if key not in self.in_flight:
                     stable.append(key)
-            self.seen = seen  # files gone are forgotten: memory stays flat
-            self.failed = {k: t for k, t in self.failed.items() if k[0] in seen}
+            self.failed = {k: t for k, t in self.failed.items() if k[0] in listed}
         return stable, settling
 
     def _maybe_fire(self, stable: list[Key]) -> None:
