@@ -93,4 +93,4 @@ def duration_chart(title: str, runs: Sequence[dict[str, Any]]) -> str:
             f'<text x="{_W - 4}" y="{_H - 10}" font-size="10" text-anchor="end">'
             f"{escape(str(runs[-1]['started'])[:16])}</text>"
         )
-    return _frame(title, f"{top:.1f} s", body, labels)
+    return _frame(title, f"{top:.1f} s" if top >= 1 else f"{top:.3f} s", body, labels)

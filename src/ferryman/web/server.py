@@ -178,9 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.dumps(data, ensure_ascii=False, default=str, indent=1).encode("utf-8")
         self._send(status, body, "application/json; charset=utf-8")
 
-    def _html(
-        self, template: str, http_status: HTTPStatus = HTTPStatus.OK, **context: Any
-    ) -> None:
+    def _html(self, template: str, http_status: HTTPStatus = HTTPStatus.OK, **context: Any) -> None:
         page = self.owner.render(
             template,
             logged_in=self._authorized(),
