@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -227,6 +228,8 @@ def test_every_page_and_action_in_chromium(site: dict[str, Any]) -> None:
         bad = {"Authorization": "Bearer not-the-token-at-all"}
         assert http.call("/jobs/orders/disable", data=b"", headers=bad)[0] == 403
         assert http.json("/jobs.json")["jobs"][1]["enabled"] is True
+        rebound = {"Host": f"attacker.example:{http.base.rsplit(':', 1)[1]}"}
+        assert http.call("/jobs.json", headers=rebound)[0] == 421  # DNS rebinding
 
         # log in: a wrong token, then the right one
         page.goto(http.base + "/login")
@@ -417,12 +420,79 @@ def test_pages_of_a_long_history_are_keyed(tmp_path: Path) -> None:
         assert [r.id for r in back] == [r.id for r in first] and not more
         failed, more = runs_page(conn, RunFilter(job="small", status="failed"), limit=50)
         assert [r.id for r in failed] == list(range(121, 0, -10)) and not more
-        entries, more = ledger_page(conn, "big", ".csv", 200, 100)
-        assert len(entries) == 50 and not more
-        entries, more = ledger_page(conn, "big", "f24", 0, 100)
-        assert sorted(e.path for e in entries) == [f"/in/f24{n}.csv" for n in range(10)]
-        assert ledger_page(conn, "big", "%", 0, 10) == ([], False)  # LIKE's wildcards are text
+        seen: list[str] = []
+        for search in (None, ".csv"):
+            key: list[str] | None = None
+            pages = 0
+            while True:
+                entries, key = ledger_page(conn, "big", search, key, 100)
+                seen += [e.path for e in entries]
+                pages += 1
+                if key is None:
+                    break
+            assert pages == 3 and len(entries) == 50
+        assert sorted(seen) == sorted(2 * [f"/in/f{n:03}.csv" for n in range(250)])
+        entries, key = ledger_page(conn, "big", "f24", None, 100)
+        assert [e.path for e in entries] == [f"/in/f24{n}.csv" for n in range(10)] and not key
+        assert ledger_page(conn, "big", "%", None, 10) == ([], None)  # no wildcards
         with pytest.raises(Exception, match="readonly"):
             conn.execute("DELETE FROM runs")
     finally:
         conn.close()
+
+
+def test_chart_days_kept_only_once_over(tmp_path: Path) -> None:
+    """The charts keep the totals of days that are over; a day with a run still going on, and
+    every day after it, is read again each time."""
+    from datetime import UTC, datetime, timedelta
+
+    from ferryman.serve.scheduler import Scheduler
+    from ferryman.state.browse import daily_totals
+    from ferryman.web.data import DashboardData
+
+    (tmp_path / "job.yaml").write_text(
+        f"name: big\nsteps:\n  - name: x\n    run: [{sys.executable}, -c, 'pass']\n"
+    )
+    state = tmp_path / "state.db"
+    scheduler = Scheduler([tmp_path / "job.yaml"], state=state)
+    scheduler.load()
+    today = datetime.now(UTC).replace(hour=12)
+
+    def add(days_ago: int, status: str, size: int) -> None:
+        with StateStore(state) as store:
+            run = store.start_run("big")
+        conn = sqlite3.connect(state)
+        with conn:
+            moment = (today - timedelta(days=days_ago)).isoformat(timespec="milliseconds")
+            conn.execute(
+                "UPDATE runs SET started = ?, status = ?, pid = 0, host = 'elsewhere' WHERE id = ?",
+                (moment, status, run),
+            )
+            conn.execute(
+                "INSERT INTO files (run_id, step, source, target, status, bytes)"
+                " VALUES (?, 'x', 'a', 'b', 'copied', ?)",
+                (run, size),
+            )
+        conn.close()
+
+    for days_ago in (9, 8, 6, 3, 1, 0):
+        add(days_ago, "succeeded", 100 * days_ago + 1)
+    add(5, "running", 7)
+    data = DashboardData(scheduler, state)
+
+    def direct() -> list[dict[str, Any]]:
+        since = (today - timedelta(days=9)).date()
+        conn = connect_readonly(state)
+        try:
+            return [d for d in daily_totals(conn, since, None) if d["runs"]]
+        finally:
+            conn.close()
+
+    def shown() -> list[dict[str, Any]]:
+        return [d for d in data.charts(0, 10, None)["per_day"] if d["runs"]]
+
+    assert shown() == direct() and len(direct()) == 7
+    assert shown() == direct()  # now from what was kept
+    add(4, "succeeded", 5000)  # after the running run's day: still read live
+    assert shown() == direct() and len(direct()) == 8
+    assert sum(d["bytes"] for d in shown()) == sum(d["bytes"] for d in direct())

@@ -4,6 +4,8 @@ every text that comes from the state file passes through :func:`ferryman.redact.
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -28,6 +30,8 @@ from ..state.browse import (
 
 __all__ = ["LOG_CHUNK", "DashboardData", "JobSource"]
 
+log = logging.getLogger("ferryman.serve.web")
+
 #: bytes of a run log shown per page
 LOG_CHUNK = 64 * 1024
 RUNS_PER_PAGE = 50
@@ -49,6 +53,8 @@ class DashboardData:
         self.source = jobs
         self.state = state
         self._ready: set[Path] = set()
+        #: per (state file, job): days ``lo`` to before ``hi`` whose totals cannot change
+        self._days: dict[tuple[Path, str | None], tuple[date, date, list[dict[str, Any]]]] = {}
         self._lock = threading.Lock()
 
     # --- state files ------------------------------------------------------------------------
@@ -214,25 +220,31 @@ class DashboardData:
             "previous": max(0, offset - LOG_CHUNK) if offset else None,
         }
 
-    def ledger(self, job: str | None, search: str | None, offset: int = 0) -> dict[str, Any]:
+    def ledger(self, job: str | None, search: str | None, after: str | None) -> dict[str, Any]:
+        """A page of a job's ledger; ``after`` is the JSON key the previous page gave."""
         names = [j["name"] for j in self.source.jobs()]
         chosen = job if job in names else (names[0] if names else None)
         entries: list[dict[str, Any]] = []
-        more = False
+        following: list[str] | None = None
+        key = json.loads(after) if after else None
+        if key is not None and (
+            not isinstance(key, list) or not all(isinstance(k, str) for k in key)
+        ):
+            raise ValueError("after: not a key of a ledger page")
         if chosen is not None:
             state = next(Path(j["state_file"]) for j in self.source.jobs() if j["name"] == chosen)
             with self.reading(state) as conn:
                 if conn is not None:
-                    found, more = ledger_page(conn, chosen, search, offset, LEDGER_PER_PAGE)
+                    found, following = ledger_page(conn, chosen, search, key, LEDGER_PER_PAGE)
                     entries = [mask_data(t.to_dict()) for t in found]
         return {
             "jobs": names,
             "job": chosen,
             "search": search or "",
+            "order": "path" if search else "newest first",
             "entries": entries,
-            "offset": offset,
-            "next": offset + LEDGER_PER_PAGE if more else None,
-            "previous": max(0, offset - LEDGER_PER_PAGE) if offset else None,
+            "next": json.dumps(following) if following else None,
+            "first_page": key is not None,
         }
 
     def charts(self, index: int, days: int, job: str | None) -> dict[str, Any]:
@@ -243,7 +255,7 @@ class DashboardData:
         durations: dict[str, list[dict[str, Any]]] = {}
         with self.reading(path) as conn:
             if conn is not None:
-                per_day = daily_totals(conn, since, job)
+                per_day = self._per_day(conn, path, since, job)
                 for name in [job] if job else names:
                     durations[name] = job_durations(conn, name)
         return {
@@ -255,6 +267,36 @@ class DashboardData:
             "per_day": _fill_days(per_day, since, days),
             "durations": durations,
         }
+
+    def _per_day(
+        self, conn: sqlite3.Connection, path: Path, since: date, job: str | None
+    ) -> list[dict[str, Any]]:
+        """:func:`daily_totals`, with the days that are over kept: a day before today and
+        before the oldest run still going on gets no new runs or files."""
+        row = conn.execute("SELECT MIN(started) FROM runs WHERE status = 'running'").fetchone()
+        settled = datetime.now(UTC).date()
+        if row[0]:
+            settled = min(settled, date.fromisoformat(str(row[0])[:10]))
+        with self._lock:
+            lo, hi, kept = self._days.get((path, job), (settled, settled, []))
+        if hi > settled:
+            lo, hi, kept = settled, settled, []  # a run of those days is going on again
+        if since < lo:
+            kept = daily_totals(conn, since, job, lo) + kept
+            lo = since
+        if hi < settled:
+            kept = kept + daily_totals(conn, hi, job, settled)
+            hi = settled
+        with self._lock:
+            self._days[(path, job)] = (lo, hi, kept)
+        first = since.isoformat()
+        return [d for d in kept if d["day"] >= first] + daily_totals(conn, max(since, hi), job)
+
+    def warm(self, days: int = 366) -> None:
+        """Read the long sums once (the charts' days), so the first visitor need not wait."""
+        for index, path in enumerate(self.state_files()):
+            self.charts(index, days, None)
+            log.debug("dashboard: %s read", path)
 
 
 def _masked_run(run: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ the token (:mod:`.auth`); the dashboard itself never writes history.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -109,8 +110,21 @@ class Dashboard:
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
         )
         self._thread.start()
+        threading.Thread(target=self._warm, name="dashboard-warm", daemon=True).start()
         host, port = self.address
         log.info("dashboard on http://%s:%d/", host, port, extra={"event": "web", "port": port})
+
+    def _warm(self) -> None:
+        """The long sums (charts' days, metrics' totals) read once at start, in the
+        background: the first visitor of a long history does not wait for them."""
+        try:
+            self.data.warm()
+            for path in self.data.state_files():
+                with self.data.reading(path) as conn:
+                    if conn is not None:
+                        self.totals.totals(path, conn)
+        except Exception as err:  # only an optimization: the pages read what they need
+            log.warning("dashboard: reading the history ahead failed: %s", mask(str(err)))
 
     def stop(self, timeout: float = 5.0) -> None:
         self.httpd.shutdown()
@@ -207,9 +221,21 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self.do_GET()
 
+    def _host_ok(self) -> bool:
+        """On a loopback address, only loopback names: a web page whose name was made to
+        point at 127.0.0.1 (DNS rebinding) gets nothing from the dashboard."""
+        bound = self.owner.address[0]
+        if not _loopback(bound):
+            return True
+        name = urlsplit("//" + self.headers.get("Host", "")).hostname or ""
+        return name == "localhost" or _loopback(name)
+
     def do_GET(self) -> None:
         route = urlsplit(self.path).path
         as_json = route.endswith(".json")
+        if not self._host_ok():
+            self._error(HTTPStatus.MISDIRECTED_REQUEST, "unknown host name", True)
+            return
         try:
             self._get(route.removesuffix(".json"), as_json)
         except _Refused as err:
@@ -271,10 +297,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Refused(HTTPStatus.NOT_FOUND, f"there is no run {match[1]}")
             page = "log.html", found
         elif route == "/ledger":
-            page = (
-                "ledger.html",
-                owner.data.ledger(q.get("job"), q.get("q"), _int(q.get("offset")) or 0),
-            )
+            page = "ledger.html", owner.data.ledger(q.get("job"), q.get("q"), q.get("after"))
         elif route == "/charts":
             days = max(1, min(_int(q.get("days")) or 30, 366))
             page = "charts.html", owner.data.charts(state, days, q.get("job") or None)
@@ -320,6 +343,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         route = urlsplit(self.path).path
         wants_json = "application/json" in self.headers.get("Accept", "") or route.endswith(".json")
+        if not self._host_ok():
+            self._error(HTTPStatus.MISDIRECTED_REQUEST, "unknown host name", True)
+            return
         try:
             form = self._form()
             if route == "/login":
@@ -414,6 +440,13 @@ class _Handler(BaseHTTPRequestHandler):
             scheduler.run_now(run["job"], variables)
             return f"run {match[1]} of job {run['job']} retried (a new run is queued)"
         raise _Refused(HTTPStatus.NOT_FOUND, f"no action {route}")
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _variables(given: Any) -> dict[str, str]:
