@@ -241,7 +241,7 @@ class DashboardData:
             "jobs": names,
             "job": chosen,
             "search": search or "",
-            "order": "path" if search else "newest first",
+            "order": "by path" if search else "newest first",
             "entries": entries,
             "next": json.dumps(following) if following else None,
             "first_page": key is not None,
