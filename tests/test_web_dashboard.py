@@ -124,7 +124,7 @@ def site(tmp_path: Path) -> Iterator[dict[str, Any]]:
     jobs = tmp_path / "jobs"
     jobs.mkdir()
     state = tmp_path / "state.db"
-    env = {**os.environ, "FTP_PW": PASSWORD}
+    env = {**os.environ, "FTP_PW": PASSWORD, "BROKEN_TOKEN": f"tok-{PASSWORD}"}
     env.pop("FERRYMAN_WEB_TOKEN", None)
     with EmbeddedServer(root, tls="explicit", user="orders", password=PASSWORD) as server:
         assert server.pki is not None
@@ -148,9 +148,13 @@ steps:
         (jobs / "broken.yaml").write_text(
             f"""\
 name: broken
+env: [BROKEN_TOKEN]
+variables:
+  token: "{{{{ env.BROKEN_TOKEN }}}}"
 steps:
   - name: check
-    run: [{sys.executable}, -c, "import sys; print('checking'); sys.exit(3)"]
+    run: [{sys.executable}, -c, "import sys; sys.exit(3 if sys.argv[1] == 'tok-{PASSWORD}' else 4)",
+          "{{{{ token }}}}"]
   - name: after
     run: [{sys.executable}, -c, "print('never')"]
 """
@@ -317,10 +321,14 @@ def test_every_page_and_action_in_chromium(site: dict[str, Any]) -> None:
         shot("run-failed")
         page.click("text=Retry this run")
         assert "retried" in page.locator(".flash").inner_text()
-        _until(
+        retried = _until(
             lambda: len(http.json("/runs.json?job=broken&status=failed")["runs"]) == 2,
             "the retried run",
         )
+        again = http.json("/runs.json?job=broken")["runs"][0]
+        # the hidden variable was not replayed: the job read it from the environment again
+        assert "exited with status 3" in again["error"], again
+        assert retried
         assert (
             http.call(
                 f"/runs/{newest['id']}/retry",

@@ -26,8 +26,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from ..errors import ConfigError, FerrymanError
-from ..jobs.run import parse_var
-from ..redact import mask
+from ..jobs.run import HIDDEN_VARIABLE, parse_var
+from ..redact import MASK, mask
 from ..state.browse import RunFilter
 from .auth import COOKIE, TokenGate
 from .charts import bar_chart, duration_chart, human_bytes
@@ -436,10 +436,20 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Refused(HTTPStatus.NOT_FOUND, f"there is no run {match[1]}")
             if run["status"] not in ("failed", "interrupted"):
                 raise ValueError(f"run {match[1]} {run['status']}: only a failed run is retried")
-            variables = {k: str(v) for k, v in (run["variables"] or {}).items()}
+            variables = _replayable(run["variables"] or {})
             scheduler.run_now(run["job"], variables)
             return f"run {match[1]} of job {run['job']} retried (a new run is queued)"
         raise _Refused(HTTPStatus.NOT_FOUND, f"no action {route}")
+
+
+def _replayable(recorded: dict[str, Any]) -> dict[str, str]:
+    """The recorded variables of a run to run it again with: not those the history hid or
+    masked (the job computes them again, from the environment, as the first time)."""
+    return {
+        name: str(value)
+        for name, value in recorded.items()
+        if value != HIDDEN_VARIABLE and MASK not in str(value)
+    }
 
 
 def _loopback(host: str) -> bool:
