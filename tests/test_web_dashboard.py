@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -504,3 +505,27 @@ def test_chart_days_kept_only_once_over(tmp_path: Path) -> None:
     add(4, "succeeded", 5000)  # after the running run's day: still read live
     assert shown() == direct() and len(direct()) == 8
     assert sum(d["bytes"] for d in shown()) == sum(d["bytes"] for d in direct())
+
+
+def test_a_bad_or_busy_web_address_stops_serve_before_any_run(tmp_path: Path) -> None:
+    (tmp_path / "job.yaml").write_text(
+        f"name: quiet\nsteps:\n  - name: x\n    run: [{sys.executable}, -c, 'pass']\n"
+    )
+    base = [*FERRYMAN, "serve", str(tmp_path / "job.yaml"), "--state", str(tmp_path / "s.db")]
+    bad = subprocess.run(
+        [*base, "--web", "localhost:http"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert bad.returncode == 2 and "--web 'localhost:http': not a port" in bad.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        taken = subprocess.run(
+            [*base, "--web", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert taken.returncode == 2 and "cannot listen there" in taken.stderr
+    assert "loaded" not in taken.stderr  # no job was loaded, so nothing ran

@@ -207,6 +207,8 @@ def serve(
         arguments += ["--max-runs", str(max_runs), "--grace", f"{grace:g}"]
         if notify_file is not None:
             arguments += ["--notify", str(notify_file.absolute())]
+        if web is not None:
+            arguments += ["--web", web] + (["--web-private"] if web_private else [])
         click.echo(systemd_unit(arguments, unit_user, grace), nl=False)
         return
     if check:
@@ -249,10 +251,13 @@ def _serve(
     scheduler = Scheduler(
         sources, state=state, max_runs=max_runs, notify_file=notifications_path(notify_file)
     )
+    # bound before anything starts: a port in use stops serve before any run
+    dashboard = _bind_dashboard(scheduler, state, web) if web is not None else None
     signals = _Signals(scheduler.wakeup)
     signals.install()
     scheduler.load()
-    dashboard = _start_dashboard(scheduler, state, web) if web is not None else None
+    if dashboard is not None:
+        dashboard.start()
     sd_notify("READY=1")
     seen = signature(sources)
     last_look = time.monotonic()
@@ -281,10 +286,11 @@ def _serve(
         scheduler.shutdown(0 if signals.urgent else grace)
 
 
-def _start_dashboard(
+def _bind_dashboard(
     scheduler: Scheduler, state: Path | None, web: tuple[str, int, bool]
 ) -> Dashboard:
-    """The dashboard on ``web`` (host, port, private), its token beside the state file."""
+    """The dashboard on ``web`` (host, port, private), listening but not yet serving; its
+    token from the environment or beside the state file."""
     from ..state import state_path  # noqa: PLC0415
     from ..web import Dashboard, load_token, token_path  # noqa: PLC0415
 
@@ -297,5 +303,4 @@ def _start_dashboard(
             f"--web {host}:{port}: cannot listen there: {err.strerror or err}",
             hint="choose another port (another program uses it), or a host of this machine",
         ) from None
-    dashboard.start()
     return dashboard
