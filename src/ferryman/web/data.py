@@ -231,8 +231,11 @@ class DashboardData:
             not isinstance(key, list) or not all(isinstance(k, str) for k in key)
         ):
             raise ValueError("after: not a key of a ledger page")
+        index = 0
         if chosen is not None:
             state = next(Path(j["state_file"]) for j in self.source.jobs() if j["name"] == chosen)
+            files = self.state_files()
+            index = files.index(state) if state in files else 0
             with self.reading(state) as conn:
                 if conn is not None:
                     found, following = ledger_page(conn, chosen, search, key, LEDGER_PER_PAGE)
@@ -242,6 +245,7 @@ class DashboardData:
             "job": chosen,
             "search": search or "",
             "order": "by path" if search else "newest first",
+            "state": index,
             "entries": entries,
             "next": json.dumps(following) if following else None,
             "first_page": key is not None,
