@@ -529,3 +529,28 @@ def test_a_bad_or_busy_web_address_stops_serve_before_any_run(tmp_path: Path) ->
         )
     assert taken.returncode == 2 and "cannot listen there" in taken.stderr
     assert "loaded" not in taken.stderr  # no job was loaded, so nothing ran
+
+
+def test_jobs_with_their_own_state_files_are_each_read_from_theirs(tmp_path: Path) -> None:
+    from ferryman.serve.scheduler import Scheduler
+    from ferryman.web.data import DashboardData
+
+    for name in ("alpha", "beta"):
+        (tmp_path / f"{name}.yaml").write_text(
+            f"name: {name}\nstate: {name}.db\nsteps:\n"
+            f"  - name: x\n    run: [{sys.executable}, -c, 'pass']\n"
+        )
+        with StateStore(tmp_path / f"{name}.db") as store:
+            for _ in range(2 if name == "alpha" else 3):
+                store.finish_run(store.start_run(name), "succeeded", 0)
+    scheduler = Scheduler([tmp_path])
+    scheduler.load()
+    data = DashboardData(scheduler)
+    assert data.state_files() == [tmp_path / "alpha.db", tmp_path / "beta.db"]
+    jobs = {j["name"]: j for j in data.jobs()["jobs"]}
+    assert jobs["alpha"]["state"] == 0 and jobs["alpha"]["last_run"]["id"] == 2
+    assert jobs["beta"]["state"] == 1 and jobs["beta"]["last_run"]["id"] == 3
+    assert [r["job"] for r in data.runs(1, RunFilter())["runs"]] == ["beta"] * 3
+    assert data.ledger("beta", None, None)["state"] == 1
+    with pytest.raises(LookupError, match="no state file number 2"):
+        data.runs(2, RunFilter())
