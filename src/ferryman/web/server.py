@@ -8,54 +8,38 @@ the token (:mod:`.auth`); the dashboard itself never writes history.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import re
 import threading
-from datetime import date
 from http import HTTPStatus
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from ..errors import ConfigError, FerrymanError
-from ..jobs.run import HIDDEN_VARIABLE, parse_var
-from ..redact import MASK, mask
+from ..redact import mask
 from ..state.browse import RunFilter
+from .actions import Refused, Scheduling, act
 from .auth import COOKIE, TokenGate
 from .charts import bar_chart, duration_chart, human_bytes
-from .data import DashboardData, JobSource
+from .data import DashboardData
 from .metrics import TotalsCache, render_metrics
+from .params import choice, day, loopback, number
 
-__all__ = ["Dashboard", "Scheduling"]
+__all__ = ["Dashboard"]
 
 log = logging.getLogger("ferryman.serve.web")
 
 _STATUSES = ("running", "succeeded", "failed", "interrupted")
 _STATIC = {"style.css": "text/css", "app.js": "text/javascript"}
 _MAX_BODY = 64 * 1024
-
-
-class Scheduling(JobSource, Protocol):
-    """The scheduler's API the dashboard uses (:class:`ferryman.serve.scheduler.Scheduler`)."""
-
-    def enable(self, name: str) -> None: ...
-    def disable(self, name: str) -> None: ...
-    def run_now(self, name: str, variables: dict[str, str] | None = None) -> None: ...
-
-
-class _Refused(Exception):
-    def __init__(self, status: HTTPStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def _environment() -> Environment:
@@ -225,10 +209,10 @@ class _Handler(BaseHTTPRequestHandler):
         """On a loopback address, only loopback names: a web page whose name was made to
         point at 127.0.0.1 (DNS rebinding) gets nothing from the dashboard."""
         bound = self.owner.address[0]
-        if not _loopback(bound):
+        if not loopback(bound):
             return True
         name = urlsplit("//" + self.headers.get("Host", "")).hostname or ""
-        return name == "localhost" or _loopback(name)
+        return name == "localhost" or loopback(name)
 
     def do_GET(self) -> None:
         route = urlsplit(self.path).path
@@ -238,7 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             self._get(route.removesuffix(".json"), as_json)
-        except _Refused as err:
+        except Refused as err:
             self._error(err.status, err.message, as_json or route == "/metrics")
         except (LookupError, ValueError, ConfigError) as err:
             message = err.message if isinstance(err, FerrymanError) else str(err)
@@ -262,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if owner.protect_reads and not self._authorized():
             if as_json or route == "/metrics":
-                raise _Refused(HTTPStatus.UNAUTHORIZED, "this dashboard wants its token")
+                raise Refused(HTTPStatus.UNAUTHORIZED, "this dashboard wants its token")
             self._redirect("/login")
             return
         if route == "/":
@@ -278,31 +262,31 @@ class _Handler(BaseHTTPRequestHandler):
         elif route == "/runs":
             which = RunFilter(
                 job=q.get("job") or None,
-                status=_choice(q.get("status"), _STATUSES),
-                since=_day(q.get("since")),
-                until=_day(q.get("until")),
+                status=choice(q.get("status"), _STATUSES),
+                since=day(q.get("since")),
+                until=day(q.get("until")),
             )
-            data = owner.data.runs(state, which, _int(q.get("before")), _int(q.get("after")))
+            data = owner.data.runs(state, which, number(q.get("before")), number(q.get("after")))
             data["jobs"] = [j["name"] for j in owner.scheduler.jobs()]
             data["statuses"] = _STATUSES
             page = "runs.html", data
         elif match := re.fullmatch(r"/runs/(\d+)", route):
-            found = owner.data.run(state, int(match[1]), _int(q.get("files")) or 0)
+            found = owner.data.run(state, int(match[1]), number(q.get("files")) or 0)
             if found is None:
-                raise _Refused(HTTPStatus.NOT_FOUND, f"there is no run {match[1]}")
+                raise Refused(HTTPStatus.NOT_FOUND, f"there is no run {match[1]}")
             page = "run.html", found
         elif match := re.fullmatch(r"/runs/(\d+)/log", route):
-            found = owner.data.log(state, int(match[1]), _int(q.get("offset")) or 0)
+            found = owner.data.log(state, int(match[1]), number(q.get("offset")) or 0)
             if found is None:
-                raise _Refused(HTTPStatus.NOT_FOUND, f"there is no run {match[1]}")
+                raise Refused(HTTPStatus.NOT_FOUND, f"there is no run {match[1]}")
             page = "log.html", found
         elif route == "/ledger":
             page = "ledger.html", owner.data.ledger(q.get("job"), q.get("q"), q.get("after"))
         elif route == "/charts":
-            days = max(1, min(_int(q.get("days")) or 30, 366))
+            days = max(1, min(number(q.get("days")) or 30, 366))
             page = "charts.html", owner.data.charts(state, days, q.get("job") or None)
         else:
-            raise _Refused(HTTPStatus.NOT_FOUND, f"no page {route}")
+            raise Refused(HTTPStatus.NOT_FOUND, f"no page {route}")
         template, data = page
         if as_json:
             self._json({"ok": True, **data})
@@ -315,7 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _static(self, name: str) -> None:
         if name not in _STATIC:
-            raise _Refused(HTTPStatus.NOT_FOUND, f"no file {name}")
+            raise Refused(HTTPStatus.NOT_FOUND, f"no file {name}")
         body = resources.files("ferryman.web").joinpath("static", name).read_bytes()
         self._send(HTTPStatus.OK, body, f"{_STATIC[name]}; charset=utf-8")
 
@@ -356,8 +340,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._redirect("/jobs", f"{COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict")
                 return
             self._check_action(form)
-            done = self._act(route.removesuffix(".json"), form)
-        except _Refused as err:
+            done = act(self.owner.scheduler, self.owner.data, route.removesuffix(".json"), form)
+        except Refused as err:
             self._error(err.status, err.message, wants_json)
             return
         except (ConfigError, ValueError) as err:
@@ -377,7 +361,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _form(self) -> dict[str, str]:
         length = int(self.headers.get("Content-Length") or 0)
         if length > _MAX_BODY:
-            raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request too large")
+            raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request too large")
         raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
         if self.headers.get("Content-Type", "").startswith("application/json"):
             data = json.loads(raw or "{}")
@@ -391,7 +375,7 @@ class _Handler(BaseHTTPRequestHandler):
         if gate.bearer_ok(self.headers.get("Authorization")):
             return
         if not gate.session_ok(self._cookie()):
-            raise _Refused(
+            raise Refused(
                 HTTPStatus.FORBIDDEN,
                 "refused: actions need the dashboard's token (log in, or send "
                 "Authorization: Bearer TOKEN)",
@@ -399,9 +383,9 @@ class _Handler(BaseHTTPRequestHandler):
         origin = self.headers.get("Origin")
         host = self.headers.get("Host", "")
         if origin and origin != "null" and urlsplit(origin).netloc != host:
-            raise _Refused(HTTPStatus.FORBIDDEN, "refused: the request came from another site")
+            raise Refused(HTTPStatus.FORBIDDEN, "refused: the request came from another site")
         if not gate.csrf_ok(str(form.get("csrf", ""))):
-            raise _Refused(
+            raise Refused(
                 HTTPStatus.FORBIDDEN, "refused: the form's CSRF field is missing or wrong"
             )
 
@@ -412,88 +396,6 @@ class _Handler(BaseHTTPRequestHandler):
             return
         cookie = f"{COOKIE}={gate.session}; Path=/; HttpOnly; SameSite=Strict"
         self._redirect("/jobs", cookie)
-
-    def _act(self, route: str, form: dict[str, Any]) -> str:
-        scheduler = self.owner.scheduler
-        if match := re.fullmatch(r"/jobs/([^/]+)/(run|enable|disable)", route):
-            from urllib.parse import unquote  # noqa: PLC0415
-
-            name, verb = unquote(match[1]), match[2]
-            if verb == "enable":
-                scheduler.enable(name)
-                return f"job {name} enabled"
-            if verb == "disable":
-                scheduler.disable(name)
-                return f"job {name} disabled"
-            variables = _variables(form.get("variables"))
-            scheduler.run_now(name, variables)
-            return f"run of job {name} queued" + (
-                f" with {', '.join(sorted(variables))}" if variables else ""
-            )
-        if match := re.fullmatch(r"/runs/(\d+)/retry", route):
-            run = self.owner.data.run(int(form.get("state") or 0), int(match[1]))
-            if run is None:
-                raise _Refused(HTTPStatus.NOT_FOUND, f"there is no run {match[1]}")
-            if run["status"] not in ("failed", "interrupted"):
-                raise ValueError(f"run {match[1]} {run['status']}: only a failed run is retried")
-            variables = _replayable(run["variables"] or {})
-            scheduler.run_now(run["job"], variables)
-            return f"run {match[1]} of job {run['job']} retried (a new run is queued)"
-        raise _Refused(HTTPStatus.NOT_FOUND, f"no action {route}")
-
-
-def _replayable(recorded: dict[str, Any]) -> dict[str, str]:
-    """The recorded variables of a run to run it again with: not those the history hid or
-    masked (the job computes them again, from the environment, as the first time)."""
-    return {
-        name: str(value)
-        for name, value in recorded.items()
-        if value != HIDDEN_VARIABLE and MASK not in str(value)
-    }
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _variables(given: Any) -> dict[str, str]:
-    """NAME=VALUE lines (a form's text area) or a JSON object."""
-    if isinstance(given, dict):
-        return {str(k): str(v) for k, v in given.items()}
-    found: dict[str, str] = {}
-    for line in str(given or "").splitlines():
-        if line.strip():
-            name, value = parse_var(line.strip())
-            found[name] = value
-    return found
-
-
-def _int(value: str | None) -> int | None:
-    if value is None or value == "":
-        return None
-    if not value.isdigit():
-        raise ValueError(f"{value!r} is not a number")
-    return int(value)
-
-
-def _day(value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a day (YYYY-MM-DD)") from None
-
-
-def _choice(value: str | None, allowed: tuple[str, ...]) -> str | None:
-    if not value:
-        return None
-    if value not in allowed:
-        raise ValueError(f"status {value!r} is not one of {', '.join(allowed)}")
-    return value
 
 
 def _charts_svg(data: dict[str, Any]) -> dict[str, Any]:
