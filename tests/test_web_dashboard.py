@@ -363,6 +363,13 @@ def test_every_page_and_action_in_chromium(site: dict[str, Any]) -> None:
         seen.append(body)
     seen.append(http.call(f"/runs/{newest['id']}/log.json")[1])
     assert http.json("/health")["ok"]
+    # a script acts with the bearer token and JSON
+    bearer = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    done = http.json("/jobs/orders/disable.json", data=b"{}", headers=bearer)
+    assert done == {"ok": True, "done": "job orders disabled"}
+    assert http.json("/jobs/orders/enable.json", data=b"{}", headers=bearer)["ok"]
+    status, body = http.call("/jobs/nope/run.json", data=b"{}", headers=bearer)
+    assert status == 400 and "serve has no job named 'nope'" in json.loads(body)["error"]
     status, metrics = http.call("/metrics")
     assert status == 200
     assert 'ferryman_runs_total{job="broken",status="failed"} 2' in metrics
