@@ -124,6 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
     owner: Dashboard
     server_version = "ferryman"
     protocol_version = "HTTP/1.1"
+    #: seconds a connection may stay silent (a request not sent, a kept-alive connection):
+    #: a slow or stuck client does not hold a thread for ever
+    timeout = 30
 
     # --- plumbing ---------------------------------------------------------------------------
 
