@@ -5,10 +5,11 @@
 #
 # Idempotent: a second run installs nothing and changes nothing. What it does:
 #   * apt-get install vsftpd openssh-server lftp curl postgresql mariadb-server mariadb-client
-#     gpg gpg-agent gpgconf (only the missing ones; one apt-get update first, and only when
-#     something has to be installed); the database servers are never run as services: the load
-#     tests start their own (tests/servers/postgres.py, tests/servers/mariadb.py) in temporary
-#     data directories; GnuPG for the OpenPGP tests (tests/pgp_keys.py);
+#     gpg gpg-agent gpgconf chromium fonts-dejavu-core (only the missing ones; one apt-get
+#     update first, and only when something has to be installed); the database servers are
+#     never run as services: the load tests start their own (tests/servers/postgres.py,
+#     tests/servers/mariadb.py) in temporary data directories; GnuPG for the OpenPGP tests
+#     (tests/pgp_keys.py); chromium for the dashboard's browser tests;
 #   * ProFTPD (proftpd-core + proftpd-mod-crypto for mod_tls) unpacked, not installed, under
 #     /opt/ferryman-test/proftpd: the Debian packages conflict with vsftpd's (both provide
 #     ftp-server), so dpkg cannot hold both; only its shared libraries are apt-installed;
@@ -35,8 +36,10 @@ SHELL_USER="ferrytest-sh"  # tests/servers/sshd.py SHELL_USER
 SHELL_HOME="/var/lib/ferryman-test/shell-home"
 PAM_SERVICE="ferryman-vsftpd-test"
 SECURE_CHROOT_DIR="/var/run/vsftpd/empty"
+# chromium (+ a font for readable screenshots): the web dashboard's browser tests (Playwright
+# launches /usr/bin/chromium; it never downloads a browser of its own)
 PACKAGES=(vsftpd openssh-server lftp curl postgresql mariadb-server mariadb-client gpg gpg-agent
-    gpgconf)
+    gpgconf chromium fonts-dejavu-core)
 # ProFTPD's runtime libraries beyond what the base system has (proftpd-core's Depends)
 PROFTPD_LIBS=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3)
 PROFTPD_PACKAGES=(proftpd-core proftpd-mod-crypto)

@@ -8,11 +8,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import ConfigError
 from .output import emit_json, say
+
+if TYPE_CHECKING:
+    from ..serve.scheduler import Scheduler
+    from ..web import Dashboard
 
 __all__ = ["serve"]
 
@@ -154,6 +159,16 @@ class _Signals:
     show_default=True,
     help="Seconds between looks for changed job files (reloaded as on SIGHUP); 0: only SIGHUP.",
 )
+@click.option(
+    "--web",
+    metavar="[HOST:]PORT",
+    help="Serve the web dashboard there (docs/dashboard.md); HOST defaults to 127.0.0.1.",
+)
+@click.option(
+    "--web-private",
+    is_flag=True,
+    help="The dashboard's read-only pages and JSON want the token too (actions always do).",
+)
 @click.option("-v", "--verbose", count=True, help="More log: -v debug, -vv transcripts too.")
 @click.option("--json", "json_output", is_flag=True, help="With --check: JSON on stdout.")
 def serve(
@@ -167,6 +182,8 @@ def serve(
     log_format: str,
     notify_file: Path | None,
     watch_jobs: float,
+    web: str | None,
+    web_private: bool,
     verbose: int,
     json_output: bool,
 ) -> None:
@@ -190,12 +207,27 @@ def serve(
         arguments += ["--max-runs", str(max_runs), "--grace", f"{grace:g}"]
         if notify_file is not None:
             arguments += ["--notify", str(notify_file.absolute())]
+        if web is not None:
+            arguments += ["--web", web] + (["--web-private"] if web_private else [])
         click.echo(systemd_unit(arguments, unit_user, grace), nl=False)
         return
     if check:
         _check(sources, state, json_output)
         return
-    _serve(sources, state, max_runs, grace, log_format, notify_file, watch_jobs, verbose)
+    address = _web_address(web, web_private) if web is not None else None
+    _serve(sources, state, max_runs, grace, log_format, notify_file, watch_jobs, verbose, address)
+
+
+def _web_address(given: str, private: bool) -> tuple[str, int, bool]:
+    """(host, port, private) of ``--web``: ``PORT``, ``HOST:PORT`` or ``[IPv6]:PORT``."""
+    host, _, port = given.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(
+            f"--web {given!r}: not a port or HOST:PORT",
+            hint="e.g. --web 8470 or --web 127.0.0.1:8470",
+        )
+    return host, int(port), private
 
 
 def _serve(
@@ -207,6 +239,7 @@ def _serve(
     notify_file: Path | None,
     watch_jobs: float,
     verbose: int,
+    web: tuple[str, int, bool] | None = None,
 ) -> None:
     from ..notify import notifications_path  # noqa: PLC0415
     from ..serve.jobset import signature  # noqa: PLC0415
@@ -218,9 +251,13 @@ def _serve(
     scheduler = Scheduler(
         sources, state=state, max_runs=max_runs, notify_file=notifications_path(notify_file)
     )
+    # bound before anything starts: a port in use stops serve before any run
+    dashboard = _bind_dashboard(scheduler, state, web) if web is not None else None
     signals = _Signals(scheduler.wakeup)
     signals.install()
     scheduler.load()
+    if dashboard is not None:
+        dashboard.start()
     sd_notify("READY=1")
     seen = signature(sources)
     last_look = time.monotonic()
@@ -244,4 +281,26 @@ def _serve(
         scheduler.serve(signals.stop, reload_due)
     finally:
         sd_notify("STOPPING=1")
+        if dashboard is not None:
+            dashboard.stop()
         scheduler.shutdown(0 if signals.urgent else grace)
+
+
+def _bind_dashboard(
+    scheduler: Scheduler, state: Path | None, web: tuple[str, int, bool]
+) -> Dashboard:
+    """The dashboard on ``web`` (host, port, private), listening but not yet serving; its
+    token from the environment or beside the state file."""
+    from ..state import state_path  # noqa: PLC0415
+    from ..web import Dashboard, load_token, token_path  # noqa: PLC0415
+
+    host, port, private = web
+    token = load_token(token_path(state or state_path(None, None)))
+    try:
+        dashboard = Dashboard(scheduler, token, host, port, state=state, protect_reads=private)
+    except OSError as err:
+        raise ConfigError(
+            f"--web {host}:{port}: cannot listen there: {err.strerror or err}",
+            hint="choose another port (another program uses it), or a host of this machine",
+        ) from None
+    return dashboard

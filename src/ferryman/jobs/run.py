@@ -30,7 +30,10 @@ from .expressions import is_template
 from .loader import LoadedJob, load_job
 from .runner import RunStopped, StepRecord, execute_steps, exit_code_of
 
-__all__ = ["RunReport", "parse_var", "run_job", "run_log_path"]
+__all__ = ["HIDDEN_VARIABLE", "RunReport", "parse_var", "run_job", "run_log_path"]
+
+#: what the history records for a variable that may hold a secret (:func:`_recordable`)
+HIDDEN_VARIABLE = "(from the environment: not recorded)"
 
 log = logging.getLogger("ferryman.jobs")
 
@@ -121,7 +124,7 @@ def _recordable(loaded: LoadedJob, values: Mapping[str, Any]) -> dict[str, Any]:
     shown: dict[str, Any] = {}
     for name, value in values.items():
         if name in hidden:
-            shown[name] = "(from the environment: not recorded)"
+            shown[name] = HIDDEN_VARIABLE
         elif isinstance(value, str | int | float | bool):
             shown[name] = value
     return shown

@@ -20,13 +20,12 @@ from typing import Any, Protocol
 
 from ..errors import ConfigError, FerrymanError
 from ..redact import mask, mask_data
+from .browse import RunFilter, run_detail, runs_page
 from .db import Database
 from .records import (
-    FileRecord,
     RunDetail,
     RunStatus,
     RunSummary,
-    StepResult,
     StepStatus,
     iso,
     now_iso,
@@ -119,40 +118,6 @@ def _error_text(error: BaseException | str | None) -> str | None:
     if error is None:
         return None
     return mask(str(error) or type(error).__name__)
-
-
-_SUMMARY = """
-    SELECT r.id, r.job, r.job_file, r.status, r.started, r.finished, r.exit_code, r.error,
-           r.host, r.pid,
-           (SELECT COUNT(*) FROM files AS f WHERE f.run_id = r.id),
-           (SELECT COUNT(*) FROM files AS f WHERE f.run_id = r.id AND f.status = 'failed'),
-           (SELECT COALESCE(SUM(f.bytes), 0) FROM files AS f WHERE f.run_id = r.id)
-    FROM runs AS r
-"""
-
-
-def _summary(row: tuple[Any, ...]) -> RunSummary:
-    return RunSummary(*row)
-
-
-def _step(row: tuple[Any, ...]) -> StepResult:
-    (position, name, action, status, reason, started, finished, seconds, attempts) = row[:9]
-    error, hint, exit_code, result = row[9:]
-    return StepResult(
-        position,
-        name,
-        action,
-        status,
-        reason,
-        started,
-        finished,
-        seconds,
-        attempts,
-        error,
-        hint,
-        exit_code,
-        json.loads(result),
-    )
 
 
 class History:
@@ -311,56 +276,19 @@ class History:
     def runs(self, job: str | None = None, limit: int | None = 20) -> list[RunSummary]:
         """The latest runs (of ``job``, or of every job), newest first."""
         with self._db.read("read the run history") as conn:
-            rows = conn.execute(
-                _SUMMARY + " WHERE (?1 IS NULL OR r.job = ?1) ORDER BY r.id DESC LIMIT ?2",
-                (job, -1 if limit is None else limit),
-            ).fetchall()
-        return [_summary(row) for row in rows]
+            found, _ = runs_page(conn, RunFilter(job=job), limit=limit)
+        return found
 
     def run_detail(self, run_id: int, file_limit: int | None = None) -> RunDetail:
         """Run ``run_id`` with its steps and (the first ``file_limit``) files."""
         with self._db.read(f"read run {run_id}") as conn:
-            row = conn.execute(_SUMMARY + " WHERE r.id = ?", (run_id,)).fetchone()
-            if row is None:
-                raise ConfigError(
-                    f"there is no run {run_id} in the state file {self._db.path}",
-                    hint="`ferryman history` lists the runs and their ids",
-                )
-            extra = conn.execute(
-                "SELECT variables, transcript FROM runs WHERE id = ?", (run_id,)
-            ).fetchone()
-            steps = [
-                _step(r)
-                for r in conn.execute(
-                    "SELECT position, name, action, status, reason, started, finished, seconds,"
-                    " attempts, error, hint, exit_code, result FROM steps WHERE run_id = ?"
-                    " ORDER BY position, id",
-                    (run_id,),
-                )
-            ]
-            files = [
-                FileRecord(*r)
-                for r in conn.execute(
-                    "SELECT step, source, target, status, reason, bytes, seconds, retries,"
-                    " verified, error FROM files WHERE run_id = ? ORDER BY id LIMIT ?",
-                    (run_id, -1 if file_limit is None else file_limit),
-                )
-            ]
-            counts = dict(
-                conn.execute(
-                    "SELECT status, COUNT(*) FROM files WHERE run_id = ? GROUP BY status"
-                    " ORDER BY status",
-                    (run_id,),
-                ).fetchall()
+            detail = run_detail(conn, run_id, file_limit)
+        if detail is None:
+            raise ConfigError(
+                f"there is no run {run_id} in the state file {self._db.path}",
+                hint="`ferryman history` lists the runs and their ids",
             )
-        return RunDetail(
-            run=_summary(row),
-            variables=json.loads(extra[0]),
-            transcript=extra[1],
-            steps=steps,
-            files=files,
-            file_counts=counts,
-        )
+        return detail
 
     def mark_interrupted(self) -> list[int]:
         """Mark ``running`` runs of this host whose process is gone ``interrupted``.

@@ -157,8 +157,19 @@ _V3: Migration = (
     """,
 )
 
+#: Version 4 (issue 17, the web dashboard): indexes for its pages over a long history --
+#: runs by status and by start time (the run list's filters, the charts' days), the files of
+#: a run with status and bytes in the index itself (a run's totals and the per-day sums read
+#: no table rows), and a job's ledger newest first.
+_V4: Migration = (
+    "CREATE INDEX runs_by_status ON runs (status, id)",
+    "CREATE INDEX runs_by_started ON runs (started)",
+    "CREATE INDEX files_totals ON files (run_id, status, bytes)",
+    "CREATE INDEX ledger_by_taken ON ledger (job, taken)",
+)
+
 #: Every migration, in order; the schema version of this ferryman is their number.
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
