@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from .ledger import TAKEN_COLUMNS, taken_file
 from .records import FileRecord, RunDetail, RunSummary, StepResult, TakenFile
 
 __all__ = [
@@ -38,8 +39,6 @@ SUMMARY = """
            (SELECT COALESCE(SUM(f.bytes), 0) FROM files AS f WHERE f.run_id = r.id)
     FROM runs AS r
 """
-
-_NO_SIZE = -1  # the ledger's "unknown size" (see ledger.py)
 
 
 def connect_readonly(path: Path, busy_timeout: float = 5.0) -> sqlite3.Connection:
@@ -212,7 +211,7 @@ def ledger_page(
     order the file keeps them (a search through 200 000 entries costs tens of ms, not the
     hundreds a search in time order would). ``after`` is the key a previous page returned.
     """
-    columns = "job, connection, path, size, mtime, run_id, taken"
+    columns = TAKEN_COLUMNS
     if search:
         bound = "AND (connection, path) > (?, ?)" if after else ""
         rows = conn.execute(
@@ -227,18 +226,7 @@ def ledger_page(
             " ORDER BY taken DESC, connection DESC, path DESC LIMIT ?",
             [job, *(after or [])[:3], limit + 1],
         ).fetchall()
-    found = [
-        TakenFile(
-            job=r[0],
-            connection=r[1],
-            path=r[2],
-            size=None if r[3] == _NO_SIZE else r[3],
-            mtime=r[4] or None,
-            run_id=r[5],
-            taken=r[6],
-        )
-        for r in rows[:limit]
-    ]
+    found = [taken_file(r) for r in rows[:limit]]
     if len(rows) <= limit:
         return found, None
     last = found[-1]

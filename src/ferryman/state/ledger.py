@@ -26,12 +26,20 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .db import Database
 from .records import TakenFile, iso, now_iso
 
-__all__ = ["FILTER_BATCH", "LedgerEntry", "LedgerStore", "insert_taken", "ledger_key"]
+__all__ = [
+    "FILTER_BATCH",
+    "TAKEN_COLUMNS",
+    "LedgerEntry",
+    "LedgerStore",
+    "insert_taken",
+    "ledger_key",
+    "taken_file",
+]
 
 #: (path, size, mtime) of a listed file; size and mtime may be unknown (None).
 LedgerEntry = tuple[str, int | None, datetime | str | None]
@@ -53,6 +61,24 @@ _FILTER = """
           AND l.mtime = json_extract(e.value, '$[2]'))
     ORDER BY e.key
 """
+
+
+#: the columns :func:`taken_file` reads, in order
+TAKEN_COLUMNS = "job, connection, path, size, mtime, run_id, taken"
+
+
+def taken_file(row: Sequence[Any]) -> TakenFile:
+    """A ledger row (the :data:`TAKEN_COLUMNS`) as a :class:`TakenFile`."""
+    job, connection, path, size, mtime, run_id, taken = row
+    return TakenFile(
+        job=str(job),
+        connection=str(connection),
+        path=str(path),
+        size=None if size == _NO_SIZE else int(size),
+        mtime=str(mtime) if mtime else None,
+        run_id=None if run_id is None else int(run_id),
+        taken=str(taken),
+    )
 
 
 def ledger_key(entry: tuple[str, int | None, datetime | str | None]) -> tuple[str, int, str]:
@@ -169,21 +195,10 @@ class LedgerStore:
         """The ledger entries of ``job`` (filtered like :meth:`forget`), newest first."""
         with self._db.read("read the only-new ledger") as conn:
             rows = conn.execute(
-                "SELECT job, connection, path, size, mtime, run_id, taken FROM ledger"
+                f"SELECT {TAKEN_COLUMNS} FROM ledger"  # noqa: S608
                 " WHERE job = ?1 AND (?2 IS NULL OR connection = ?2)"
                 " AND (?3 IS NULL OR path GLOB ?3)"
                 " ORDER BY taken DESC, connection, path LIMIT ?4",
                 (job, connection, path_glob, -1 if limit is None else limit),
             ).fetchall()
-        return [
-            TakenFile(
-                job=r[0],
-                connection=r[1],
-                path=r[2],
-                size=None if r[3] == _NO_SIZE else r[3],
-                mtime=r[4] or None,
-                run_id=r[5],
-                taken=r[6],
-            )
-            for r in rows
-        ]
+        return [taken_file(r) for r in rows]
