@@ -6,6 +6,8 @@ import functools
 import importlib.util
 import inspect
 import logging
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,9 @@ from ferryman.embedded import EmbeddedServer
 from ferryman.redact import forget_secrets
 
 PASSWORD = "Pw-for-tests-0nly"
+
+# connection limits remembered per host (transfer.hostlimits) stay inside this test session
+os.environ["FERRYMAN_CACHE_DIR"] = tempfile.mkdtemp(prefix="ferryman-test-cache-")
 
 # The tests read result.stderr apart from result.stdout, which CliRunner always does since
 # click 8.2 (it dropped mix_stderr); click 8.1, which the package still admits, mixes them

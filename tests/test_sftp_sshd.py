@@ -17,6 +17,7 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ import pytest
 from ferryman.backends.base import EntryType
 from ferryman.backends.local import LocalBackend
 from ferryman.backends.sftp import SftpBackend
-from ferryman.backends.sftp.session import MAX_CHANNELS_PER_CONNECTION
+from ferryman.backends.sftp.session import BACKENDS_PER_CHANNEL, CHANNELS_PER_CONNECTION
 from ferryman.connection import SftpConnection
 from ferryman.errors import (
     AuthenticationError,
@@ -462,12 +463,36 @@ def test_sibling_channels_share_one_connection_in_parallel_threads(
     assert backend.group.open_connections == 0
 
 
-def test_many_siblings_spread_over_more_connections(backend: SftpBackend) -> None:
-    siblings = [backend.sibling().connect() for _ in range(MAX_CHANNELS_PER_CONNECTION)]
+def test_siblings_spread_over_channels_then_share_them(
+    backend: SftpBackend, sshd_workdir: RemoteDir
+) -> None:
+    """A few channels first (one sftp-server process each), then many files in flight on each
+    channel (issue 19), then a second connection."""
+    per_connection = CHANNELS_PER_CONNECTION * BACKENDS_PER_CHANNEL
+    siblings = [backend.sibling().connect() for _ in range(per_connection - 1)]
+    assert backend.group.open_connections == 1
+    connection = backend.ssh
+    assert connection is not None and len(connection.channels) == CHANNELS_PER_CONNECTION
+    assert sorted(s.users for s in connection.channels) == [BACKENDS_PER_CHANNEL] * 4
+    # requests of many backends interleave on the shared channels
+    data = {n: make_data(5000 + n, seed=n) for n in range(64)}
+    paths = {n: sshd_workdir.remote(f"s{n}.bin") for n in data}
+
+    def roundtrip(n: int) -> bytes:
+        write_file(siblings[n], paths[n], data[n])
+        return read_file(siblings[n], paths[n])
+
+    with ThreadPoolExecutor(32) as pool:
+        assert list(pool.map(roundtrip, data)) == [data[n] for n in data]
+    extra = backend.sibling().connect()
     assert backend.group.open_connections == 2
+    extra.close()
     for sib in siblings:
         sib.close()
     assert backend.group.open_connections == 1
+    assert len(connection.channels) == 1 and connection.channels[0].users == 1
+    backend.close()
+    assert not connection.alive
 
 
 def test_large_file_round_trip_with_flat_memory(

@@ -30,6 +30,7 @@ from ferryman.transfer import (
     TransferOptions,
     transfer,
 )
+from ferryman.transfer import hostlimits
 from ferryman.transfer.copy import identity_tag, partial_name, source_tag
 from tests.servers.faulty_ftpd import DataFault, FaultyFtpServer
 from tests.servers.scripted import Reply, ScriptedFtpServer, transfer_out
@@ -418,6 +419,14 @@ def test_a_server_limiting_connections_shrinks_the_pool(
     server = served.server
     assert isinstance(server, FaultyFtpServer)
     assert server.peak_sessions == 2 and server.logins == 2
+    assert "refused" in result.stderr
+    # remembered (issue 19): the automatic choice never asks this server for more again
+    assert hostlimits.limit_for(f"ftp://{served.server.user}@127.0.0.1:{served.server.port}") == 2
+    again = ferryman(served, "get", served.url("/out"), tmp_path / "again", "-r", "-v")
+    assert again.exit_code == 0, again.output
+    assert "refused" not in again.stderr
+    assert "2 file(s) in flight" in again.stderr
+    assert server.logins == 4 and server.peak_sessions == 2
 
 
 # --- listings that show minutes (LIST) against times from MDTM ----------------------------------

@@ -143,6 +143,9 @@ class Capabilities:
     mtime_precision: int = 1
     #: most simultaneous connections advisable to one server (None: no known limit)
     max_connections: int | None = None
+    #: one more file in flight costs no new connection (SFTP: a share of a channel on the same
+    #: SSH connection; the local disk), so many may be in flight over a long round trip
+    shared_connections: bool = False
     #: rename replaces an existing target atomically
     atomic_rename_replace: bool = False
 
@@ -209,6 +212,14 @@ class Backend(abc.ABC):
     #: the absolute directory a session starts in (FTP: PWD; SFTP: realpath of "."), once
     #: learned (see :meth:`find_login_directory`); None while unknown, and for the local disk
     login_directory: str | None = None
+    #: the shortest request/reply time seen on this connection, in seconds (None: not yet
+    #: measured, or no network): how the engine sizes the files in flight (issue 19)
+    round_trip: float | None = None
+
+    def note_round_trip(self, seconds: float) -> None:
+        """Record one request/reply time; the shortest one is the round trip's estimate."""
+        if self.round_trip is None or seconds < self.round_trip:
+            self.round_trip = seconds
 
     def find_login_directory(self) -> str | None:
         """The login directory, asked of the server the first time it is needed (a ``~``

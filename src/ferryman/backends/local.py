@@ -321,6 +321,7 @@ class LocalBackend(Backend):
         mtime_precision=1,
         max_connections=None,
         atomic_rename_replace=True,
+        shared_connections=True,
     )
 
     def __init__(self, *, fsync: bool = False) -> None:

@@ -195,7 +195,10 @@ class MemoryBackend(Backend):
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.capabilities = capabilities or Capabilities(
-            hashes=("sha256", "md5"), set_mtime=True, atomic_rename_replace=True
+            hashes=("sha256", "md5"),
+            set_mtime=True,
+            atomic_rename_replace=True,
+            shared_connections=True,
         )
         self._clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()

@@ -29,6 +29,7 @@ from ..transfer import (
     sync,
     transfer_plan,
 )
+from ..transfer.inflight import MAX_PARALLEL
 from .options import CommonOptions, common_options, open_remote, retrying
 from .output import emit_json, say
 from .pgp_options import PgpChoices, pgp_options
@@ -51,7 +52,7 @@ class _Choices:
     max_size: str | None
     if_exists: str | None
     overwrite: bool
-    parallel: int
+    parallel: int | None
     preserve_mtime: bool
     verify_hash: bool
     delete_source: bool
@@ -95,6 +96,26 @@ class _Choices:
         )
 
 
+class _Parallel(click.ParamType):  # type: ignore[type-arg]
+    """``auto`` (None: chosen from the round trip) or a number of files in flight."""
+
+    name = "N|auto"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text == "auto":
+            return None
+        if not text.isdigit() or not 1 <= int(text) <= MAX_PARALLEL:
+            self.fail(f"{value!r} is not auto or a number from 1 to {MAX_PARALLEL}", param, ctx)
+        return int(text)
+
+
+PARALLEL = _Parallel()
+
 _RECURSIVE_HELP = "Copy a directory's contents, all levels."
 _SYNC_RECURSIVE_HELP = "Accepted and ignored: sync always mirrors all levels."
 
@@ -117,10 +138,11 @@ _CHOICE_OPTIONS: list[Callable[[F], F]] = [
     click.option(
         "-P",
         "--parallel",
-        type=click.IntRange(1, 64),
-        default=4,
+        type=PARALLEL,
+        default="auto",
         show_default=True,
-        help="Files in flight at once (connections per server).",
+        help="Files in flight at once, 1-128, or auto: 4 on a short round trip, more as the "
+        "measured round trip grows, never more than a server accepted before.",
     ),
     click.option(
         "--preserve-mtime", is_flag=True, help="Give copies the source's modification time."

@@ -107,7 +107,7 @@ def _options(ctx: RunContext, action: TransferAction, side: Endpoint) -> Transfe
     default = IfExists.OVERWRITE if action.only_new else IfExists.FAIL
     return TransferOptions(
         if_exists=action.if_exists or default,
-        parallel=action.parallel,
+        parallel=None if action.parallel == "auto" else action.parallel,
         retry=RetryPolicy(conn.retries, conn.retry_delay) if conn else RetryPolicy(),
         chunk_size=conn.chunk_size if conn else 256 * 1024,
         preserve_mtime=action.preserve_mtime,
@@ -200,7 +200,7 @@ def sync_step(ctx: RunContext, action: SyncAction) -> StepOutcome:
     conn = source.connection or target.connection
     options = TransferOptions(
         if_exists=action.if_exists,
-        parallel=action.parallel,
+        parallel=None if action.parallel == "auto" else action.parallel,
         retry=RetryPolicy(conn.retries, conn.retry_delay) if conn else RetryPolicy(),
         dry_run=ctx.dry_run,
     )

@@ -141,6 +141,8 @@ Seconds = Annotated[float, Field(gt=0, le=7 * 86400), BeforeValidator(_seconds)]
 CsvOptions = Annotated[CsvFormat, BeforeValidator(_csv_format)]
 Globs = Annotated[list[str], _list_of("globs")]
 StepList = Annotated[list["Step"], BeforeValidator(_steps)]
+#: files in flight: a number, or "auto" (chosen from the measured round trip, issue 19)
+Parallel = Annotated[int, Field(ge=1, le=128)] | Literal["auto"]
 
 #: what each action takes, for a step that gives it a scalar (``delete_local: inbox/*.tmp``)
 _ACTION_SHAPE = {
@@ -225,7 +227,11 @@ class TransferAction(Filtering):
         description="Take each file once: files recorded in the ledger (same path, size and "
         "time) are left out; a file enters the ledger when the run succeeds.",
     )
-    parallel: int = Field(4, ge=1, le=64, description="Files in flight at once.")
+    parallel: Parallel = Field(
+        "auto",
+        description="Files in flight at once (1-128), or auto: 4 on a short round trip, "
+        "more as the measured round trip grows.",
+    )
     verify_hash: bool = Field(
         True, description="Also verify by a server-side hash when the server offers one."
     )
@@ -260,7 +266,11 @@ class SyncAction(Filtering):
     delete: bool = Field(False, description="Delete destination files the source lacks.")
     max_delete: int = Field(50, ge=0, le=100, description="Most deletions, in % of files.")
     force: bool = Field(False, description="Delete even beyond max_delete.")
-    parallel: int = Field(4, ge=1, le=64, description="Files in flight at once.")
+    parallel: Parallel = Field(
+        "auto",
+        description="Files in flight at once (1-128), or auto: 4 on a short round trip, "
+        "more as the measured round trip grows.",
+    )
 
 
 class PathAction(_Model):

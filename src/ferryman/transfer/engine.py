@@ -29,7 +29,9 @@ from typing import Protocol
 from ..backends.base import Backend, Entry
 from ..errors import FerrymanError, NotFoundError, ResumeRefusedError, TargetExistsError
 from ..retry import RetryPolicy
+from . import hostlimits
 from .copy import CopyResult, copy_file, discard_partial, exists, partial_name, source_tag
+from .inflight import choose_parallel, host_key
 from .plan import PlanItem
 from .policy import Decision, IfExists, decide
 from .report import FileOutcome, Status, Summary
@@ -60,7 +62,8 @@ class SourceAction(enum.StrEnum):
 @dataclass(frozen=True)
 class TransferOptions:
     if_exists: IfExists = IfExists.FAIL
-    parallel: int = 4
+    #: files in flight at once; None: chosen from the round trip (``transfer.inflight``)
+    parallel: int | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     chunk_size: int = 256 * 1024
     preserve_mtime: bool = False
@@ -113,6 +116,9 @@ class _Side:
         self._lock = threading.Lock()
         self._closed = False
         self.extra: list[Backend] = []
+        #: connections the server refused, and the most this side held at once
+        self.refused = 0
+        self.most = 1
 
     def _another(self) -> Backend:
         if self.lender is not None:
@@ -130,12 +136,18 @@ class _Side:
             if not self._first_taken:
                 self._first_taken = True
                 return self.first
-        backend = self._another()
+        try:
+            backend = self._another()
+        except FerrymanError:
+            with self._lock:
+                self.refused += 1
+            raise
         if backend is not self.first:
             with self._lock:
                 late = self._closed
                 if not late:
                     self.extra.append(backend)
+                    self.most = max(self.most, 1 + len(self.extra))
             if late:  # the run ended while this connection was being made (issue 13)
                 self._end(backend)
                 raise _RunOver
@@ -146,6 +158,11 @@ class _Side:
             self.lender.release(backend)
         else:
             backend.close()
+
+    def remember_limit(self) -> None:
+        """A server that refused connections: remember how many it took (``hostlimits``)."""
+        if self.refused and self.lender is None:
+            hostlimits.remember(host_key(self.first), self.most)
 
     def close_extra(self) -> None:
         """Close (or give back) the siblings; one whose connect is still under way closes
@@ -494,7 +511,11 @@ def run_jobs(
     runner.index = _TargetIndex([job.target for job in jobs])
     for job in jobs:
         runner.jobs.put(job)
-    workers = max(1, min(options.parallel, len(jobs)))
+    total = sum(job.item.entry.size or 0 for job in jobs)
+    choice = choose_parallel(options.parallel, len(jobs), total, source, destination)
+    workers = choice.parallel
+    if len(jobs) > 1:
+        log.info("%d file(s) in flight (%s)", workers, choice.reason)
     runner.active = workers
     first_pair = (src.take(), dst.take())  # worker 0 never waits for a connection
     threads = [
@@ -514,6 +535,8 @@ def run_jobs(
             thread.join(timeout=5)
         raise
     finally:
+        src.remember_limit()
+        dst.remember_limit()
         src.close_extra()
         dst.close_extra()
     order = {job.item.source: i for i, job in enumerate(jobs)}

@@ -96,7 +96,7 @@ class FerrymanTransferOperator(BaseOperator):
         min_size: str | None = None,
         max_size: str | None = None,
         if_exists: str | None = None,
-        parallel: int = 4,
+        parallel: int | None = None,
         verify_hash: bool = True,
         preserve_mtime: bool = False,
         after: str = "keep",

@@ -39,10 +39,10 @@ from ..base import (
     usable_login_directory,
 )
 from . import loop
-from .channel import SftpChannel, open_channel
+from .channel import SftpChannel
 from .entries import entry_of, is_link, name_of
 from .reader import SftpReadStream
-from .session import ConnectionGroup, SshConnection
+from .session import ConnectionGroup, SharedChannel, SshConnection
 from .translate import translate
 from .writer import SftpWriteStream
 
@@ -51,7 +51,6 @@ __all__ = ["SftpBackend"]
 T = TypeVar("T")
 #: finds out why a request failed with a bare "Failure" (runs in the loop)
 Explainer = Callable[[], Coroutine[Any, Any, str | None]]
-_CHANNEL_CLOSE_WAIT = 5.0
 
 
 class SftpBackend(Backend):
@@ -64,6 +63,7 @@ class SftpBackend(Backend):
         self.user = conn.user
         self.ssh: SshConnection | None = None
         self.channel: SftpChannel | None = None
+        self._shared: SharedChannel | None = None
         self.capabilities = self._capabilities(atomic_rename=False)
         self._realpath_asked = False  # REALPATH . was sent (its answer may have been unusable)
 
@@ -75,6 +75,7 @@ class SftpBackend(Backend):
             set_mtime=True,
             mtime_precision=1,
             atomic_rename_replace=atomic_rename,
+            shared_connections=not self.conn.exec_hash,
         )
 
     # -- session life cycle ----------------------------------------------------------------
@@ -98,22 +99,27 @@ class SftpBackend(Backend):
         if self.channel is not None:
             return self.channel
         for attempt in (1, 2):
-            ssh = self.group.acquire(self.wire)
-            self.user = ssh.user
             try:
-                channel = open_channel(ssh.ssh, self.conn)
+                ssh, shared = self.group.acquire(self.wire)
+            except FerrymanError:
+                raise
             except Exception as err:
-                self.group.discard(ssh)
-                self.group.release(ssh)
                 error = self.translate(err, f"opening an SFTP channel on {self.describe()}")
                 if attempt == 2 or not isinstance(error, ConnectError):
                     raise error from None
                 continue  # a full or broken connection: once more, on a fresh one
             break
-        self.ssh, self.channel = ssh, channel
+        self.ssh, self._shared, self.channel = ssh, shared, shared.channel
+        self.user = ssh.user
+        if self.group.round_trip is not None:
+            self.note_round_trip(self.group.round_trip)
+        channel = shared.channel
         self.capabilities = self._capabilities(atomic_rename=channel.posix_rename)
         on = "" if ssh.wire is self.wire else f" on the ssh connection of [{ssh.wire.id}]"
-        self.wire.note("sftp channel opened%s: %s", on, channel.summary())
+        if shared.users > 1:
+            self.wire.note("sftp channel shared%s (%d files in flight on it)", on, shared.users)
+        else:
+            self.wire.note("sftp channel opened%s: %s", on, channel.summary())
         return channel
 
     def find_login_directory(self) -> str | None:
@@ -147,14 +153,16 @@ class SftpBackend(Backend):
             self._drop(discard=True)
 
     def _drop(self, *, discard: bool) -> None:
-        channel, ssh = self.channel, self.ssh
-        self.channel = self.ssh = None
-        if channel is not None:
-            channel.close(0.5 if discard else min(_CHANNEL_CLOSE_WAIT, self.conn.timeout))
+        """Give the channel and connection back to the group (which closes them with their
+        last user); ``discard``: they failed, hand them out no more."""
+        shared, ssh = self._shared, self.ssh
+        self.channel = self.ssh = self._shared = None
         if ssh is not None:
             if discard:
                 self.group.discard(ssh)
-            self.group.release(ssh)
+                if shared is not None:
+                    self.group.discard(ssh, shared)
+            self.group.release(ssh, shared)
 
     def close(self) -> None:
         self._drop(discard=False)
@@ -173,8 +181,10 @@ class SftpBackend(Backend):
         the login directory in the hint of a "not found" for absolute ``path``."""
         client = self._channel().client
         self.wire.sent(command)
+        started = time.monotonic()
         try:
             result = loop.run(make(client), self.conn.timeout)
+            self.note_round_trip(time.monotonic() - started)
         except Exception as err:
             if isinstance(err, TimeoutError):  # the builtin: asyncio's time-out of loop.run
                 error: FerrymanError = self._request_timeout(command)

@@ -1,15 +1,19 @@
 """One authenticated SSH connection, shared by the SFTP channels of a backend and its siblings.
 
 A :class:`ConnectionGroup` belongs to a backend and every sibling made from it: the first to
-connect opens the SSH connection, the others open their own SFTP channel on it, and the last
-to close closes it (reference-counted). A connection that failed is no longer handed out; the
-next ``connect`` opens a fresh one. At most :data:`MAX_CHANNELS_PER_CONNECTION` channels share
-one connection (OpenSSH allows 10 sessions per connection by default).
+connect opens the SSH connection, the next ones open SFTP channels on it, and the last to close
+closes it (reference-counted). Beyond :data:`CHANNELS_PER_CONNECTION` channels, siblings share
+a channel: each request carries its own id, so the OPEN/READ/CLOSE of many files interleave on
+one channel (up to :data:`BACKENDS_PER_CHANNEL` files in flight on each), which is how many
+small files move fast over a long round trip without an SSH handshake per file in flight
+(issue 19; OpenSSH allows only 10 sessions per connection by default). A connection or
+channel that failed is no longer handed out; the next ``connect`` opens a fresh one.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import asyncssh
@@ -19,23 +23,31 @@ from ...errors import TimeoutError as FerrymanTimeout
 from ...wirelog import WireLog
 from . import loop
 from .auth import PREFERRED_AUTH, AuthPlan, auth_plan, login_refused
+from .channel import SftpChannel, open_channel
 from .hostkeys import HostKeyVerifier
 from .translate import translate
 from .transport import coalesce_writes, drop_ignore_packets
 
 __all__ = [
-    "MAX_CHANNELS_PER_CONNECTION",
+    "BACKENDS_PER_CHANNEL",
+    "CHANNELS_PER_CONNECTION",
     "MAX_CHANNELS_WITH_EXEC",
     "ConnectionGroup",
     "HandshakeInfo",
+    "SharedChannel",
     "SshConnection",
     "offered_auth_methods",
     "open_ssh",
 ]
 
-#: SFTP channels per SSH connection; OpenSSH allows 10 sessions (MaxSessions) by default, and
-#: with ``exec_hash`` every channel may need a second one for sha256sum
-MAX_CHANNELS_PER_CONNECTION = 8
+#: SFTP channels per SSH connection before siblings share them: OpenSSH serves each channel
+#: with its own sftp-server process, so a few channels spread the server's work over its cores
+#: (OpenSSH allows 10 sessions per connection, MaxSessions, by default)
+CHANNELS_PER_CONNECTION = 4
+#: backends (files in flight) sharing one channel; sshfs puts every request on one channel
+BACKENDS_PER_CHANNEL = 32
+#: with ``exec_hash`` every backend may need an exec session beside its channel: no sharing,
+#: and at most this many channels on a connection
 MAX_CHANNELS_WITH_EXEC = 5
 #: ciphers in order of preference: AES-GCM first, because with AES-NI it is more than twice
 #: as fast in asyncssh as chacha20-poly1305 (measured on loopback); the rest are the defaults
@@ -109,8 +121,18 @@ class _Client(asyncssh.SSHClient):
             self.info.auth_method = methods[0] if methods else "none"
 
 
+@dataclass(eq=False)
+class SharedChannel:
+    """An SFTP channel and how many backends use it now."""
+
+    channel: SftpChannel
+    users: int = 0
+    usable: bool = True
+
+
 class SshConnection:
-    """An authenticated SSH connection, with the handshake summary and its users."""
+    """An authenticated SSH connection, with the handshake summary, its users (backends) and
+    the SFTP channels they share."""
 
     def __init__(
         self, ssh: asyncssh.SSHClientConnection, user: str, info: HandshakeInfo, wire: WireLog
@@ -121,6 +143,7 @@ class SshConnection:
         self.wire = wire
         self.users = 0
         self.reusable = True
+        self.channels: list[SharedChannel] = []
 
     @property
     def alive(self) -> bool:
@@ -277,28 +300,77 @@ class ConnectionGroup:
         #: where the server starts this user's SFTP sessions (realpath of "."), learned by
         #: the first channel and shared: the same user on the same server starts there again
         self.login_directory: str | None = None
+        #: the round trip a member measured, shared with the siblings (Backend.round_trip)
+        self.round_trip: float | None = None
 
-    def acquire(self, wire: WireLog) -> SshConnection:
-        """A connection with room for one more channel, opened when there is none."""
+    def _limits(self) -> tuple[int, int]:
+        """(channels per connection, backends per channel)."""
+        if self.conn.exec_hash:
+            return MAX_CHANNELS_WITH_EXEC, 1
+        return CHANNELS_PER_CONNECTION, BACKENDS_PER_CHANNEL
+
+    def _shareable(self) -> tuple[SshConnection, SharedChannel] | None:
+        """An open channel with room for one more user, when no connection has room for a new
+        channel (channels are spread first, then shared); under ``_lock``."""
+        most_channels, most_users = self._limits()
+        usable = [c for c in self._connections if c.reusable and c.alive]
+        if any(len(c.channels) < most_channels for c in usable):
+            return None
+        best: tuple[SshConnection, SharedChannel] | None = None
+        for connection in usable:
+            for shared in connection.channels:
+                roomy = shared.usable and shared.users < most_users
+                if roomy and (best is None or shared.users < best[1].users):
+                    best = (connection, shared)
+        return best
+
+    def acquire(self, wire: WireLog) -> tuple[SshConnection, SharedChannel]:
+        """A channel for one more backend: a share of an open one, or a new channel on a
+        connection with room, opened when there is none. Raises what opening the channel
+        raised (untranslated); the connection is then released and no longer handed out."""
         wait = self.conn.effective_connect_timeout * 2
         if not self._connecting.acquire(timeout=wait):  # another thread is connecting, slowly
             raise FerrymanTimeout(
                 f"connecting to {self.conn.describe()}: waited {wait:.0f} s for another "
                 "thread's connection attempt"
             )
-        most = MAX_CHANNELS_WITH_EXEC if self.conn.exec_hash else MAX_CHANNELS_PER_CONNECTION
+        most_channels, _ = self._limits()
         try:
             with self._lock:
-                for connection in self._connections:
-                    usable = connection.reusable and connection.alive
-                    if usable and connection.users < most:
-                        connection.users += 1
-                        return connection
-            connection = open_ssh(self.conn, wire)
+                found = self._shareable()
+                if found is not None:
+                    found[0].users += 1
+                    found[1].users += 1
+                    return found
+                roomy = [
+                    c
+                    for c in self._connections
+                    if c.reusable and c.alive and len(c.channels) < most_channels
+                ]
+                connection = roomy[0] if roomy else None
+                if connection is not None:
+                    connection.users += 1
+            if connection is None:
+                connection = open_ssh(self.conn, wire)
+                with self._lock:
+                    connection.users = 1
+                    self._connections.append(connection)
+            started = time.monotonic()
+            try:
+                channel = open_channel(connection.ssh, self.conn)
+            except BaseException:
+                self.discard(connection)
+                self.release(connection, None)
+                raise
+            # a channel open is three exchanges (CHANNEL_OPEN, the subsystem request, SFTP
+            # INIT): a first estimate of the round trip before any request is timed
+            estimate = (time.monotonic() - started) / 3
+            shared = SharedChannel(channel, users=1)
             with self._lock:
-                connection.users = 1
-                self._connections.append(connection)
-            return connection
+                connection.channels.append(shared)
+                if self.round_trip is None or estimate < self.round_trip:
+                    self.round_trip = estimate
+            return connection, shared
         finally:
             self._connecting.release()
 
@@ -308,17 +380,30 @@ class ConnectionGroup:
         with self._lock:
             return len(self._connections)
 
-    def release(self, connection: SshConnection) -> None:
-        """One user fewer; the last one closes the connection."""
+    def release(self, connection: SshConnection, shared: SharedChannel | None) -> None:
+        """One user fewer: the last user of a channel closes it, the last user of the
+        connection closes the connection."""
         with self._lock:
+            last_of_channel = False
+            if shared is not None:
+                shared.users -= 1
+                last_of_channel = shared.users <= 0
+                if last_of_channel and shared in connection.channels:
+                    connection.channels.remove(shared)
             connection.users -= 1
             last = connection.users <= 0
             if last and connection in self._connections:
                 self._connections.remove(connection)
+        if last_of_channel and shared is not None and not last:
+            shared.channel.close(0.5 if not shared.usable else min(_CLOSE_WAIT, self.conn.timeout))
         if last:
-            connection.close()
+            connection.close()  # closes its channels with it
 
-    def discard(self, connection: SshConnection) -> None:
-        """Hand this connection out no more (it failed); its users still release it."""
+    def discard(self, connection: SshConnection, shared: SharedChannel | None = None) -> None:
+        """Hand this connection (or only this channel) out no more: it failed. Its users still
+        release it."""
         with self._lock:
-            connection.reusable = False
+            if shared is not None:
+                shared.usable = False
+            else:
+                connection.reusable = False
