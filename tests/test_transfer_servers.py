@@ -28,9 +28,9 @@ from ferryman.transfer import (
     Status,
     Summary,
     TransferOptions,
+    hostlimits,
     transfer,
 )
-from ferryman.transfer import hostlimits
 from ferryman.transfer.copy import identity_tag, partial_name, source_tag
 from tests.servers.faulty_ftpd import DataFault, FaultyFtpServer
 from tests.servers.scripted import Reply, ScriptedFtpServer, transfer_out
