@@ -255,6 +255,12 @@ class Backend(abc.ABC):
         connection."""
         raise NotSupportedError(f"{self.describe()} cannot open a second connection")
 
+    def sibling_with_own_connection(self) -> Backend:
+        """A sibling on a network connection (TCP flow) of its own, never shared: for the
+        segments of one big file, where a link caps each flow (issue 19). The default is
+        :meth:`sibling`, which already is one for FTP."""
+        return self.sibling()
+
     @abc.abstractmethod
     def list(self, path: str) -> list[Entry]:
         """The entries of directory ``path`` (without ``.`` and ``..``)."""

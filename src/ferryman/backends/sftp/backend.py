@@ -95,6 +95,13 @@ class SftpBackend(Backend):
         """Another backend whose channel shares this one's SSH connection."""
         return SftpBackend(self.conn, group=self.group)
 
+    def sibling_with_own_connection(self) -> SftpBackend:
+        """Another backend on an SSH connection of its own (its own TCP flow)."""
+        backend = SftpBackend(self.conn)
+        backend.group.login_directory = self.group.login_directory
+        backend.group.round_trip = self.group.round_trip
+        return backend
+
     def _channel(self) -> SftpChannel:
         if self.channel is not None:
             return self.channel
