@@ -105,6 +105,8 @@ class FtpBackend(FtpLookups, Backend):
             session.close()
             raise self._connect_error(err) from None
         self.session = session
+        if session.round_trip is not None:
+            self.note_round_trip(session.round_trip)
         self._learned()
         return session
 

@@ -99,6 +99,8 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
         #: when the reply being read must be complete (None: no reply is being read)
         self._deadline: float | None = None
         self._transfer_command = ""
+        #: the quickest command/reply exchange seen (seconds): the round trip (issue 19)
+        self.round_trip: float | None = None
 
     # -- wire primitives -------------------------------------------------------------------
 
@@ -162,6 +164,16 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
 
     def _makefile(self) -> None:
         self._reader = ReplyReader(self.control, self.encoding, self.maxline)
+
+    def sendcmd(self, cmd: str) -> str:
+        """ftplib's exchange of one command and its reply, timed: the quickest one is the
+        round trip (``Backend.round_trip``, from which the engine sizes the files in flight)."""
+        started = time.monotonic()
+        reply = super().sendcmd(cmd)
+        elapsed = time.monotonic() - started
+        if self.round_trip is None or elapsed < self.round_trip:
+            self.round_trip = elapsed
+        return reply
 
     def command(self, line: str) -> str:
         """Send a command and return its reply, raising the project's error for 4xx/5xx."""

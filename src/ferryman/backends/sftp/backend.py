@@ -41,6 +41,7 @@ from ..base import (
 from . import loop
 from .channel import SftpChannel
 from .entries import entry_of, is_link, name_of
+from .listing import read_directory
 from .reader import SftpReadStream
 from .session import ConnectionGroup, SharedChannel, SshConnection
 from .translate import translate
@@ -244,7 +245,8 @@ class SftpBackend(Backend):
         directory = path or "."
 
         async def listing(client: asyncssh.SFTPClient) -> list[Entry]:
-            names = [n for n in await client.readdir(directory) if n.filename not in (".", "..")]
+            every = await read_directory(client, directory)
+            names = [n for n in every if n.filename not in (".", "..")]
             links = [n for n in names if is_link(n.attrs)]
             targets = await asyncio.gather(
                 *(client.readlink(posixpath.join(directory, str(n.filename))) for n in links),

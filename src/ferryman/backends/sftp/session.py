@@ -144,6 +144,7 @@ class SshConnection:
         self.users = 0
         self.reusable = True
         self.channels: list[SharedChannel] = []
+        self.opening = 0  #: channels being opened now
 
     @property
     def alive(self) -> bool:
@@ -296,6 +297,8 @@ class ConnectionGroup:
         #: closing a backend never waits for another thread's slow connect (issue 13)
         self._connecting = threading.Lock()
         self._lock = threading.Lock()  #: guards the list and the users counts
+        #: notified when a channel finished opening (or failed to)
+        self._changed = threading.Condition(self._lock)
         self._connections: list[SshConnection] = []
         #: where the server starts this user's SFTP sessions (realpath of "."), learned by
         #: the first channel and shared: the same user on the same server starts there again
@@ -309,68 +312,110 @@ class ConnectionGroup:
             return MAX_CHANNELS_WITH_EXEC, 1
         return CHANNELS_PER_CONNECTION, BACKENDS_PER_CHANNEL
 
+    def _usable(self) -> list[SshConnection]:
+        return [c for c in self._connections if c.reusable and c.alive]
+
     def _shareable(self) -> tuple[SshConnection, SharedChannel] | None:
-        """An open channel with room for one more user, when no connection has room for a new
-        channel (channels are spread first, then shared); under ``_lock``."""
-        most_channels, most_users = self._limits()
-        usable = [c for c in self._connections if c.reusable and c.alive]
-        if any(len(c.channels) < most_channels for c in usable):
-            return None
+        """The least used open channel with room for one more user; under ``_lock``."""
+        _, most_users = self._limits()
         best: tuple[SshConnection, SharedChannel] | None = None
-        for connection in usable:
+        for connection in self._usable():
             for shared in connection.channels:
                 roomy = shared.usable and shared.users < most_users
                 if roomy and (best is None or shared.users < best[1].users):
                     best = (connection, shared)
         return best
 
+    def _with_room(self) -> SshConnection | None:
+        """A connection with room for one more channel (counting those being opened)."""
+        most_channels, _ = self._limits()
+        for connection in self._usable():
+            if len(connection.channels) + connection.opening < most_channels:
+                return connection
+        return None
+
+    def _place(self) -> tuple[SshConnection, SharedChannel | None] | None:
+        """Where one more backend goes, decided under ``_lock``: a new channel on a connection
+        with room (channels are spread first; ``SharedChannel`` None), else a share of an open
+        channel. None: nothing has room, a new connection is needed. While channels are
+        being opened, a backend that finds none with room waits for them (``_changed``)
+        rather than opening a connection of its own."""
+        wait = self.conn.effective_connect_timeout * 2
+        deadline = time.monotonic() + wait
+        while True:
+            connection = self._with_room()
+            if connection is not None:
+                connection.users += 1
+                connection.opening += 1
+                return connection, None
+            shared = self._shareable()
+            if shared is not None:
+                shared[0].users += 1
+                shared[1].users += 1
+                return shared
+            if not any(c.opening for c in self._usable()):
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._changed.wait(left):
+                raise FerrymanTimeout(
+                    f"connecting to {self.conn.describe()}: waited {wait:.0f} s for another "
+                    "thread's SFTP channel to open"
+                )
+
     def acquire(self, wire: WireLog) -> tuple[SshConnection, SharedChannel]:
-        """A channel for one more backend: a share of an open one, or a new channel on a
-        connection with room, opened when there is none. Raises what opening the channel
-        raised (untranslated); the connection is then released and no longer handed out."""
+        """A channel for one more backend: a new channel on a connection with room, or a
+        share of an open one, on a connection opened when there is none. Channels open
+        concurrently (each is three round trips); only opening a connection is one at a
+        time. Raises what opening the channel raised (untranslated); the connection is then
+        released and no longer handed out."""
+        with self._changed:
+            placed = self._place()
+        if placed is None:
+            placed = self._connect(wire)
+        connection, shared = placed
+        if shared is not None:
+            return connection, shared
+        started = time.monotonic()
+        try:
+            channel = open_channel(connection.ssh, self.conn)
+        except BaseException:
+            with self._changed:
+                connection.opening -= 1
+                connection.reusable = False
+                self._changed.notify_all()
+            self.release(connection, None)
+            raise
+        # a channel open is three exchanges (CHANNEL_OPEN, the subsystem request, SFTP
+        # INIT): a first estimate of the round trip before any request is timed
+        estimate = (time.monotonic() - started) / 3
+        shared = SharedChannel(channel, users=1)
+        with self._changed:
+            connection.opening -= 1
+            connection.channels.append(shared)
+            if self.round_trip is None or estimate < self.round_trip:
+                self.round_trip = estimate
+            self._changed.notify_all()
+        return connection, shared
+
+    def _connect(self, wire: WireLog) -> tuple[SshConnection, SharedChannel | None]:
+        """Open a connection (one thread at a time), unless another thread's made room."""
         wait = self.conn.effective_connect_timeout * 2
         if not self._connecting.acquire(timeout=wait):  # another thread is connecting, slowly
             raise FerrymanTimeout(
                 f"connecting to {self.conn.describe()}: waited {wait:.0f} s for another "
                 "thread's connection attempt"
             )
-        most_channels, _ = self._limits()
         try:
-            with self._lock:
-                found = self._shareable()
-                if found is not None:
-                    found[0].users += 1
-                    found[1].users += 1
-                    return found
-                roomy = [
-                    c
-                    for c in self._connections
-                    if c.reusable and c.alive and len(c.channels) < most_channels
-                ]
-                connection = roomy[0] if roomy else None
-                if connection is not None:
-                    connection.users += 1
-            if connection is None:
-                connection = open_ssh(self.conn, wire)
-                with self._lock:
-                    connection.users = 1
-                    self._connections.append(connection)
-            started = time.monotonic()
-            try:
-                channel = open_channel(connection.ssh, self.conn)
-            except BaseException:
-                self.discard(connection)
-                self.release(connection, None)
-                raise
-            # a channel open is three exchanges (CHANNEL_OPEN, the subsystem request, SFTP
-            # INIT): a first estimate of the round trip before any request is timed
-            estimate = (time.monotonic() - started) / 3
-            shared = SharedChannel(channel, users=1)
-            with self._lock:
-                connection.channels.append(shared)
-                if self.round_trip is None or estimate < self.round_trip:
-                    self.round_trip = estimate
-            return connection, shared
+            with self._changed:
+                placed = self._place()
+            if placed is not None:
+                return placed
+            connection = open_ssh(self.conn, wire)
+            with self._changed:
+                connection.users = 1
+                connection.opening = 1
+                self._connections.append(connection)
+            return connection, None
         finally:
             self._connecting.release()
 
