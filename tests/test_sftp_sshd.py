@@ -597,3 +597,19 @@ def test_secrets_never_reach_a_log_record(
     for secret in (sshd.password, KEY_PASSPHRASE, "wrong-secret-pw", key_body):
         assert secret not in text
     assert os.environ.get("FM_KEY_PHRASE") == KEY_PASSPHRASE
+
+
+@pytest.mark.parametrize("count", [0, 99, 450, 1234])
+def test_big_directories_are_listed_whole_with_readdir_pipelined(
+    backend: SftpBackend, sshd_workdir: RemoteDir, count: int
+) -> None:
+    """OpenSSH answers a READDIR with about 100 names: 1234 files need more batches than the
+    requests first sent (8), 450 fewer; every name comes once (issue 19)."""
+    directory = f"big{count}"
+    sshd_workdir.write(f"{directory}/.keep", b"")
+    for index in range(count):
+        sshd_workdir.write(f"{directory}/n{index:05d}", b"")
+    names = [e.name for e in backend.list(sshd_workdir.remote(directory))]
+    assert names == sorted([".keep", *(f"n{i:05d}" for i in range(count))])
+    # the handle was closed and the channel is in step: more requests work at once
+    assert backend.stat(sshd_workdir.remote(f"{directory}/.keep")).size == 0
