@@ -41,6 +41,19 @@ def _with_roots(path: str) -> str:
     return "~/" + path.removeprefix("./")
 
 
+def _parallel(value: int | str | None) -> int | None:
+    """``parallel`` as given in storage options: a number (also as text), or auto/None."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(
+            f"parallel={value!r}: give a number of files in flight, or 'auto'"
+        ) from None
+    return max(1, number)
+
+
 class FerrymanFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is untyped
     """Files on one FTP, FTPS or SFTP server, through ferryman's backends.
 
@@ -48,8 +61,9 @@ class FerrymanFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is
     ``user``, ``password`` / ``password_env`` / ``password_file``, ``ca_file``,
     ``fingerprint``, ``known_hosts``, ``private_key``, ``timeout``, ``passive``, ...), or
     ``connection="NAME"`` (with ``connections_file``) for a named connection, plus
-    ``parallel``: connections a bulk ``get``/``put``/``copy`` uses (default 4), and fsspec's
-    own listings-cache options. Certificates and host keys are verified, as everywhere.
+    ``parallel``: files a bulk ``get``/``put``/``copy`` has in flight (default ``"auto"``:
+    chosen from the measured round trip, as the CLI's ``--parallel auto``), and fsspec's own
+    listings-cache options. Certificates and host keys are verified, as everywhere.
     """
 
     scheme: ClassVar[Scheme]
@@ -63,7 +77,7 @@ class FerrymanFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is
         *,
         connection: str | None = None,
         connections_file: str | Path | None = None,
-        parallel: int = 4,
+        parallel: int | str | None = "auto",
         **options: Any,
     ) -> None:
         fsspec_options = {k: options.pop(k) for k in list(options) if k in FSSPEC_OPTIONS}
@@ -74,7 +88,8 @@ class FerrymanFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is
             self.connection = connection_for(
                 self.scheme, options, connection=connection, connections_file=connections_file
             )
-        self.parallel = max(1, int(parallel))
+        #: files in flight in bulk calls; None: chosen from the round trip (transfer.inflight)
+        self.parallel: int | None = _parallel(parallel)
         self.pool = BackendPool(self.connection)
         #: directories this filesystem made or found, so writes below them ask no more
         self._directories: set[str] = set()
