@@ -62,8 +62,8 @@ def fetch(src: Backend, source: str, dest: Path, **options: object) -> Summary:
     settings: dict[str, object] = {"segment_min_size": MIN_SIZE, "if_exists": IfExists.OVERWRITE}
     settings.update(options)
     with LocalBackend() as local:
-        options = TransferOptions(**settings)  # type: ignore[arg-type]
-        return transfer(src, source, local, f"{dest}/", options, recursive=True)
+        chosen = TransferOptions(**settings)  # type: ignore[arg-type]
+        return transfer(src, source, local, f"{dest}/", chosen, recursive=True)
 
 
 def temporaries(directory: Path) -> list[str]:
