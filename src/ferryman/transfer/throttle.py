@@ -57,8 +57,7 @@ def parse_rate(text: str | float | int, *, option: str | None = None) -> float:
         value = float(number) * _UNITS[(unit or "").lower()]
     if value < MIN_RATE:
         raise ConfigError(
-            f"{prefix}{text!r} is {value:g} bytes per second, below the least of "
-            f"{MIN_RATE} (1Ki)",
+            f"{prefix}{text!r} is {value:g} bytes per second, below the least of {MIN_RATE} (1Ki)",
             hint="give at least 1Ki; a unit is probably missing (10M is 10 megabytes/s)",
         )
     return value
