@@ -31,6 +31,7 @@ from ferryman.transfer.copy import partial_name, source_tag
 from ferryman.transfer.segments import (
     AUTO,
     AUTO_SEGMENTS,
+    copy_in_segments,
     parse_segments,
     segment_count,
     segment_ranges,
@@ -249,3 +250,33 @@ def test_sftp_a_copy_that_gives_up_keeps_only_its_contiguous_beginning(
     assert outcome.status is Status.COPIED and outcome.resumed_from == len(held)
     assert (tmp_path / "big.bin").read_bytes() == payload
     assert temporaries(tmp_path) == []
+
+
+def test_ctrl_c_removes_the_segments_temporary(ftp_server: ServerFactory, tmp_path: Path) -> None:
+    """Ctrl-C (in the caller's thread, which reads the last segment) stops every segment
+    and removes the temporary, as an interrupted single-stream copy does."""
+    served = ftp_server("explicit")
+    (served.root / "big.bin").write_bytes(os.urandom(BIG))
+    caller, seen = threading.current_thread(), [0]
+    dest = tmp_path / "dest"
+    dest.mkdir()
+
+    def progress(nbytes: int) -> None:
+        if threading.current_thread() is caller:
+            seen[0] += nbytes
+            if seen[0] > 100_000:
+                raise KeyboardInterrupt
+
+    with FtpBackend(served.connection()) as ftp, pytest.raises(KeyboardInterrupt):
+        copy_in_segments(
+            ftp,
+            "/big.bin",
+            LocalBackend(),
+            str(dest / "big.bin"),
+            segments=3,
+            segment_min_size=1,
+            replace=True,
+            cleanup=False,  # even so: an interrupted copy is not kept (as copy_file)
+            progress=progress,
+        )
+    assert list(dest.iterdir()) == []

@@ -201,7 +201,7 @@ class _Copy:
         stop the others when it fails for good."""
         try:
             self._segment(segment, backend)
-        except BaseException as err:
+        except Exception as err:  # not Ctrl-C: that goes straight up the caller's thread
             segment.error = err
             self.stop.set()
 
