@@ -13,6 +13,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from ferryman.transfer import TransferOptions, transfer
 from ferryman.transfer.throttle import Bandwidth, Throttle, parse_rate
 from tests.conftest import PASSWORD, ServerFactory
 from tests.servers.sshd import Sshd
+from tests.test_jobs_support import JobEnv, make_env, partner_server
 from tests.test_sftp_conformance import sshd_connection
 
 pytestmark = pytest.mark.timeout(60)
@@ -186,3 +188,35 @@ def test_cli_sync_with_a_total_limit(ftp_server: ServerFactory, tmp_path: Path) 
     assert time.monotonic() - started >= FLOOR
     assert json.loads(result.stdout)["counts"]["copied"] == 4
     assert {p.name: p.read_bytes() for p in (served.root / "mirror").iterdir()} == files
+
+
+@pytest.fixture
+def job_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ftp_server: ServerFactory
+) -> Iterator[JobEnv]:
+    yield from make_env(tmp_path, monkeypatch, partner_server(ftp_server))
+
+
+def test_a_receive_step_segments_and_limits(job_env: JobEnv) -> None:
+    """The job-file keys reach the transfer: 2 segments, and 2 MiB at 1 MiB/s in all."""
+    payload = os.urandom(2 * MIB)
+    (job_env.remote("out") / "big.bin").write_bytes(payload)
+    job = job_env.write(
+        """\
+        steps:
+          - name: fetch
+            receive:
+              from: "partner:/out/big*.bin"
+              to: inbox/
+              segments: 2
+              segment_min_size: 1MiB
+              bwlimit: 1MiB
+        """
+    )
+    started = time.monotonic()
+    report = job_env.run(job)
+    assert report.exit_code == 0, [(s.name, str(s.error)) for s in report.steps]
+    assert time.monotonic() - started >= FLOOR
+    assert (job_env.dir / "inbox/big.bin").read_bytes() == payload
+    assert report.log_file is not None  # the run log holds the transfer's own lines
+    assert f"/out/big.bin: {2 * MIB} bytes in 2 segments" in report.log_file.read_text()
