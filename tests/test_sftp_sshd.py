@@ -613,3 +613,18 @@ def test_big_directories_are_listed_whole_with_readdir_pipelined(
     assert names == sorted([".keep", *(f"n{i:05d}" for i in range(count))])
     # the handle was closed and the channel is in step: more requests work at once
     assert backend.stat(sshd_workdir.remote(f"{directory}/.keep")).size == 0
+
+
+def test_a_sibling_with_its_own_connection_is_its_own_tcp_flow(backend: SftpBackend) -> None:
+    """The segments of one big file each get an SSH connection of their own (issue 19)."""
+    backend.connect()
+    own = backend.sibling_with_own_connection().connect()
+    try:
+        assert own.group is not backend.group
+        assert own.ssh is not None and backend.ssh is not None
+        assert own.ssh.ssh is not backend.ssh.ssh
+        mine = own.ssh.ssh.get_extra_info("sockname")
+        theirs = backend.ssh.ssh.get_extra_info("sockname")
+        assert mine != theirs  # another local port: another TCP connection
+    finally:
+        own.close()

@@ -302,6 +302,13 @@ class LocalClaim:
                 hint="another program wrote to the temporary file; find it, then run again",
             )
 
+    def fileno(self) -> int:
+        """The claim's descriptor (open for writing): a segmented download writes through it
+        at offsets (``os.pwrite``), so what it writes is the claimed file whatever the name."""
+        if self._fd is None:
+            raise ValueError(f"the claim on {self.path!r} was released")
+        return self._fd
+
     def release(self) -> None:
         """Drop the lock (closing the descriptor); safe to call twice."""
         fd, self._fd = self._fd, None

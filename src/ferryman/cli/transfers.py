@@ -34,6 +34,7 @@ from .options import CommonOptions, common_options, open_remote, retrying
 from .output import emit_json, say
 from .pgp_options import PgpChoices, pgp_options
 from .progress import transfer_progress
+from .transfer_limits import LIMIT_OPTIONS
 
 __all__ = ["TRANSFER_COMMANDS"]
 
@@ -60,6 +61,10 @@ class _Choices:
     stable_for: float
     ascii: bool
     dry_run: bool
+    segments: int
+    segment_min_size: int
+    bwlimit: float | None
+    bwlimit_per_file: float | None
 
     def filters(self) -> Filters:
         return Filters.parse(
@@ -93,6 +98,10 @@ class _Choices:
             stable_for=self.stable_for,
             ascii=self.ascii,
             dry_run=self.dry_run,
+            segments=self.segments,
+            segment_min_size=self.segment_min_size,
+            bwlimit=self.bwlimit,
+            bwlimit_per_file=self.bwlimit_per_file,
         )
 
 
@@ -174,6 +183,7 @@ _CHOICE_OPTIONS: list[Callable[[F], F]] = [
         help="FTP ASCII mode (TYPE A): convert line ends of text files; never resumed.",
     ),
     click.option("--dry-run", is_flag=True, help="Print what would be done; change nothing."),
+    *LIMIT_OPTIONS,
 ]
 
 

@@ -38,6 +38,7 @@ from ..transfer.copy import exists
 from ..transfer.engine import Job
 from .context import Endpoint, LedgerRecord, RunContext
 from .effects import skip_published
+from .limits_model import limit_options
 from .model import (
     DeleteAction,
     Filtering,
@@ -117,6 +118,14 @@ def _options(ctx: RunContext, action: TransferAction, side: Endpoint) -> Transfe
         stable_for=action.stable_for,
         ascii=action.ascii,
         dry_run=ctx.dry_run,
+        **_limits(action),
+    )
+
+
+def _limits(action: TransferAction | SyncAction) -> dict[str, Any]:
+    """--segments and --bwlimit from the step's keys (``jobs.limits_model``)."""
+    return limit_options(
+        action.segments, action.segment_min_size, action.bwlimit, action.bwlimit_per_file
     )
 
 
@@ -203,6 +212,7 @@ def sync_step(ctx: RunContext, action: SyncAction) -> StepOutcome:
         parallel=None if action.parallel == "auto" else action.parallel,
         retry=RetryPolicy(conn.retries, conn.retry_delay) if conn else RetryPolicy(),
         dry_run=ctx.dry_run,
+        **_limits(action),
     )
     guard = SyncOptions(action.delete, action.max_delete / 100, action.force)
     with ctx.backend(source) as src, ctx.backend(target) as dst:

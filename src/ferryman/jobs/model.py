@@ -29,6 +29,7 @@ from ..limits import MAX_FOREACH_DEPTH
 from ..loads import CsvFormat
 from ..pgp.settings import PgpSettings
 from ..transfer import IfExists
+from .limits_model import Rate, SegmentCount, Size
 from .pgp_model import (
     CompressAction,
     DecryptAction,
@@ -252,6 +253,20 @@ class TransferAction(Filtering):
     decrypt: DecryptOnReceive | None = Field(
         None, description="receive: decrypt with gpg while downloading; docs/pgp.md."
     )
+    segments: SegmentCount = Field(
+        "auto",
+        description="Download each file of at least segment_min_size in this many parallel "
+        "segments (1: one stream; auto: 4 when the round trip is long); local destinations.",
+    )
+    segment_min_size: Size | None = Field(
+        None, description="Smallest file that segments splits (default 64MiB)."
+    )
+    bwlimit: Rate | None = Field(
+        None, description="Most bytes per second for all files of the step together (10M, 1.5MiB)."
+    )
+    bwlimit_per_file: Rate | None = Field(
+        None, description="Most bytes per second for each file on its own."
+    )
 
 
 class SyncAction(Filtering):
@@ -270,6 +285,20 @@ class SyncAction(Filtering):
         "auto",
         description="Files in flight at once (1-128), or auto: 4 on a short round trip, "
         "more as the measured round trip grows.",
+    )
+    segments: SegmentCount = Field(
+        "auto",
+        description="Download each file of at least segment_min_size in this many parallel "
+        "segments (1: one stream; auto: 4 when the round trip is long); local destinations.",
+    )
+    segment_min_size: Size | None = Field(
+        None, description="Smallest file that segments splits (default 64MiB)."
+    )
+    bwlimit: Rate | None = Field(
+        None, description="Most bytes per second for all files of the step together (10M, 1.5MiB)."
+    )
+    bwlimit_per_file: Rate | None = Field(
+        None, description="Most bytes per second for each file on its own."
     )
 
 

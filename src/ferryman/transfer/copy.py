@@ -51,6 +51,7 @@ from ..errors import (
     TargetExistsError,
     VerificationError,
 )
+from .throttle import Limit
 from .transform import StreamTransform, TransformedStream
 
 __all__ = [
@@ -256,6 +257,7 @@ def copy_file(
     target_checked: bool = False,
     ascii: bool = False,
     transform: StreamTransform | None = None,
+    throttle: Limit | None = None,
 ) -> CopyResult:
     """Copy ``src_path`` on ``src`` to ``dst_path`` on ``dst``; see the module docstring.
 
@@ -267,7 +269,8 @@ def copy_file(
     checked, and nothing is resumed). ``src`` and ``dst`` must be different backend objects
     (one FTP connection carries one transfer at a time). ``transform`` changes the bytes on
     the way (``transfer.transform``): then nothing is resumed, the source's size is checked
-    against the bytes read, and only a destination's hash is compared.
+    against the bytes read, and only a destination's hash is compared. ``throttle`` is
+    charged for every chunk (``transfer.throttle``: --bwlimit).
     """
     if src is dst:
         raise ConfigError("copy_file needs two backend connections, not one")
@@ -315,6 +318,8 @@ def copy_file(
                     digest.update(buffer[:n])
                 if progress is not None:
                     progress(n)
+                if throttle is not None:
+                    throttle.take(n)
         moved = writer.bytes_transferred
         size = offset + moved
         landed = writer.landed_size

@@ -30,11 +30,13 @@ from ..backends.base import Backend, Entry
 from ..errors import FerrymanError, NotFoundError, ResumeRefusedError, TargetExistsError
 from ..retry import RetryPolicy
 from . import hostlimits
-from .copy import CopyResult, copy_file, discard_partial, exists, partial_name, source_tag
+from .copy import CopyResult, discard_partial, exists, partial_name, source_tag
 from .inflight import choose_parallel, host_key
 from .plan import PlanItem
 from .policy import Decision, IfExists, decide
 from .report import FileOutcome, Status, Summary
+from .segments import DEFAULT_SEGMENT_MIN_SIZE, copy_in_segments
+from .throttle import Bandwidth
 from .transform import StreamTransform
 
 __all__ = [
@@ -77,6 +79,14 @@ class TransferOptions:
     dry_run: bool = False
     #: bytes changed on the way (encrypt, decrypt: ``transfer.transform``); never resumed
     transform: StreamTransform | None = None
+    #: a large download in this many parallel segments (``transfer.segments``); 1: off, 0: auto
+    #: (several segments when the round trip is long, one stream otherwise)
+    segments: int = 0
+    #: the smallest file that is segmented
+    segment_min_size: int = DEFAULT_SEGMENT_MIN_SIZE
+    #: bytes per second for all transfers together, and for each one (``transfer.throttle``)
+    bwlimit: float | None = None
+    bwlimit_per_file: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +292,7 @@ class _Runner:
         #: workers holding a job; a job is taken and counted under ``_idle`` at once
         self.busy = 0
         self._idle = threading.Condition()
+        self.bandwidth = Bandwidth(options.bwlimit, options.bwlimit_per_file)
 
     # -- workers -------------------------------------------------------------------------------
 
@@ -394,11 +405,12 @@ class _Runner:
             replace_final = False
         policy, first_try = options.retry, time.monotonic()
         started_over = False  # after a ResumeRefusedError: the temporary was deleted
+        throttle = self.bandwidth.for_file()
         while True:
             if self.events is not None:
                 self.events.started(job, offset)
             try:
-                return copy_file(
+                return copy_in_segments(  # copy_file, or in parallel segments (--segments)
                     src,
                     item.source,
                     dst,
@@ -414,6 +426,11 @@ class _Runner:
                     target_checked=True,
                     ascii=options.ascii,
                     transform=options.transform,
+                    throttle=throttle,
+                    segments=options.segments,
+                    segment_min_size=options.segment_min_size,
+                    retry=policy,
+                    outcome=outcome,
                 )
             except ResumeRefusedError as err:
                 if started_over:

@@ -1,0 +1,532 @@
+"""One large download in several segments over parallel connections (``--segments N``).
+
+Where one TCP flow is capped (a per-connection shaper, a long round trip with a small
+window), N connections to the source each read one range of the file (``open_read`` at the
+range's start, stopped after its length) and write it at its offset into one local temporary
+file, through the descriptor of the claim that locks it (``os.pwrite``). Then the whole file
+is checked as a single-stream copy would be (:func:`~ferryman.transfer.copy.verify_landed`:
+the size, and a server-side hash of the bytes read back from the temporary) and published by
+the same rename (:func:`~ferryman.transfer.copy.publish`).
+
+- Only downloads to the local disk are segmented, from a remote source that can read at an
+  offset, of a file whose size is known and at least ``segment_min_size``; everything else (an
+  upload, ASCII mode, a transform, a resumed copy) is one stream, :func:`copy_file`.
+- The temporary is ``NAME.<tag>-segments.ferryman-part``, never the tagged name a resume
+  continues from: while segments are under way it has holes, and a resume that took its size
+  for its contents would publish them. When the copy fails (retriably) and the caller keeps
+  temporaries, it is cut to its contiguous beginning and renamed to the tagged name, which a
+  retry or the next run then continues as one stream; otherwise it is removed, as
+  :func:`copy_file` does. Ctrl-C removes it, like any interrupted copy.
+- A segment whose connection breaks continues from where it stopped, after the retry
+  policy's back-off; retries of all segments count against the file's one budget.
+- Connections: the caller's own source connection reads the last segment (so it ends at
+  the end of the file, cleanly); the others are ``Backend.sibling_with_own_connection()``
+  connections (FTP: a control connection each; SFTP: an SSH connection each) made in
+  parallel and closed afterwards. A server that refuses some of them just gets fewer
+  segments. A segment stopped before the end of the file closes its stream early (FTP: the
+  data connection is dropped and the server's 426 read, or the session replaced).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..backends.base import Backend, Entry
+from ..backends.local import LocalBackend, LocalClaim, translate_os_error
+from ..errors import ConfigError, FerrymanError, TransferError, VerificationError
+from ..retry import RetryPolicy
+from .copy import (
+    DEFAULT_CHUNK,
+    CopyResult,
+    Digest,
+    _set_mtime,
+    copy_file,
+    discard,
+    hash_side,
+    partial_name,
+    publish,
+    source_tag,
+    verify_landed,
+)
+from .report import FileOutcome
+from .throttle import Limit
+from .transform import StreamTransform
+
+__all__ = [
+    "AUTO",
+    "AUTO_SEGMENTS",
+    "DEFAULT_SEGMENT_MIN_SIZE",
+    "MAX_SEGMENTS",
+    "copy_in_segments",
+    "parse_segments",
+    "segment_count",
+    "segment_ranges",
+]
+
+log = logging.getLogger("ferryman.transfer")
+
+#: ``segments`` value meaning: decide from the source's measured round trip
+AUTO = 0
+#: segments ``auto`` uses on a link with a long round trip
+AUTO_SEGMENTS = 4
+#: round trip (seconds) from which ``auto`` segments: below it one stream fills the link
+AUTO_MIN_ROUND_TRIP = 0.01
+#: files smaller than this are never segmented by default (a connection costs round trips)
+DEFAULT_SEGMENT_MIN_SIZE = 64 * 1024 * 1024
+#: most segments (connections) for one file
+MAX_SEGMENTS = 16
+#: most seconds to wait for segments to stop once the copy is given up
+_STOP_WAIT = 60.0
+
+
+def parse_segments(value: str | int) -> int:
+    """``--segments``: a count from 1 (off) to :data:`MAX_SEGMENTS`, or ``auto`` (0)."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return AUTO
+    if not text.isdigit() or not 1 <= int(text) <= MAX_SEGMENTS:
+        raise ConfigError(
+            f"{value!r} is not a number of segments",
+            hint=f"give a whole number from 1 (one stream) to {MAX_SEGMENTS}, or auto",
+        )
+    return int(text)
+
+
+def segment_count(
+    requested: int,
+    min_size: int,
+    src: Backend,
+    dst: Backend,
+    entry: Entry,
+    *,
+    offset: int = 0,
+    ascii: bool = False,
+    transform: StreamTransform | None = None,
+) -> int:
+    """How many segments a copy of ``entry`` from ``src`` to ``dst`` uses (1: one stream)."""
+    if requested == 1 or offset or ascii or transform is not None:
+        return 1
+    if not isinstance(dst, LocalBackend) or isinstance(src, LocalBackend):
+        return 1  # uploads are one stream; a local copy gains nothing
+    size = entry.size
+    if not src.capabilities.resume_read or size is None or size < max(min_size, 2):
+        return 1
+    if requested == AUTO:
+        round_trip = getattr(src, "round_trip", None)  # measured by the backend, if it does
+        if not isinstance(round_trip, int | float) or round_trip < AUTO_MIN_ROUND_TRIP:
+            return 1
+        requested = AUTO_SEGMENTS
+    return max(1, min(requested, size))
+
+
+def segment_ranges(size: int, count: int) -> list[tuple[int, int]]:
+    """``count`` (start, end) ranges covering ``size`` bytes, the first ones one byte longer
+    when ``size`` is not a multiple of ``count``."""
+    base, extra = divmod(size, count)
+    ranges, start = [], 0
+    for i in range(count):
+        end = start + base + (1 if i < extra else 0)
+        ranges.append((start, end))
+        start = end
+    return ranges
+
+
+@dataclass(slots=True)
+class _Segment:
+    start: int
+    end: int
+    done: int = 0
+    error: BaseException | None = None
+
+    @property
+    def left(self) -> int:
+        return self.end - self.start - self.done
+
+
+class _Copy:
+    """The shared state of one segmented copy: the file, the stop signal, the retries."""
+
+    def __init__(
+        self,
+        src_path: str,
+        fd: int,
+        size: int,
+        *,
+        chunk_size: int,
+        progress: Callable[[int], None] | None,
+        throttle: Limit | None,
+        retry: RetryPolicy,
+        outcome: FileOutcome | None,
+    ) -> None:
+        self.src_path, self.fd, self.size = src_path, fd, size
+        self.chunk_size, self.progress, self.throttle = chunk_size, progress, throttle
+        self.retry, self.outcome = retry, outcome
+        self.stop = threading.Event()
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._retries = outcome.retries if outcome is not None else 0
+
+    def next_retry(self, err: FerrymanError) -> float | None:
+        """The back-off before retrying after ``err``, or None when the budget is spent."""
+        with self._lock:
+            attempt = self._retries + 1
+            wait = self.retry.backoff(attempt)
+            spent = time.monotonic() - self.started
+            if (
+                not err.retriable
+                or attempt > self.retry.retries
+                or spent + wait > self.retry.max_total
+            ):
+                return None
+            self._retries = attempt
+            if self.outcome is not None:
+                self.outcome.retries = attempt
+        log.warning(
+            "%s: %s; retry %d of %d of a segment in %.1f s",
+            self.src_path,
+            err,
+            attempt,
+            self.retry.retries,
+            wait,
+        )
+        return wait
+
+    def run(self, segment: _Segment, backend: Backend) -> None:
+        """Copy ``segment`` over ``backend``; keep its error instead of raising it, and
+        stop the others when it fails for good."""
+        try:
+            self._segment(segment, backend)
+        except Exception as err:  # not Ctrl-C: that goes straight up the caller's thread
+            segment.error = err
+            self.stop.set()
+
+    def _segment(self, segment: _Segment, backend: Backend) -> None:
+        buffer = memoryview(bytearray(self.chunk_size))
+        while not self.stop.is_set():
+            try:
+                self._read(segment, backend, buffer)
+                return
+            except FerrymanError as err:
+                wait = self.next_retry(err)
+                if wait is None:
+                    raise
+                if self.stop.wait(wait):
+                    return  # another segment failed for good meanwhile
+
+    def _read(self, segment: _Segment, backend: Backend, buffer: memoryview) -> None:
+        position = segment.start + segment.done
+        last = segment.end == self.size
+        with backend.open_read(self.src_path, position) as reader:
+            while segment.left > 0:
+                if self.stop.is_set():
+                    return  # closing the stream early aborts it
+                n = reader.readinto(buffer[: min(len(buffer), segment.left)])
+                if n == 0:
+                    raise VerificationError(
+                        f"{self.src_path}: the source ended at byte {position}, "
+                        f"before the {self.size} bytes it had when listed",
+                        hint="the source changed while it was copied; run again",
+                    )
+                self._write(buffer[:n], position)
+                position += n
+                segment.done += n
+                if self.progress is not None:
+                    self.progress(n)
+                if self.throttle is not None:
+                    self.throttle.take(n)
+            if last and reader.readinto(buffer[:1]):  # the end, read to close the stream cleanly
+                raise VerificationError(
+                    f"{self.src_path}: the source holds more than the {self.size} bytes it "
+                    "had when listed",
+                    hint="the source changed while it was copied; run again",
+                )
+
+    def _write(self, data: memoryview, position: int) -> None:
+        try:
+            while data:
+                written = os.pwrite(self.fd, data, position)
+                data, position = data[written:], position + written
+        except OSError as exc:
+            raise translate_os_error(exc, "write", self.src_path) from exc
+
+    def digest(self, algorithm: str, part: str) -> Digest:
+        """The hash of what the temporary ``part`` holds, read back (the segments arrived out
+        of order, so it could not be computed on the way); raises VerificationError when the
+        name no longer leads to the file written."""
+        digest, position = Digest(algorithm), 0
+        view = memoryview(bytearray(max(self.chunk_size, DEFAULT_CHUNK)))
+        try:
+            reader = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            raise translate_os_error(exc, "read back", part) from exc
+        try:
+            mine, named = os.fstat(self.fd), os.fstat(reader)
+            if (mine.st_dev, mine.st_ino) != (named.st_dev, named.st_ino):
+                raise VerificationError(
+                    f"{part}: the temporary file was replaced by someone else",
+                    hint="another program replaced the temporary file; find it, then run again",
+                )
+            while position < self.size:
+                n = os.preadv(reader, [view[: min(len(view), self.size - position)]], position)
+                if n == 0:
+                    break
+                digest.update(view[:n])
+                position += n
+        finally:
+            os.close(reader)
+        return digest
+
+
+def _siblings(src: Backend, count: int) -> list[Backend]:
+    """Up to ``count`` more connections to ``src``'s server, made in parallel; the ones the
+    server refuses are left out (fewer segments)."""
+
+    def make() -> Backend | None:
+        backend = src.sibling_with_own_connection()  # its own TCP flow: links cap each
+        try:
+            backend.connect()
+        except FerrymanError as err:
+            log.info("a segment connection was refused (%s); using fewer segments", err)
+            backend.close()
+            return None
+        except BaseException:
+            backend.close()
+            raise
+        return backend
+
+    if count <= 0:
+        return []
+    with ThreadPoolExecutor(count, thread_name_prefix="ferryman-segment-connect") as pool:
+        made = list(pool.map(lambda _: make(), range(count)))
+    return [b for b in made if b is not None]
+
+
+def copy_in_segments(
+    src: Backend,
+    src_path: str,
+    dst: Backend,
+    dst_path: str,
+    *,
+    segments: int,
+    segment_min_size: int = DEFAULT_SEGMENT_MIN_SIZE,
+    retry: RetryPolicy | None = None,
+    outcome: FileOutcome | None = None,
+    replace: bool = False,
+    offset: int = 0,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: Callable[[int], None] | None = None,
+    source_entry: Entry | None = None,
+    verify_hash: bool = True,
+    preserve_mtime: bool = False,
+    cleanup: bool = True,
+    target_checked: bool = False,
+    ascii: bool = False,
+    transform: StreamTransform | None = None,
+    throttle: Limit | None = None,
+) -> CopyResult:
+    """:func:`copy_file` in ``segments`` parallel ranges when the file qualifies (see
+    :func:`segment_count`; ``segments`` 0 is auto), else :func:`copy_file` itself.
+    ``retry`` paces a broken segment's retries; ``outcome.retries`` counts them."""
+    entry = source_entry or src.stat(src_path)
+    count = segment_count(
+        segments, segment_min_size, src, dst, entry, offset=offset, ascii=ascii, transform=transform
+    )
+    claim = None
+    if count > 1 and isinstance(dst, LocalBackend) and (replace or target_checked):
+        part = partial_name(dst_path, f"{source_tag(src, src_path, entry.size)}-segments")
+        claim = dst.claim(part)  # None: another process writes it; one stream then
+    if claim is None:
+        return copy_file(
+            src,
+            src_path,
+            dst,
+            dst_path,
+            replace=replace,
+            offset=offset,
+            chunk_size=chunk_size,
+            progress=progress,
+            source_entry=entry,
+            verify_hash=verify_hash,
+            preserve_mtime=preserve_mtime,
+            cleanup=cleanup,
+            target_checked=target_checked,
+            ascii=ascii,
+            transform=transform,
+            throttle=throttle,
+        )
+    assert isinstance(dst, LocalBackend) and entry.size is not None
+    try:
+        return _segmented(
+            src,
+            src_path,
+            dst,
+            dst_path,
+            entry,
+            count,
+            claim,
+            part,
+            retry=retry or RetryPolicy(retries=0),
+            outcome=outcome,
+            replace=replace,
+            chunk_size=chunk_size,
+            progress=progress,
+            verify_hash=verify_hash,
+            preserve_mtime=preserve_mtime,
+            cleanup=cleanup,
+            throttle=throttle,
+        )
+    finally:
+        claim.release()
+
+
+def _segmented(
+    src: Backend,
+    src_path: str,
+    dst: LocalBackend,
+    dst_path: str,
+    entry: Entry,
+    count: int,
+    claim: LocalClaim,
+    part: str,
+    *,
+    retry: RetryPolicy,
+    outcome: FileOutcome | None,
+    replace: bool,
+    chunk_size: int,
+    progress: Callable[[int], None] | None,
+    verify_hash: bool,
+    preserve_mtime: bool,
+    cleanup: bool,
+    throttle: Limit | None,
+) -> CopyResult:
+    size = entry.size
+    assert size is not None
+    fd = os.dup(claim.fileno())  # the writers' own: closed only once they have all stopped
+    state = _Copy(
+        src_path,
+        fd,
+        size,
+        chunk_size=chunk_size,
+        progress=progress,
+        throttle=throttle,
+        retry=retry,
+        outcome=outcome,
+    )
+    extra: list[Backend] = []
+    threads: list[threading.Thread] = []
+    parts: list[_Segment] = []
+    stopped = True
+    try:
+        os.ftruncate(fd, 0)  # a temporary left by a copy that died: its bytes are not ours
+        extra = _siblings(src, count - 1)
+        ranges = segment_ranges(size, len(extra) + 1)
+        parts = [_Segment(start, end) for start, end in ranges]
+        log.info("%s: %d bytes in %d segments", src_path, size, len(parts))
+        threads = [
+            threading.Thread(
+                target=state.run, args=(segment, backend), name="ferryman-segment", daemon=True
+            )
+            for segment, backend in zip(parts[:-1], extra, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        state.run(parts[-1], src)  # the caller's connection reads to the end of the file
+        stopped = _join(threads, state)
+        for segment in parts:
+            if segment.error is not None:
+                raise segment.error
+        if any(segment.left for segment in parts):  # stopped without an error: a bug
+            raise TransferError(f"{src_path}: a segment stopped before its end", retriable=False)
+        hashing = hash_side(src, dst) if verify_hash else None
+        digest = state.digest(hashing[0], part) if hashing is not None else None
+        landed = os.fstat(fd).st_size
+        verified = verify_landed(
+            dst, part, dst_path, size, landed, hashing, digest, source=(src, src_path)
+        )
+        if dst.fsync:
+            os.fsync(fd)
+        if preserve_mtime and entry.mtime is not None:
+            _set_mtime(dst, part, entry.mtime)
+        publish(dst, part, dst_path, replace=replace, claim=claim, size=size)
+    except BaseException as err:
+        state.stop.set()
+        stopped = stopped and _join(threads, state, limit=_STOP_WAIT)
+        keep = (
+            not cleanup
+            and stopped
+            and isinstance(err, FerrymanError)
+            and err.retriable
+            and not isinstance(err, VerificationError)
+        )
+        kept = keep and _keep_beginning(src, src_path, dst, dst_path, part, claim, fd, parts)
+        if not kept and claim.holds(part):  # never remove another's file
+            discard(dst, part)
+        raise
+    finally:
+        for backend in extra:
+            backend.close()
+        if stopped:
+            os.close(fd)
+        else:  # a writer is still blocked: its descriptor must not be reused under it
+            log.warning("%s: a segment did not stop in time; its descriptor stays open", src_path)
+    return CopyResult(src_path, dst_path, size, size, time.monotonic() - state.started, verified)
+
+
+def _join(threads: list[threading.Thread], state: _Copy, limit: float | None = None) -> bool:
+    """Wait for the segment threads; True when all have ended. While the copy runs each one
+    is bounded by its connection's time-outs; once stopped, by ``limit`` seconds in all."""
+    deadline = None if limit is None else time.monotonic() + limit
+    for thread in threads:
+        while thread.is_alive():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            thread.join(0.5)  # in slices: Ctrl-C reaches the caller's thread meanwhile
+            if limit is None and state.stop.is_set():
+                deadline = time.monotonic() + _STOP_WAIT
+                limit = _STOP_WAIT
+    return True
+
+
+def _keep_beginning(
+    src: Backend,
+    src_path: str,
+    dst: LocalBackend,
+    dst_path: str,
+    part: str,
+    claim: LocalClaim,
+    fd: int,
+    parts: list[_Segment],
+) -> bool:
+    """Cut the temporary to its contiguous beginning and give it the tagged name a resume
+    continues (one stream); False when there is nothing to keep or no way to keep it."""
+    keep = 0
+    for segment in parts:
+        keep += segment.end - segment.start - segment.left
+        if segment.left:
+            break
+    if keep == 0 or not claim.holds(part):
+        return False
+    size = parts[-1].end
+    tagged = partial_name(dst_path, source_tag(src, src_path, size))
+    try:
+        os.ftruncate(fd, keep)
+        holder = dst.claim(tagged)
+    except (OSError, FerrymanError) as err:
+        log.info("%s: the partial download could not be kept (%s)", src_path, err)
+        return False
+    if holder is None:  # another process writes the tagged temporary: leave it alone
+        return False
+    try:
+        dst.rename(part, tagged)
+    except FerrymanError:
+        return False
+    finally:
+        holder.release()  # it held the file the rename replaced
+    log.info("%s: kept the first %d bytes in %s to resume from", src_path, keep, tagged)
+    return True
