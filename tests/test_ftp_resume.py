@@ -109,12 +109,15 @@ def test_write_at_an_offset_appends_after_checking_the_partial_size() -> None:
             stream.write(DATA[100:])
         with ftp.open_write("/whole.bin") as stream:  # offset 0: a plain STOR
             stream.write(DATA)
+    # each upload's landed size is asked behind its end, answered with the 226 (issue 19)
     assert server.commands[len(LOGIN) : -1] == [
         "SIZE /part.bin",
         "EPSV",
         "APPE /part.bin",
+        "SIZE /part.bin",
         "EPSV",
         "STOR /whole.bin",
+        "SIZE /whole.bin",
     ]
 
 

@@ -25,6 +25,7 @@ from .translate import reply_code, translate_reply
 if TYPE_CHECKING:
     from ...connection import FtpConnection
     from ...wirelog import WireLog
+    from .pipelining import HostFacts
     from .quirks import ServerQuirks
 
 __all__ = ["DataConnections"]
@@ -36,6 +37,7 @@ class DataConnections:
     conn: FtpConnection
     wire: WireLog
     quirks: ServerQuirks
+    facts: HostFacts
 
     if TYPE_CHECKING:  # provided by FtpSession and ftplib.FTP
 
@@ -66,7 +68,7 @@ class DataConnections:
             else:
                 port = parse_epsv(reply)
                 try:
-                    return self.dial(peer, port)
+                    data = self.dial(peer, port)
                 except OSError as err:
                     if self.af == socket.AF_INET6:
                         raise
@@ -77,6 +79,9 @@ class DataConnections:
                         self.wire,
                         then="PASV from now on",
                     )
+                else:
+                    self.facts.epsv_reached = True  # from now on EPSV may be pipelined
+                    return data
         if self.af == socket.AF_INET6:
             raise ProtocolError("the server refused EPSV, and PASV cannot work over IPv6")
         host, port = parse_pasv(self.command("PASV"))

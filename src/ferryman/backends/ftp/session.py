@@ -41,8 +41,9 @@ from ...errors import (
 from ...errors import TimeoutError as FerrymanTimeout
 from ...wirelog import WireLog
 from .dataconn import DataConnections
+from .pipelining import Batches, host_facts
 from .quirks import ServerQuirks, means_unsupported
-from .replies import ReplyReader, parse_epsv, parse_feat, parse_pasv, parse_pwd
+from .replies import ReplyReader, parse_epsv, parse_feat, parse_pasv, parse_pwd, parse_size
 from .streams import end_data_stream
 from .tls import build_context, check_pin, describe_tls
 from .translate import reply_code, translate_reply
@@ -53,6 +54,27 @@ MAX_REPLY_LINES = 2000  # a hostile server must not make a multi-line reply endl
 _ENCRYPTION_WORDS = re.compile(r"encrypt|tls|ssl|secure", re.I)
 
 
+def _final(reply: str) -> bool:
+    """Whether ``reply`` ends a transfer well (226, 250): a 2xx that is not SIZE's 213."""
+    return reply[:1] == "2" and not reply.startswith("213")
+
+
+def _size_of(path: str, reply: str) -> int | None:
+    """The size a reply to SIZE gives; None for a refusal (the caller asks again, and so
+    learns whether the server refuses SIZE) or a malformed reply."""
+    if not reply.startswith("213"):
+        return None
+    try:
+        return parse_size(path, reply)
+    except ProtocolError:
+        return None
+
+
+def _reply_error(reply: str) -> ftplib.Error:
+    """ftplib's exception for a 4xx/5xx ``reply`` (what ``sendcmd`` would have raised)."""
+    return ftplib.error_temp(reply) if reply[:1] == "4" else ftplib.error_perm(reply)
+
+
 @functools.cache
 def _plain_placeholder() -> ssl.SSLContext:
     """The context ftplib.FTP_TLS insists on, for plain FTP, which never uses it: one for the
@@ -60,7 +82,7 @@ def _plain_placeholder() -> ssl.SSLContext:
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
-class FtpSession(DataConnections, ftplib.FTP_TLS):
+class FtpSession(Batches, DataConnections, ftplib.FTP_TLS):
     """A logged-in FTP or FTPS control connection; see the module docstring."""
 
     def __init__(
@@ -83,6 +105,10 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
         self.features: dict[str, str] = {}
         #: "advertised but refused" facts about this server, shared with sibling sessions
         self.quirks = quirks if quirks is not None else ServerQuirks()
+        #: what this process learned about pipelining on this server (see pipelining.py)
+        self.facts = host_facts(conn.host, conn.port)
+        #: the directory the session is in (it never changes it for long); None: not asked
+        self.home: str | None = None
         self.certificate_fingerprint: str | None = None
         self.data_sessions_resumed: list[bool] = []
         self._reuse_session: ssl.SSLSession | None = None
@@ -225,13 +251,10 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
         self._makefile()
 
     def login_with(self, user: str, password: str) -> None:
-        """USER/PASS, then the protection level, FEAT, UTF-8 and binary type."""
+        """USER/PASS, then the protection level, FEAT and binary type (pipelined where the
+        server allows it, see pipelining.py), then UTF-8."""
         try:
-            reply = self.sendcmd(f"USER {user}")
-            if reply.startswith("3"):
-                reply = self.sendcmd(f"PASS {password}")
-            if reply.startswith("3"):
-                raise translate_reply("530 server asks for an account (ACCT): unsupported", "login")
+            self._login(user, password)
         except (ftplib.error_perm, ftplib.error_temp) as err:
             text = str(err)
             # 530 from most servers, 550 from pyftpdlib: "SSL/TLS required on the control channel"
@@ -243,41 +266,58 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
                     reply_text=text,
                 ) from None
             raise translate_reply(text, f"login as {user} on {self.conn.describe(user)}") from None
+        lines = ["PBSZ 0", "PROT P"] if self._tls else []
+        replies = self.probe([*lines, "FEAT", "TYPE I"])
         if self._tls:
-            try:
-                self._pbsz()
-                self.sendcmd("PROT P")
-            except (ftplib.error_perm, ftplib.error_temp) as err:
-                raise TLSError(
-                    f"the server refused to protect data connections ({str(err).strip()!r})",
-                    hint="ferryman never transfers data in clear over FTPS",
-                ) from None
-            self._prot_p = True
-        self.features = self._feat()
+            self._protect(*replies[:2])
+        feat, kind = replies[-2:]
+        self.features = parse_feat(feat) if feat.startswith("211") else {}
+        if kind[:1] != "2":
+            raise translate_reply(kind, "TYPE I")
+        self._type = "I"
         if "UTF8" in self.features and self.encoding.lower().replace("-", "") == "utf8":
             try:
                 self.sendcmd("OPTS UTF8 ON")
             except ftplib.Error as err:
                 # RFC 2640: UTF8 in FEAT means names are UTF-8 already; OPTS only confirms it
                 self.quirks.refuse("OPTS UTF8", str(err), self.wire, then="names sent as UTF-8")
-        self.set_type("I")
 
-    def _pbsz(self) -> None:
-        """``PBSZ 0``; a server that does not know it (500/502) may still accept ``PROT P``,
-        which is what protects the data (RFC 4217 section 9 makes PBSZ a formality for TLS);
-        a refused PROT P still ends the session."""
-        try:
-            self.sendcmd("PBSZ 0")
-        except ftplib.error_perm as err:
-            if not means_unsupported(reply_code(str(err)), str(err)):
-                raise
-            self.quirks.refuse("PBSZ", str(err), self.wire, then="PROT P sent without it")
+    def _login(self, user: str, password: str) -> None:
+        """USER and PASS (one send on a server known to pipeline: a USER answered with 230
+        makes the PASS superfluous, which such a server answers 503 or 230, harmlessly)."""
+        if self.pipelining:
+            reply, after = self.batch([f"USER {user}", f"PASS {password}"])
+            if reply.startswith("3"):
+                reply = after
+            elif reply[:1] in ("4", "5"):
+                raise _reply_error(reply)
+        else:
+            reply = self.sendcmd(f"USER {user}")
+            if reply.startswith("3"):
+                reply = self.sendcmd(f"PASS {password}")
+        if reply[:1] in ("4", "5"):
+            raise _reply_error(reply)
+        if reply.startswith("3"):
+            raise translate_reply("530 server asks for an account (ACCT): unsupported", "login")
 
-    def _feat(self) -> dict[str, str]:
-        try:
-            return parse_feat(self.sendcmd("FEAT"))
-        except ftplib.Error:
-            return {}
+    def _protect(self, pbsz: str, prot: str) -> None:
+        """Check the replies to ``PBSZ 0`` and ``PROT P``. A server that does not know PBSZ
+        (500/502) may still accept PROT P, which is what protects the data (RFC 4217 section
+        9 makes PBSZ a formality for TLS); a refused PROT P ends the session."""
+        if pbsz[:1] != "2":
+            if not (pbsz[:1] == "5" and means_unsupported(reply_code(pbsz), pbsz)):
+                raise self._unprotected(pbsz)
+            self.quirks.refuse("PBSZ", pbsz, self.wire, then="PROT P sent without it")
+        if prot[:1] != "2":
+            raise self._unprotected(prot)
+        self._prot_p = True
+
+    @staticmethod
+    def _unprotected(reply: str) -> TLSError:
+        return TLSError(
+            f"the server refused to protect data connections ({reply.strip()!r})",
+            hint="ferryman never transfers data in clear over FTPS",
+        )
 
     def set_type(self, kind: str) -> None:
         if self._type != kind:
@@ -300,7 +340,10 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
 
     def transfer(self, cmd: str, rest: int | None = None) -> tuple[socket.socket, int | None]:
         """Open a data connection for ``cmd``; returns the socket and the size the 150 gave."""
-        if self.conn.passive:
+        piped = self._passive_pipelined(cmd) if self._may_pipeline_transfer(rest) else None
+        if piped is not None:
+            data, reply = piped
+        elif self.conn.passive:
             data = self._connect_passive()
             try:
                 reply = self.start_transfer(cmd, rest)
@@ -320,6 +363,99 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
         if self._tls:
             data = self.wrap_data(data)
         return data, size
+
+    def _may_pipeline_transfer(self, rest: int | None) -> bool:
+        """EPSV + the transfer command in one send: passive, EPSV in use and known to give a
+        reachable port (a refusal is then all but ruled out and a fall-back to PASV needs no
+        transfer command in flight), and no REST (its refusal must be known first)."""
+        return (
+            self.conn.passive
+            and not rest
+            and self.pipelining
+            and self.facts.epsv_reached
+            and self.conn.use_epsv
+            and not self.quirks.refused("EPSV")
+        )
+
+    def _passive_pipelined(self, cmd: str) -> tuple[socket.socket, str] | None:
+        """``EPSV`` and ``cmd`` in one send: read the 229, connect, then read the 1xx.
+        None when the server refused EPSV after all (then PASV, one command at a time)."""
+        self._transfer_command = cmd
+        self.send_batch(["EPSV", cmd])
+        epsv = self.read_reply("the reply to EPSV")
+        if not epsv.startswith("229"):
+            answer = self.read_reply(f"the reply to {cmd}")  # refused: no data port was set
+            if answer[:1] in ("1", "2"):
+                self.broken = True
+                raise ProtocolError(f"{cmd}: the server started a transfer without a data port")
+            code = reply_code(epsv)
+            if epsv[:1] == "5" and (means_unsupported(code, epsv) or code in (501, 522)):
+                self.quirks.refuse("EPSV", epsv, self.wire, then="PASV from now on")
+                return None
+            raise translate_reply(epsv, "EPSV")
+        try:
+            port = parse_epsv(epsv)
+        except BaseException:
+            self.broken = True  # the reply to cmd is still owed
+            raise
+        try:
+            data = self.dial(self.control.getpeername()[0], port)
+        except OSError:
+            # a server that refused cmd at once may have closed the port before the connect
+            # came (ProFTPD's "451 Append/Restart not permitted"): its reply says why
+            answer = self.read_reply(f"the reply to {cmd}")
+            if answer[:1] in ("4", "5"):
+                raise translate_reply(answer, cmd) from None
+            self.broken = True
+            raise
+        try:
+            reply = self.read_reply(f"the reply to {cmd}")
+            if reply.startswith("2"):  # some servers send 2xx before 150 (ftplib's note)
+                reply = self.read_reply(f"the reply to {cmd}")
+            if not reply.startswith("1"):
+                raise translate_reply(reply, cmd)
+        except BaseException:
+            data.close()
+            raise
+        return data, reply
+
+    def finish_upload(self, sock: socket.socket, path: str) -> tuple[str, int | None]:
+        """End an upload's data connection and return the final reply and the size of
+        ``path`` on the server, or None when not asked (then the caller asks).
+
+        On a server that pipelines, ``SIZE path`` is sent right behind the end of the data
+        stream, so its answer arrives with the 226 (no round trip of its own). It counts
+        only when it came after the 226: a server that answers commands during a transfer
+        (pyftpdlib; ProFTPD's "450 data transfer in progress") may have measured a file
+        still being written, so that answer is ignored and SIZE is asked afresh, and this
+        server is not asked so again.
+        """
+        if not self._size_behind_226():
+            return self.finish_data(sock, upload=True), None
+        try:
+            end_data_stream(sock)
+            self.send_batch([f"SIZE {path}"])
+            first = self.read_reply(f"the final reply to {self._transfer_command}")
+            second = self.read_reply(f"the reply to SIZE {path}")
+        finally:
+            sock.close()
+        if _final(first):
+            self.facts.size_after_226 = True
+            return first, _size_of(path, second)
+        if _final(second):
+            if self.facts.size_after_226 is not False:
+                self.wire.note("SIZE answered during the transfer; asked after the 226 from now on")
+            self.facts.size_after_226 = False
+            return second, None
+        raise translate_reply(second if first.startswith("213") else first, self._transfer_command)
+
+    def _size_behind_226(self) -> bool:
+        return (
+            self.pipelining
+            and self.facts.size_after_226 is not False
+            and "SIZE" in self.quirks.effective(self.features)
+            and self._type == "I"
+        )
 
     def finish_data(self, sock: socket.socket, *, upload: bool) -> str:
         """End a data connection whose transfer is complete; return the server's final 2xx reply.

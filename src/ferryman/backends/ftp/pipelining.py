@@ -1,0 +1,229 @@
+"""Command pipelining on an FTP control connection: several commands in one send, where the
+protocol allows it and the server is known to tolerate it (issue 19).
+
+At 50 ms round-trip time every command answered before the next one is sent costs 50 ms per
+file. RFC 959 (section 4.2 and the state diagrams of section 6) has the server read commands
+from the control connection as a stream and answer each in turn, so a client may write the
+next command before the previous reply arrived, as long as it never needs that reply to choose
+the command. ferryman does so only in these places (each reply is still read and checked,
+in order, within the time-out):
+
+- after login: ``PBSZ 0`` + ``PROT P`` + ``FEAT`` + ``TYPE I`` in one send (``FEAT`` + ``TYPE I``
+  on plain FTP); on a server known to pipeline, ``USER`` + ``PASS`` as well;
+- a transfer: ``EPSV`` + ``RETR``/``STOR``/``LIST`` in one send: read the 229, connect the data
+  connection, then read the 150 (only once an EPSV data port of this server was reached
+  without pipelining, and never with ``REST``, whose refusal must be known before the
+  transfer starts);
+- after an upload: ``SIZE partial`` sent behind the end of the data connection, so its reply
+  comes with the 226 instead of one round trip later (used only when the server answered
+  it after the 226; a server that answers it during the transfer has it asked again);
+- ``RNFR`` + ``RNTO`` in one send, which ``copy_file`` calls only after the copy verified;
+- ``CWD dir`` + ``CWD home`` (is it a directory?), ``SIZE`` + ``MDTM`` (stat).
+
+Some servers do not tolerate it: they flush their input buffer after each command, or answer
+out of order (the issue's "detected and remembered"). The first login to a server is the
+probe: if a reply of the pipelined batch does not follow the first one promptly (the batch was
+one TCP segment: a sequential server answers its commands back to back), the server dropped
+input; that session is closed, a new one is opened one command at a time, and the server is
+remembered as not pipelining for the rest of the process. The facts are kept per
+``host:port`` in this process (:func:`host_facts`), so every backend to that server
+(siblings, source and destination, later runs in one process) uses what was learned. The
+environment variable ``FERRYMAN_FTP_PIPELINING=off`` turns pipelining off altogether.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn
+
+from ...errors import ConfigError
+from ...errors import TimeoutError as FerrymanTimeout
+from .translate import translate_reply
+
+if TYPE_CHECKING:
+    from ...connection import FtpConnection
+    from ...wirelog import WireLog
+
+__all__ = [
+    "Batches",
+    "HostFacts",
+    "PipeliningRefusedError",
+    "forget_hosts",
+    "host_facts",
+    "pipelining_allowed",
+]
+
+
+@dataclass(slots=True)
+class HostFacts:
+    """What one FTP server (``host:port``) showed about pipelining."""
+
+    #: None: not probed yet; True: answers pipelined commands in order; False: does not
+    pipelining: bool | None = None
+    #: an EPSV data port of this server was reached (so a refusal or an unreachable port is
+    #: not discovered with a transfer command already sent behind the EPSV)
+    epsv_reached: bool = False
+    #: None: not seen; True: a SIZE sent behind the end of an upload was answered after the
+    #: 226; False: it was answered during the transfer (pyftpdlib, ProFTPD's 450), so it is
+    #: asked after the 226 instead
+    size_after_226: bool | None = None
+
+
+_LOCK = threading.Lock()
+_HOSTS: dict[str, HostFacts] = {}
+
+
+def host_facts(host: str, port: int) -> HostFacts:
+    """The facts of ``host:port``, shared by every session of this process."""
+    key = f"{host.lower()}:{port}"
+    with _LOCK:
+        facts = _HOSTS.get(key)
+        if facts is None:
+            facts = _HOSTS[key] = HostFacts()
+        return facts
+
+
+def forget_hosts() -> None:
+    """Forget every server's facts (tests; a server replaced on the same port)."""
+    with _LOCK:
+        _HOSTS.clear()
+
+
+def pipelining_allowed() -> bool:
+    """False when the user switched pipelining off (``FERRYMAN_FTP_PIPELINING=off``)."""
+    value = os.environ.get("FERRYMAN_FTP_PIPELINING", "").strip().lower()
+    return value not in ("off", "0", "no", "false")
+
+
+class PipeliningRefusedError(Exception):
+    """The server dropped or mangled pipelined commands during the login probe: the session
+    is out of step and must be replaced by one that sends a command at a time."""
+
+
+#: the least time the further replies of a probing batch get after the first one arrived
+PROBE_MIN_WAIT = 1.0
+
+
+def shown(line: str) -> str:
+    """``line`` as a message may show it (never a password)."""
+    return "PASS ****" if line[:5].upper() == "PASS " else line
+
+
+class Batches:
+    """Sending several commands at once and reading their replies in order; a mixin of
+    :class:`~.session.FtpSession`, which provides the control socket and the reply reader."""
+
+    conn: FtpConnection
+    wire: WireLog
+    facts: HostFacts
+    encoding: str
+    broken: bool
+    _awaiting: str
+    _deadline: float | None
+
+    if TYPE_CHECKING:  # provided by FtpSession
+
+        @property
+        def control(self) -> socket.socket: ...
+        def _multiline(self) -> str: ...
+        def command(self, line: str) -> str: ...
+
+    @property
+    def pipelining(self) -> bool:
+        """Whether this server is known to answer pipelined commands in order."""
+        return self.facts.pipelining is True and pipelining_allowed()
+
+    def send_batch(self, lines: Sequence[str]) -> None:
+        """Write ``lines`` in one send (one TCP segment when small)."""
+        for line in lines:
+            if any(c in line for c in "\r\n\0"):
+                raise ConfigError(
+                    "refusing to send a command containing CR, LF or NUL",
+                    hint="a path or name contains a line break; fix its source",
+                )
+        for line in lines:
+            self.wire.sent(line)
+        self._awaiting = "the reply to " + shown(lines[0])
+        data = "".join(line + "\r\n" for line in lines)
+        self.control.sendall(data.encode(self.encoding, "surrogateescape"))
+
+    def read_reply(self, what: str, within: float | None = None) -> str:
+        """The next reply, whatever its code, complete within ``within`` seconds (default: the
+        control connection's time-out); ``what`` names it in a time-out's message."""
+        self._awaiting = what
+        budget = within if within is not None else self.control.gettimeout() or self.conn.timeout
+        self._deadline = time.monotonic() + budget
+        try:
+            return self._multiline()
+        finally:
+            self._deadline = None
+
+    def batch(self, lines: Sequence[str]) -> list[str]:
+        """Every reply to ``lines``, in order, whatever their codes: sent in one go when the
+        server pipelines, otherwise one command at a time (then all are still sent: use this
+        only for commands that are harmless whatever the earlier replies were)."""
+        if len(lines) > 1 and self.pipelining:
+            self.send_batch(lines)
+            return [self.read_reply("the reply to " + shown(line)) for line in lines]
+        return self._one_by_one(lines)
+
+    def commands(self, lines: Sequence[str]) -> list[str]:
+        """Send ``lines`` and return their replies; a 4xx/5xx reply is raised as the project's
+        error. Pipelined on a server that allows it (every reply is read before the first
+        failure is raised, so the session stays in step); otherwise one at a time, stopping
+        at the first failure (``RNTO`` is never sent after a refused ``RNFR``)."""
+        if len(lines) < 2 or not self.pipelining:
+            return [self.command(line) for line in lines]
+        replies = self.batch(lines)
+        for line, reply in zip(lines, replies, strict=True):
+            if reply[:1] not in ("1", "2", "3"):
+                raise translate_reply(reply, shown(line))
+        return replies
+
+    def probe(self, lines: Sequence[str]) -> list[str]:
+        """Every reply to ``lines``, pipelined unless the server is known not to pipeline;
+        the first time, this is the probe that finds out (see the module docstring)."""
+        if self.facts.pipelining is False or not pipelining_allowed() or len(lines) < 2:
+            return self._one_by_one(lines)
+        probing = self.facts.pipelining is None
+        started = time.monotonic()
+        self.send_batch(lines)
+        replies: list[str] = []
+        wait: float | None = None
+        for line in lines:
+            try:
+                replies.append(self.read_reply("the reply to " + shown(line), wait))
+            except (FerrymanTimeout, EOFError, OSError) as err:
+                if wait is None:  # no answer to the first command: a time-out like any other
+                    raise
+                self._refused_pipelining(lines[0], err)
+            if probing and wait is None:
+                # one segment in: a sequential server answers the rest right after the first
+                wait = min(self.conn.timeout, max(PROBE_MIN_WAIT, 4 * (time.monotonic() - started)))
+        if probing:
+            self.facts.pipelining = True
+            self.wire.note("the server answers pipelined commands in order")
+        return replies
+
+    def _refused_pipelining(self, first: str, err: BaseException) -> NoReturn:
+        self.broken = True
+        self.facts.pipelining = False
+        self.wire.note(
+            "the server did not answer pipelined commands (%s after %s); "
+            "one command at a time from now on",
+            type(err).__name__,
+            shown(first),
+        )
+        raise PipeliningRefusedError(shown(first)) from None
+
+    def _one_by_one(self, lines: Sequence[str]) -> list[str]:
+        replies = []
+        for line in lines:
+            self.send_batch([line])
+            replies.append(self.read_reply("the reply to " + shown(line)))
+        return replies
