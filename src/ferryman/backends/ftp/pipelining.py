@@ -41,8 +41,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
-from ...errors import ConfigError
+from ...errors import ConfigError, ProtocolError
 from ...errors import TimeoutError as FerrymanTimeout
+from .quirks import ServerQuirks
+from .replies import parse_size
+from .streams import end_data_stream
 from .translate import translate_reply
 
 if TYPE_CHECKING:
@@ -126,12 +129,18 @@ class Batches:
     _awaiting: str
     _deadline: float | None
 
+    quirks: ServerQuirks
+    features: dict[str, str]
+    _type: str | None
+    _transfer_command: str
+
     if TYPE_CHECKING:  # provided by FtpSession
 
         @property
         def control(self) -> socket.socket: ...
         def _multiline(self) -> str: ...
         def command(self, line: str) -> str: ...
+        def finish_data(self, sock: socket.socket, *, upload: bool) -> str: ...
 
     @property
     def pipelining(self) -> bool:
@@ -221,9 +230,68 @@ class Batches:
         )
         raise PipeliningRefusedError(shown(first)) from None
 
+    def finish_upload(self, sock: socket.socket, path: str) -> tuple[str, int | None]:
+        """End an upload's data connection and return the final reply and the size of
+        ``path`` on the server, or None when not asked (then the caller asks).
+
+        On a server that pipelines, ``SIZE path`` is sent right behind the end of the data
+        stream, so its answer arrives with the 226 (no round trip of its own). It counts
+        only when it came after the 226: a server that answers commands during a transfer
+        (pyftpdlib; ProFTPD's "450 data transfer in progress") may have measured a file
+        still being written, so that answer is ignored and SIZE is asked afresh, and this
+        server is not asked so again.
+        """
+        if not self._size_behind_226():
+            return self.finish_data(sock, upload=True), None
+        try:
+            end_data_stream(sock)
+            self.send_batch([f"SIZE {path}"])
+            first = self.read_reply(f"the final reply to {self._transfer_command}")
+            try:
+                second = self.read_reply(f"the reply to SIZE {path}")
+            except (EOFError, OSError, FerrymanTimeout):
+                if first[:1] in ("4", "5"):  # the transfer failed, and the session with it
+                    raise translate_reply(first, self._transfer_command) from None
+                raise
+        finally:
+            sock.close()
+        if _final(first):
+            self.facts.size_after_226 = True
+            return first, _size_of(path, second)
+        if _final(second):
+            if self.facts.size_after_226 is not False:
+                self.wire.note("SIZE answered during the transfer; asked after the 226 from now on")
+            self.facts.size_after_226 = False
+            return second, None
+        raise translate_reply(second if first.startswith("213") else first, self._transfer_command)
+
+    def _size_behind_226(self) -> bool:
+        return (
+            self.pipelining
+            and self.facts.size_after_226 is not False
+            and "SIZE" in self.quirks.effective(self.features)
+            and self._type == "I"
+        )
+
     def _one_by_one(self, lines: Sequence[str]) -> list[str]:
         replies = []
         for line in lines:
             self.send_batch([line])
             replies.append(self.read_reply("the reply to " + shown(line)))
         return replies
+
+
+def _final(reply: str) -> bool:
+    """Whether ``reply`` ends a transfer well (226, 250): a 2xx that is not SIZE's 213."""
+    return reply[:1] == "2" and not reply.startswith("213")
+
+
+def _size_of(path: str, reply: str) -> int | None:
+    """The size a reply to SIZE gives; None for a refusal (the caller asks again, and so
+    learns whether the server refuses SIZE) or a malformed reply."""
+    if not reply.startswith("213"):
+        return None
+    try:
+        return parse_size(path, reply)
+    except ProtocolError:
+        return None

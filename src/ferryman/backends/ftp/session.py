@@ -43,7 +43,7 @@ from ...wirelog import WireLog
 from .dataconn import DataConnections
 from .pipelining import Batches, host_facts
 from .quirks import ServerQuirks, means_unsupported
-from .replies import ReplyReader, parse_epsv, parse_feat, parse_pasv, parse_pwd, parse_size
+from .replies import ReplyReader, parse_epsv, parse_feat, parse_pasv, parse_pwd
 from .streams import end_data_stream
 from .tls import build_context, check_pin, describe_tls
 from .translate import reply_code, translate_reply
@@ -52,22 +52,6 @@ __all__ = ["FtpSession", "parse_epsv", "parse_feat", "parse_pasv", "parse_pwd"]
 
 MAX_REPLY_LINES = 2000  # a hostile server must not make a multi-line reply endless
 _ENCRYPTION_WORDS = re.compile(r"encrypt|tls|ssl|secure", re.I)
-
-
-def _final(reply: str) -> bool:
-    """Whether ``reply`` ends a transfer well (226, 250): a 2xx that is not SIZE's 213."""
-    return reply[:1] == "2" and not reply.startswith("213")
-
-
-def _size_of(path: str, reply: str) -> int | None:
-    """The size a reply to SIZE gives; None for a refusal (the caller asks again, and so
-    learns whether the server refuses SIZE) or a malformed reply."""
-    if not reply.startswith("213"):
-        return None
-    try:
-        return parse_size(path, reply)
-    except ProtocolError:
-        return None
 
 
 def _reply_error(reply: str) -> ftplib.Error:
@@ -363,99 +347,6 @@ class FtpSession(Batches, DataConnections, ftplib.FTP_TLS):
         if self._tls:
             data = self.wrap_data(data)
         return data, size
-
-    def _may_pipeline_transfer(self, rest: int | None) -> bool:
-        """EPSV + the transfer command in one send: passive, EPSV in use and known to give a
-        reachable port (a refusal is then all but ruled out and a fall-back to PASV needs no
-        transfer command in flight), and no REST (its refusal must be known first)."""
-        return (
-            self.conn.passive
-            and not rest
-            and self.pipelining
-            and self.facts.epsv_reached
-            and self.conn.use_epsv
-            and not self.quirks.refused("EPSV")
-        )
-
-    def _passive_pipelined(self, cmd: str) -> tuple[socket.socket, str] | None:
-        """``EPSV`` and ``cmd`` in one send: read the 229, connect, then read the 1xx.
-        None when the server refused EPSV after all (then PASV, one command at a time)."""
-        self._transfer_command = cmd
-        self.send_batch(["EPSV", cmd])
-        epsv = self.read_reply("the reply to EPSV")
-        if not epsv.startswith("229"):
-            answer = self.read_reply(f"the reply to {cmd}")  # refused: no data port was set
-            if answer[:1] in ("1", "2"):
-                self.broken = True
-                raise ProtocolError(f"{cmd}: the server started a transfer without a data port")
-            code = reply_code(epsv)
-            if epsv[:1] == "5" and (means_unsupported(code, epsv) or code in (501, 522)):
-                self.quirks.refuse("EPSV", epsv, self.wire, then="PASV from now on")
-                return None
-            raise translate_reply(epsv, "EPSV")
-        try:
-            port = parse_epsv(epsv)
-        except BaseException:
-            self.broken = True  # the reply to cmd is still owed
-            raise
-        try:
-            data = self.dial(self.control.getpeername()[0], port)
-        except OSError:
-            # a server that refused cmd at once may have closed the port before the connect
-            # came (ProFTPD's "451 Append/Restart not permitted"): its reply says why
-            answer = self.read_reply(f"the reply to {cmd}")
-            if answer[:1] in ("4", "5"):
-                raise translate_reply(answer, cmd) from None
-            self.broken = True
-            raise
-        try:
-            reply = self.read_reply(f"the reply to {cmd}")
-            if reply.startswith("2"):  # some servers send 2xx before 150 (ftplib's note)
-                reply = self.read_reply(f"the reply to {cmd}")
-            if not reply.startswith("1"):
-                raise translate_reply(reply, cmd)
-        except BaseException:
-            data.close()
-            raise
-        return data, reply
-
-    def finish_upload(self, sock: socket.socket, path: str) -> tuple[str, int | None]:
-        """End an upload's data connection and return the final reply and the size of
-        ``path`` on the server, or None when not asked (then the caller asks).
-
-        On a server that pipelines, ``SIZE path`` is sent right behind the end of the data
-        stream, so its answer arrives with the 226 (no round trip of its own). It counts
-        only when it came after the 226: a server that answers commands during a transfer
-        (pyftpdlib; ProFTPD's "450 data transfer in progress") may have measured a file
-        still being written, so that answer is ignored and SIZE is asked afresh, and this
-        server is not asked so again.
-        """
-        if not self._size_behind_226():
-            return self.finish_data(sock, upload=True), None
-        try:
-            end_data_stream(sock)
-            self.send_batch([f"SIZE {path}"])
-            first = self.read_reply(f"the final reply to {self._transfer_command}")
-            second = self.read_reply(f"the reply to SIZE {path}")
-        finally:
-            sock.close()
-        if _final(first):
-            self.facts.size_after_226 = True
-            return first, _size_of(path, second)
-        if _final(second):
-            if self.facts.size_after_226 is not False:
-                self.wire.note("SIZE answered during the transfer; asked after the 226 from now on")
-            self.facts.size_after_226 = False
-            return second, None
-        raise translate_reply(second if first.startswith("213") else first, self._transfer_command)
-
-    def _size_behind_226(self) -> bool:
-        return (
-            self.pipelining
-            and self.facts.size_after_226 is not False
-            and "SIZE" in self.quirks.effective(self.features)
-            and self._type == "I"
-        )
 
     def finish_data(self, sock: socket.socket, *, upload: bool) -> str:
         """End a data connection whose transfer is complete; return the server's final 2xx reply.
