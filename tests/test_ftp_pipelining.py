@@ -6,15 +6,18 @@ leaves the session in step and nothing renamed. The counts per file on real serv
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from pydantic import SecretStr
 
 from ferryman.backends.ftp import FtpBackend
 from ferryman.backends.ftp.pipelining import PROBE_MIN_WAIT, host_facts
 from ferryman.backends.local import LocalBackend
+from ferryman.cli import cli
 from ferryman.connection import FtpConnection
 from ferryman.errors import NotFoundError
 from ferryman.transfer.copy import copy_file
@@ -169,3 +172,36 @@ def test_a_refused_rnfr_sent_with_its_rnto_renames_nothing() -> None:
         "RNFR /in/a.csv",
         "RNTO /in/b.csv",
     ]
+
+
+def test_pipelining_switched_off_sends_one_command_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FERRYMAN_FTP_PIPELINING", "off")
+    files = {"/in/a.csv": b"a"}
+    with ScriptedFtpServer(rules_for(files), drop_pipelined=True) as server:
+        started = time.monotonic()
+        with backend_for(server).connect() as ftp:
+            with ftp.open_read("/in/a.csv") as stream:
+                assert stream.read() == b"a"
+            assert upload(ftp, tmp_path, "b.csv", b"bb") == "size"
+        assert time.monotonic() - started < PROBE_MIN_WAIT  # no probe waited for
+    assert server.dropped == []
+    assert server.connections_accepted == 1
+    assert files["/in/b.csv"] == b"bb"
+
+
+def test_ferryman_test_notes_a_server_that_drops_pipelined_commands() -> None:
+    files = {"/in/a.csv": b"a"}
+    # connections: the TCP check, the session whose probe lost a command, the one after it
+    with ScriptedFtpServer(
+        rules_for(files), drop_pipelined=True, connections=3, timeout=10
+    ) as server:
+        url = f"ftp://bob@{server.host}:{server.port}"
+        args = ["test", url, "--password-env", "FM_PW", "--timeout", "5", "--json"]
+        result = CliRunner().invoke(cli, args, env={"FM_PW": "pw-for-pipelining"})
+    assert result.exit_code == 0, result.output
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["pipelining"]["ok"] and checks["pipelining"]["note"]
+    assert checks["login"]["ok"] and checks["data-epsv"]["ok"]
+    assert server.dropped == [b"TYPE I\r\n"]
