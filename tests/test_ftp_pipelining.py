@@ -205,3 +205,20 @@ def test_ferryman_test_notes_a_server_that_drops_pipelined_commands() -> None:
     assert checks["pipelining"]["ok"] and checks["pipelining"]["note"]
     assert checks["login"]["ok"] and checks["data-epsv"]["ok"]
     assert server.dropped == [b"TYPE I\r\n"]
+
+
+def test_a_session_probes_even_where_the_host_was_seen_to_pipeline() -> None:
+    """Behind one address (a load balancer) a server that drops pipelined input may follow one
+    that did not: each session's login batch is its own probe, with the short wait."""
+    files = {"/in/a.csv": b"a"}
+    with ScriptedFtpServer(
+        rules_for(files), drop_pipelined=True, connections=2, timeout=10
+    ) as server:
+        host_facts(server.host, server.port).pipelining = True  # as another server showed
+        started = time.monotonic()
+        with backend_for(server).connect() as ftp:
+            assert time.monotonic() - started < 5  # the probe's wait, not the time-out
+            with ftp.open_read("/in/a.csv") as stream:
+                assert stream.read() == b"a"
+        assert host_facts(server.host, server.port).pipelining is False
+    assert server.dropped == [b"TYPE I\r\n"]

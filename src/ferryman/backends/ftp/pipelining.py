@@ -9,7 +9,7 @@ the command. ferryman does so only in these places (each reply is still read and
 in order, within the time-out):
 
 - after login: ``PBSZ 0`` + ``PROT P`` + ``FEAT`` + ``TYPE I`` in one send (``FEAT`` + ``TYPE I``
-  on plain FTP); on a server known to pipeline, ``USER`` + ``PASS`` as well;
+  on plain FTP);
 - a transfer: ``EPSV`` + ``RETR``/``STOR``/``LIST`` in one send: read the 229, connect the data
   connection, then read the 150 (only once an EPSV data port of this server was reached
   without pipelining, and never with ``REST``, whose refusal must be known before the
@@ -21,11 +21,12 @@ in order, within the time-out):
 - ``CWD dir`` + ``CWD home`` (is it a directory?), ``SIZE`` + ``MDTM`` (stat).
 
 Some servers do not tolerate it: they flush their input buffer after each command, or answer
-out of order (the issue's "detected and remembered"). The first login to a server is the
-probe: if a reply of the pipelined batch does not follow the first one promptly (the batch was
-one TCP segment: a sequential server answers its commands back to back), the server dropped
-input; that session is closed, a new one is opened one command at a time, and the server is
-remembered as not pipelining for the rest of the process. The facts are kept per
+out of order (the issue's "detected and remembered"). The login batch of every session is
+the probe: if a reply of it does not follow the first one promptly (the batch was one TCP
+segment: a sequential server answers its commands back to back), the server dropped input;
+that session is closed, a new one is opened one command at a time, and the server is
+remembered as not pipelining for the rest of the process (no later session tries). Only a
+session whose own probe passed pipelines anything else. The facts are kept per
 ``host:port`` in this process (:func:`host_facts`), so every backend to that server
 (siblings, source and destination, later runs in one process) uses what was learned. The
 environment variable ``FERRYMAN_FTP_PIPELINING=off`` turns pipelining off altogether.
@@ -142,10 +143,13 @@ class Batches:
         def command(self, line: str) -> str: ...
         def finish_data(self, sock: socket.socket, *, upload: bool) -> str: ...
 
+    #: this session's login batch was answered in order (see :meth:`probe`)
+    _pipelined = False
+
     @property
     def pipelining(self) -> bool:
-        """Whether this server is known to answer pipelined commands in order."""
-        return self.facts.pipelining is True and pipelining_allowed()
+        """Whether this session may send commands without waiting for each reply."""
+        return self._pipelined and pipelining_allowed()
 
     def send_batch(self, lines: Sequence[str]) -> None:
         """Write ``lines`` in one send (one TCP segment when small)."""
@@ -195,11 +199,14 @@ class Batches:
         return replies
 
     def probe(self, lines: Sequence[str]) -> list[str]:
-        """Every reply to ``lines``, pipelined unless the server is known not to pipeline;
-        the first time, this is the probe that finds out (see the module docstring)."""
+        """Every reply to ``lines`` (the login batch), pipelined unless the server is known not
+        to pipeline. Every session probes so: the replies after the first must follow it
+        promptly (see the module docstring), or the server is remembered as not pipelining
+        and :class:`PipeliningRefusedError` says to open a new session. Only a session whose
+        probe passed pipelines anything else (a server behind a load balancer may differ from
+        the one before it)."""
         if self.facts.pipelining is False or not pipelining_allowed() or len(lines) < 2:
             return self._one_by_one(lines)
-        probing = self.facts.pipelining is None
         started = time.monotonic()
         self.send_batch(lines)
         replies: list[str] = []
@@ -211,12 +218,13 @@ class Batches:
                 if wait is None:  # no answer to the first command: a time-out like any other
                     raise
                 self._refused_pipelining(lines[0], err)
-            if probing and wait is None:
+            if wait is None:
                 # one segment in: a sequential server answers the rest right after the first
                 wait = min(self.conn.timeout, max(PROBE_MIN_WAIT, 4 * (time.monotonic() - started)))
-        if probing:
-            self.facts.pipelining = True
+        self._pipelined = True
+        if self.facts.pipelining is None:
             self.wire.note("the server answers pipelined commands in order")
+        self.facts.pipelining = True
         return replies
 
     def _refused_pipelining(self, first: str, err: BaseException) -> NoReturn:

@@ -54,11 +54,6 @@ MAX_REPLY_LINES = 2000  # a hostile server must not make a multi-line reply endl
 _ENCRYPTION_WORDS = re.compile(r"encrypt|tls|ssl|secure", re.I)
 
 
-def _reply_error(reply: str) -> ftplib.Error:
-    """ftplib's exception for a 4xx/5xx ``reply`` (what ``sendcmd`` would have raised)."""
-    return ftplib.error_temp(reply) if reply[:1] == "4" else ftplib.error_perm(reply)
-
-
 @functools.cache
 def _plain_placeholder() -> ssl.SSLContext:
     """The context ftplib.FTP_TLS insists on, for plain FTP, which never uses it: one for the
@@ -267,20 +262,11 @@ class FtpSession(Batches, DataConnections, ftplib.FTP_TLS):
                 self.quirks.refuse("OPTS UTF8", str(err), self.wire, then="names sent as UTF-8")
 
     def _login(self, user: str, password: str) -> None:
-        """USER and PASS (one send on a server known to pipeline: a USER answered with 230
-        makes the PASS superfluous, which such a server answers 503 or 230, harmlessly)."""
-        if self.pipelining:
-            reply, after = self.batch([f"USER {user}", f"PASS {password}"])
-            if reply.startswith("3"):
-                reply = after
-            elif reply[:1] in ("4", "5"):
-                raise _reply_error(reply)
-        else:
-            reply = self.sendcmd(f"USER {user}")
-            if reply.startswith("3"):
-                reply = self.sendcmd(f"PASS {password}")
-        if reply[:1] in ("4", "5"):
-            raise _reply_error(reply)
+        """USER and PASS, one at a time: PASS may take long (PAM, LDAP), which a probe's
+        short wait would take for a dropped command."""
+        reply = self.sendcmd(f"USER {user}")
+        if reply.startswith("3"):
+            reply = self.sendcmd(f"PASS {password}")
         if reply.startswith("3"):
             raise translate_reply("530 server asks for an account (ACCT): unsupported", "login")
 
