@@ -222,3 +222,28 @@ def test_a_session_probes_even_where_the_host_was_seen_to_pipeline() -> None:
                 assert stream.read() == b"a"
         assert host_facts(server.host, server.port).pipelining is False
     assert server.dropped == [b"TYPE I\r\n"]
+
+
+def test_a_size_after_the_226_that_does_not_match_is_asked_again(tmp_path: Path) -> None:
+    """A server whose control and data connections run apart might answer the SIZE after the
+    226 yet measure before the last bytes landed: a mismatch is asked again, never trusted
+    (nor failed) on that answer alone."""
+    files: dict[str, bytes] = {"/in/.dir": b""}
+    rules = rules_for(files)
+    size = rules["SIZE"]
+    assert callable(size)
+
+    def stale_once(server: ScriptedFtpServer, arg: str) -> Reply:
+        if arg.endswith(".ferryman-part") and not server.state.get("stale"):
+            server.state["stale"] = True
+            return "213 7"
+        return size(server, arg)
+
+    with ScriptedFtpServer({**rules, "SIZE": stale_once}) as server:
+        with backend_for(server).connect() as ftp:
+            assert upload(ftp, tmp_path, "a.bin", b"q" * 500) == "size"
+            assert host_facts(server.host, server.port).size_after_226 is False
+    assert files["/in/a.bin"] == b"q" * 500
+    assert [v for v in verbs(server) if v in ("STOR", "SIZE", "RNFR")][-4:] == [
+        *["STOR", "SIZE", "SIZE", "RNFR"],
+    ]

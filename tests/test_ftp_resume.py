@@ -100,7 +100,8 @@ def test_write_at_an_offset_uses_rest_and_stor_when_rest_stream_is_announced() -
 def test_write_at_an_offset_appends_after_checking_the_partial_size() -> None:
     rules: dict[str, Rule] = {
         "FEAT": feat("SIZE"),
-        "SIZE": "213 100",
+        # the partial before APPE, then each upload's landed size (asked behind its end)
+        "SIZE": ["213 100", f"213 {len(DATA)}"],
         "APPE": transfer_in(),
         "STOR": transfer_in(),
     }

@@ -283,7 +283,7 @@ class FtpBackend(FtpLookups, Backend):
                     reply_text=err.reply_text,
                 ) from None
         self.busy = True
-        return FtpWriteStream(self, sock, what, size_path=path)
+        return FtpWriteStream(self, sock, what, size_path=path, offset=offset)
 
     def _check_append_point(self, session: FtpSession, path: str, offset: int) -> None:
         """APPE writes at the server's end of the file, wherever that is: make sure it is at
