@@ -20,14 +20,19 @@ import collections
 import logging
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from pydantic import SecretStr
 
+from ferryman.backends.ftp import FtpBackend
 from ferryman.cli import cli
+from ferryman.connection import FtpConnection
+from ferryman.errors import RemoteError
 from tests.servers.proftpd import Proftpd
 from tests.servers.turns import TurnCounter
 from tests.servers.vsftpd import Vsftpd, Workdir
@@ -251,3 +256,57 @@ def test_proftpd_turns_per_file(
     assert found.get_turns == 1.0
     assert near(found.put_turns, 3.0), found.put_turns
     assert len(list((proftpd_workdir.local / "up-big").iterdir())) == 2 * N
+
+
+def _refusals_fail_at_once(conn: FtpConnection, directory: str) -> None:
+    """Once EPSV is pipelined with the transfer command and the data connection's TLS
+    handshake overlaps the wait for the 150, a refused RETR/STOR (nobody will answer the
+    handshake) must fail at once with the server's reason, and the session stay usable."""
+    path = f"{directory.rstrip('/')}/a.txt"
+    with FtpBackend(conn) as ftp:
+        with ftp.open_write(path) as stream:  # the first: EPSV alone, then pipelined
+            stream.write(b"hello")
+        for attempt in (lambda: ftp.open_read("/nope/x"), lambda: ftp.open_write("/nope/x")):
+            started = time.monotonic()
+            with pytest.raises(RemoteError) as info:
+                attempt()
+            assert time.monotonic() - started < 2
+            assert info.value.reply_code in (550, 553)
+            with ftp.open_read(path) as stream:
+                assert stream.read() == b"hello"
+        assert ftp.session is not None and all(ftp.session.data_sessions_resumed)
+
+
+def _connection(server: Vsftpd | Proftpd) -> FtpConnection:
+    assert server.pki is not None
+    return FtpConnection.model_validate(
+        {
+            "host": "127.0.0.1",
+            "port": server.port,
+            "user": server.user,
+            "password": SecretStr(server.password),
+            "tls": "explicit",
+            "ca_file": server.pki.ca_cert,
+            "timeout": 10,
+            "retries": 0,
+            "use_netrc": False,
+            "use_keyring": False,
+        }
+    )
+
+
+@pytest.mark.vsftpd
+def test_vsftpd_refused_transfers_fail_at_once(
+    vsftpd_explicit: Vsftpd, vsftpd_workdir: Workdir
+) -> None:
+    _refusals_fail_at_once(_connection(vsftpd_explicit), vsftpd_workdir.ftp_path())
+
+
+def test_proftpd_refused_transfers_fail_at_once(
+    proftpd_explicit: Proftpd, proftpd_workdir: Workdir
+) -> None:
+    _refusals_fail_at_once(_connection(proftpd_explicit), proftpd_workdir.ftp_path())
+
+
+def test_pyftpdlib_refused_transfers_fail_at_once(ftp_server: ServerFactory) -> None:
+    _refusals_fail_at_once(ftp_server("explicit").connection(), "/")

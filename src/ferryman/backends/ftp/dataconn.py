@@ -115,9 +115,12 @@ class DataConnections:
             and not self.quirks.refused("EPSV")
         )
 
-    def _passive_pipelined(self, cmd: str) -> tuple[socket.socket, str] | None:
-        """``EPSV`` and ``cmd`` in one send: read the 229, connect, then read the 1xx.
-        None when the server refused EPSV after all (then PASV, one command at a time)."""
+    def _passive_pipelined(
+        self, cmd: str, *, await_reply: bool = True
+    ) -> tuple[socket.socket, str | None] | None:
+        """``EPSV`` and ``cmd`` in one send: read the 229, connect, then read the 1xx (not
+        with ``await_reply=False``: the caller does, see ``secure_awaiting``). None when the
+        server refused EPSV after all (then PASV, one command at a time)."""
         self._transfer_command = cmd
         self.send_batch(["EPSV", cmd])
         epsv = self.read_reply("the reply to EPSV")
@@ -146,16 +149,23 @@ class DataConnections:
                 raise translate_reply(answer, cmd) from None
             self.broken = True
             raise
+        if not await_reply:
+            return data, None
         try:
-            reply = self.read_reply(f"the reply to {cmd}")
-            if reply.startswith("2"):  # some servers send 2xx before 150 (ftplib's note)
-                reply = self.read_reply(f"the reply to {cmd}")
-            if not reply.startswith("1"):
-                raise translate_reply(reply, cmd)
+            reply = self.transfer_reply(cmd)
         except BaseException:
             data.close()
             raise
         return data, reply
+
+    def transfer_reply(self, cmd: str) -> str:
+        """The 1xx that starts ``cmd``'s transfer; a refusal raised as the project's error."""
+        reply = self.read_reply(f"the reply to {cmd}")
+        if reply.startswith("2"):  # some servers send 2xx before 150 (ftplib's note)
+            reply = self.read_reply(f"the reply to {cmd}")
+        if not reply.startswith("1"):
+            raise translate_reply(reply, cmd)
+        return reply
 
     def _listen_active(self) -> socket.socket:
         local_host = self.control.getsockname()[0]

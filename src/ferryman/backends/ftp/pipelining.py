@@ -35,7 +35,9 @@ environment variable ``FERRYMAN_FTP_PIPELINING=off`` turns pipelining off altoge
 from __future__ import annotations
 
 import os
+import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -52,6 +54,7 @@ from .translate import translate_reply
 if TYPE_CHECKING:
     from ...connection import FtpConnection
     from ...wirelog import WireLog
+    from .replies import ReplyReader
 
 __all__ = [
     "Batches",
@@ -142,6 +145,11 @@ class Batches:
         def _multiline(self) -> str: ...
         def command(self, line: str) -> str: ...
         def finish_data(self, sock: socket.socket, *, upload: bool) -> str: ...
+        def wrap_data(self, sock: socket.socket, *, handshake: bool = True) -> ssl.SSLSocket: ...
+        def secured(self, data: ssl.SSLSocket) -> None: ...
+        def transfer_reply(self, cmd: str) -> str: ...
+
+        _reader: ReplyReader | None
 
     #: this session's login batch was answered in order (see :meth:`probe`)
     _pipelined = False
@@ -280,6 +288,64 @@ class Batches:
             and "SIZE" in self.quirks.effective(self.features)
             and self._type == "I"
         )
+
+    def secure_awaiting(self, raw: socket.socket, cmd: str) -> tuple[ssl.SSLSocket, str]:
+        """The TLS handshake of ``cmd``'s data connection while its 1xx is on its way; returns
+        the secured socket and the 1xx.
+
+        The server sends the 1xx once it accepted the data connection, half a round trip
+        after the connect returned here, and the 1xx arrives another half later: waiting for
+        it before the handshake cost a round trip per file. Both are awaited together (the
+        control connection and the handshake under one ``select``), so a refusal (``550``
+        to RETR, after which nobody answers the data connection) ends the handshake at once
+        and is raised as itself; a handshake that fails is explained by the reply when there
+        is one.
+        """
+        data = self.wrap_data(raw, handshake=False)
+        deadline = time.monotonic() + self.conn.timeout
+        reply: str | None = None
+        try:
+            data.setblocking(False)
+            while True:
+                readers: list[socket.socket] = []
+                writers: list[socket.socket] = []
+                try:
+                    data.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    readers.append(data)
+                except ssl.SSLWantWriteError:
+                    writers.append(data)
+                if reply is None:
+                    if self._reader is not None and self._reader.pending():
+                        reply = self.transfer_reply(cmd)
+                        continue
+                    readers.append(self.control)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise FerrymanTimeout(
+                        f"{cmd}: the data connection's TLS handshake did not finish within "
+                        f"{self.conn.timeout:g} s",
+                        hint="the server or network is slow or stuck; raise --timeout if "
+                        "this is expected",
+                    )
+                readable, _, _ = select.select(readers, writers, [], remaining)
+                if reply is None and self.control in readable:
+                    reply = self.transfer_reply(cmd)
+        except (ssl.SSLError, OSError) as err:
+            data.close()
+            if reply is None:  # the reply says why the server would not talk on it
+                reply = self.transfer_reply(cmd)
+            self.broken = True  # the transfer started: its final reply is still owed
+            raise err from None
+        except BaseException:
+            data.close()
+            raise
+        data.settimeout(self.conn.effective_data_timeout)
+        self.secured(data)
+        if reply is None:
+            reply = self.transfer_reply(cmd)
+        return data, reply
 
     def _one_by_one(self, lines: Sequence[str]) -> list[str]:
         replies = []

@@ -91,6 +91,7 @@ class FtpSession(Batches, DataConnections, ftplib.FTP_TLS):
         self.certificate_fingerprint: str | None = None
         self.data_sessions_resumed: list[bool] = []
         self._reuse_session: ssl.SSLSession | None = None
+        self._offered_session: ssl.SSLSession | None = None
         #: the algorithm chosen with ``OPTS HASH`` on this session (see hashes.py)
         self.hash_selected: str | None = None
         #: the control connection is out of step with the server (a reply was left unread);
@@ -310,9 +311,18 @@ class FtpSession(Batches, DataConnections, ftplib.FTP_TLS):
 
     def transfer(self, cmd: str, rest: int | None = None) -> tuple[socket.socket, int | None]:
         """Open a data connection for ``cmd``; returns the socket and the size the 150 gave."""
-        piped = self._passive_pipelined(cmd) if self._may_pipeline_transfer(rest) else None
+        piped = None
+        data: socket.socket
+        if self._may_pipeline_transfer(rest):
+            piped = self._passive_pipelined(cmd, await_reply=not self._tls)
+        secured = False
         if piped is not None:
-            data, reply = piped
+            raw, answer = piped
+            if answer is None:  # TLS: the handshake goes while the 150 is on its way
+                data, reply = self.secure_awaiting(raw, cmd)
+                secured = True
+            else:
+                data, reply = raw, answer
         elif self.conn.passive:
             data = self._connect_passive()
             try:
@@ -330,7 +340,7 @@ class FtpSession(Batches, DataConnections, ftplib.FTP_TLS):
                     raise
         size = ftplib.parse150(reply) if reply.startswith("150") else None
         data.settimeout(self.conn.effective_data_timeout)
-        if self._tls:
+        if self._tls and not secured:
             data = self.wrap_data(data)
         return data, size
 
@@ -379,19 +389,34 @@ class FtpSession(Batches, DataConnections, ftplib.FTP_TLS):
                 reply_text=err.reply_text,
             ) from None
 
-    def wrap_data(self, sock: socket.socket) -> ssl.SSLSocket:
+    def wrap_data(self, sock: socket.socket, *, handshake: bool = True) -> ssl.SSLSocket:
+        """TLS on a data connection, resuming the control connection's session; with
+        ``handshake=False`` the caller does the handshake, then calls :meth:`secured`."""
         control: Any = self.sock
         # Reading SSLSocket.session copies the session each time (~0.17 ms): keep the one that
         # last resumed, and read it afresh only when a data connection did not resume.
         session = self._reuse_session or control.session
         try:
-            data = self.context.wrap_socket(sock, server_hostname=self.conn.host, session=session)
+            data = self.context.wrap_socket(
+                sock,
+                server_hostname=self.conn.host,
+                session=session,
+                do_handshake_on_connect=handshake,
+            )
         except BaseException:
             self._reuse_session = None
             sock.close()
             raise
+        self._offered_session = session
+        if handshake:
+            self.secured(data)
+        return data
+
+    def secured(self, data: ssl.SSLSocket) -> None:
+        """Bookkeeping after a data connection's handshake: was the session resumed (the
+        transcript, the next connection), and the pinned certificate where it was not."""
         resumed = bool(data.session_reused)
-        self._reuse_session = session if resumed else None
+        self._reuse_session = self._offered_session if resumed else None
         self.data_sessions_resumed.append(resumed)
         self.wire.note("data TLS %s, session %s", data.version(), "resumed" if resumed else "NEW")
         if self.conn.fingerprint is not None and not resumed:
@@ -400,4 +425,3 @@ class FtpSession(Batches, DataConnections, ftplib.FTP_TLS):
             except CertificateError:
                 data.close()
                 raise
-        return data
