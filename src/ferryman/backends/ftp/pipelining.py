@@ -340,6 +340,8 @@ class Batches:
             raise err from None
         except BaseException:
             data.close()
+            if reply is not None:
+                self.broken = True  # the transfer started: its final reply is still owed
             raise
         data.settimeout(self.conn.effective_data_timeout)
         self.secured(data)
