@@ -90,6 +90,8 @@ class TurnCounter:
             except OSError:
                 return
             server = socket.create_connection(self.target, timeout=self.timeout)
+            for sock in (client, server):  # forward each burst as it came, not Nagle-merged
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             record: list[tuple[str, int]] = []
             with self._lock:
                 self.bursts.append(record)
