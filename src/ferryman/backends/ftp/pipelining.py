@@ -346,7 +346,11 @@ class Batches:
         data.settimeout(self.conn.effective_data_timeout)
         self.secured(data)
         if reply is None:
-            reply = self.transfer_reply(cmd)
+            try:  # a server may finish the handshake before refusing (pyftpdlib)
+                reply = self.transfer_reply(cmd)
+            except BaseException:
+                data.close()
+                raise
         return data, reply
 
     def _one_by_one(self, lines: Sequence[str]) -> list[str]:
