@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
 
+from ferryman.backends.ftp.pipelining import forget_hosts
 from ferryman.connection import FtpConnection, TLSMode
 from ferryman.embedded import EmbeddedServer
 from ferryman.redact import forget_secrets
@@ -85,6 +86,14 @@ def _forget_secrets() -> Iterator[None]:
     not mask words in the next test's messages."""
     yield
     forget_secrets()
+
+
+@pytest.fixture(autouse=True)
+def _forget_ftp_hosts() -> Iterator[None]:
+    """What the FTP backend learned about a server (pipelining) is kept per host:port for the
+    process; the next test's server may listen on the same port and behave otherwise."""
+    yield
+    forget_hosts()
 
 
 @pytest.fixture

@@ -100,7 +100,8 @@ def test_write_at_an_offset_uses_rest_and_stor_when_rest_stream_is_announced() -
 def test_write_at_an_offset_appends_after_checking_the_partial_size() -> None:
     rules: dict[str, Rule] = {
         "FEAT": feat("SIZE"),
-        "SIZE": "213 100",
+        # the partial before APPE, then each upload's landed size (asked behind its end)
+        "SIZE": ["213 100", f"213 {len(DATA)}"],
         "APPE": transfer_in(),
         "STOR": transfer_in(),
     }
@@ -109,12 +110,15 @@ def test_write_at_an_offset_appends_after_checking_the_partial_size() -> None:
             stream.write(DATA[100:])
         with ftp.open_write("/whole.bin") as stream:  # offset 0: a plain STOR
             stream.write(DATA)
+    # each upload's landed size is asked behind its end, answered with the 226 (issue 19)
     assert server.commands[len(LOGIN) : -1] == [
         "SIZE /part.bin",
         "EPSV",
         "APPE /part.bin",
+        "SIZE /part.bin",
         "EPSV",
         "STOR /whole.bin",
+        "SIZE /whole.bin",
     ]
 
 

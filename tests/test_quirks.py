@@ -46,7 +46,7 @@ pytestmark = pytest.mark.timeout(30)
 
 USER = "bob"
 PASSWORD = "pw-for-quirks"
-LOGIN = ["USER bob", f"PASS {PASSWORD}", "FEAT", "OPTS UTF8 ON", "TYPE I"]
+LOGIN = ["USER bob", f"PASS {PASSWORD}", "FEAT", "TYPE I", "OPTS UTF8 ON"]
 LOOPBACK = "127.0.0.1"
 FOREIGN = "10.1.2.3"
 
@@ -76,7 +76,16 @@ def wire_warnings(
     return caplog
 
 
+#: FEAT of a server with MLSD: RFC 3659 section 7.8 (the MLST feature stands for MLST and
+#: MLSD); without it ferryman lists with LIST and never tries MLSD (issue 19)
+FEAT_MLSD = multiline("211", ["Features:", " EPSV", " PASV", " UTF8", " MLST type*;size*;"], "End")
+
+
 def scripted(rules: Rules | None = None, **options: object) -> ScriptedFtpServer:
+    """A scripted server; one with an MLSD rule advertises it (``FEAT_MLSD``) unless the
+    rules give their own FEAT."""
+    if rules is not None and "MLSD" in rules and "FEAT" not in rules:
+        rules = {**rules, "FEAT": FEAT_MLSD}
     return ScriptedFtpServer(rules, timeout=5, **options)  # type: ignore[arg-type]
 
 
@@ -250,9 +259,9 @@ def test_mlsd_refused_and_an_empty_listing_checks_the_directory() -> None:
         "MLSD /nope",
         "EPSV",
         "LIST /nope",
-        "PWD",
+        "PWD",  # the login directory: to come back to, and for the hint (asked once)
         "CWD /nope",
-        "PWD",  # the login directory, for the hint of the "not found" (asked once)
+        "CWD /",  # sent with the CWD before it on a server that pipelines (issue 19)
         "QUIT",
     ]
 
@@ -470,7 +479,8 @@ def test_endless_multiline_feat_fails_the_connection_cleanly() -> None:
         with pytest.raises(ProtocolError, match="multi-line reply longer than 2000 lines"):
             ftp.connect()
         assert ftp.session is None
-    assert server.commands == ["USER bob", f"PASS {PASSWORD}", "FEAT"]
+    # TYPE I went with FEAT in one send (the login's pipelining probe, issue 19)
+    assert server.commands == ["USER bob", f"PASS {PASSWORD}", "FEAT", "TYPE I"]
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ from ferryman.transfer import (
 )
 from ferryman.transfer.copy import identity_tag, partial_name, source_tag
 from tests.servers.faulty_ftpd import DataFault, FaultyFtpServer
-from tests.servers.scripted import Reply, ScriptedFtpServer, transfer_out
+from tests.servers.scripted import Reply, ScriptedFtpServer, multiline, transfer_out
 from tests.servers.vsftpd import Vsftpd, Workdir
 
 from .conftest import PASSWORD, Served
@@ -327,7 +327,10 @@ def test_hostile_names_in_a_listing_are_refused_and_the_rest_transfers(tmp_path:
     work = tmp_path / "work"
     dest = work / "dest"
     dest.mkdir(parents=True)
-    with ScriptedFtpServer({"MLSD": transfer_out(listing), "RETR": retr}, timeout=5) as server:
+    # FEAT lists MLST: a server that has MLSD advertises it (RFC 3659 section 7.8)
+    feat = multiline("211", ["Features:", " EPSV", " MLST type*;size*;modify*;"], "End")
+    rules = {"FEAT": feat, "MLSD": transfer_out(listing), "RETR": retr}
+    with ScriptedFtpServer(rules, timeout=5) as server:
         url = f"ftp://bob@{server.host}:{server.port}/out/*"
         result = invoke(
             "get",

@@ -27,6 +27,10 @@ repeating) or as a list of ``(verb, rule)`` pairs with the same in-order meaning
 Verbs without a rule get :data:`DEFAULT_RULES` (USER, PASS, TYPE, QUIT, FEAT, PWD, SYST, ...),
 and anything else ``502``.
 
+``drop_pipelined=True`` makes it a server that does not tolerate pipelining: what arrived
+behind a command line (commands the client sent without waiting for the reply) is discarded
+and recorded in ``dropped``.
+
 Everything is bounded by time-outs, the context manager closes every socket and joins the
 thread, and an exception raised by a rule (or a time-out waiting for the client) is re-raised
 on exit so that a broken script fails the test instead of hanging it. The server never connects
@@ -229,12 +233,17 @@ class ScriptedFtpServer:
         encoding: str = "utf-8",
         use_defaults: bool = True,
         unknown: Rule = "502 Command not implemented.",
+        drop_pipelined: bool = False,
     ) -> None:
         self.banner = banner
         self.max_connections = connections
         self.timeout = timeout
         self.encoding = encoding
         self.unknown = unknown
+        #: behave like servers that flush their input after each command: whatever arrived
+        #: behind a command line is discarded (kept in ``dropped``), never answered
+        self.drop_pipelined = drop_pipelined
+        self.dropped: list[bytes] = []
         self._rules: dict[str, deque[Rule]] = {}
         if use_defaults:
             for verb, rule in DEFAULT_RULES.items():
@@ -509,6 +518,9 @@ class ScriptedFtpServer:
                 buffer += chunk
                 continue
             raw, buffer = buffer[:newline].rstrip(b"\r"), buffer[newline + 1 :]
+            if self.drop_pipelined and buffer:
+                self.dropped.append(buffer)
+                buffer = b""
             idle_deadline = time.monotonic() + self.timeout
             if not self._handle(control, raw):
                 return

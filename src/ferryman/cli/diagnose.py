@@ -15,6 +15,7 @@ import click
 
 from ..backends.base import usable_login_directory
 from ..backends.ftp.hashes import hash_support
+from ..backends.ftp.pipelining import PipeliningRefusedError
 from ..backends.ftp.quirks import ServerQuirks, refused_command
 from ..backends.ftp.session import FtpSession, parse_epsv, parse_pasv, parse_pwd
 from ..backends.ftp.tls import describe_tls, probe_fingerprint
@@ -183,6 +184,25 @@ def _refusal_check(session: FtpSession) -> Check:
     )
 
 
+_PIPELINING_REFUSED = Check(
+    "pipelining",
+    True,
+    "the server dropped commands sent without waiting for the reply; ferryman sends it one "
+    "command at a time (slower on a link with latency)",
+    note=True,
+)
+
+
+def _open_again(session: FtpSession) -> None:
+    """Greeting and TLS of a second session, any failure as the project's error."""
+    try:
+        session.open()
+    except FerrymanError:
+        raise
+    except Exception as err:
+        raise translate(err, "greeting and TLS", session.conn.describe()) from None
+
+
 def diagnose(conn: FtpConnection) -> list[Check]:
     checks = [tcp_check(conn, FTP_REFUSED_HINT)]
     if not checks[0].ok:
@@ -203,7 +223,14 @@ def diagnose(conn: FtpConnection) -> list[Check]:
             creds = login_credentials(conn)  # no password anywhere: said without an empty PASS
             if not creds.anonymous:
                 register_secret(creds.password)
-            session.login_with(creds.user, creds.password)
+            try:
+                session.login_with(creds.user, creds.password)
+            except PipeliningRefusedError:  # out of step: again, one command at a time
+                session.close()
+                session = FtpSession(conn, session.wire, quirks=session.quirks)
+                _open_again(session)
+                session.login_with(creds.user, creds.password)
+                checks.append(_PIPELINING_REFUSED)
         except FerrymanError as err:
             checks.append(_failed("login", err))
             return checks

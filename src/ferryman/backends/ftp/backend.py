@@ -35,6 +35,7 @@ from ..base import (
 from .ascii import AsciiReadStream, AsciiWriteStream
 from .hashes import hash_support, normalize_algorithm, server_hash
 from .lookups import SIZE_INSTEAD, FtpLookups
+from .pipelining import PipeliningRefusedError
 from .quirks import ServerQuirks, refused_command, refuses_overwrite, refuses_resume
 from .replies import parse_size
 from .session import FtpSession, parse_pwd
@@ -97,13 +98,18 @@ class FtpBackend(FtpLookups, Backend):
         self.user = creds.user
         if not creds.anonymous:
             register_secret(creds.password)
-        session = FtpSession(self.conn, self.wire, self._context(), self.quirks)
-        try:
-            self.banner = session.open()
-            session.login_with(creds.user, creds.password)
-        except BaseException as err:
-            session.close()
-            raise self._connect_error(err) from None
+        while True:
+            session = FtpSession(self.conn, self.wire, self._context(), self.quirks)
+            try:
+                self.banner = session.open()
+                session.login_with(creds.user, creds.password)
+            except PipeliningRefusedError:
+                session.close()  # out of step; the next one sends a command at a time
+                continue
+            except BaseException as err:
+                session.close()
+                raise self._connect_error(err) from None
+            break
         self.session = session
         if session.round_trip is not None:
             self.note_round_trip(session.round_trip)
@@ -279,7 +285,7 @@ class FtpBackend(FtpLookups, Backend):
                     reply_text=err.reply_text,
                 ) from None
         self.busy = True
-        return FtpWriteStream(self, sock, what)
+        return FtpWriteStream(self, sock, what, size_path=path, offset=offset)
 
     def _check_append_point(self, session: FtpSession, path: str, offset: int) -> None:
         """APPE writes at the server's end of the file, wherever that is: make sure it is at
@@ -305,8 +311,7 @@ class FtpBackend(FtpLookups, Backend):
         for cmd in commands:
             check_remote_path(cmd)
         with self._op(commands[-1], path) as session:
-            for cmd in commands:
-                session.command(cmd)
+            session.commands(commands)  # one send on a server that pipelines (RNFR + RNTO)
 
     def mkdir(self, path: str) -> None:
         path = self.login_path(path)
@@ -387,10 +392,13 @@ def _login_directory(session: FtpSession) -> str | None:
     ``usable_login_directory``), leaves it unknown: ``~/x`` is then sent as the relative
     ``x``, which the server reads from that same directory.
     """
+    if session.home is not None:  # asked already (lookups: a CWD and back)
+        return usable_login_directory(session.home)
     try:
         reply = session.command("PWD")
     except FerrymanError as err:
         if isinstance(err, ConnectError):
             raise
         return None
-    return usable_login_directory(parse_pwd(reply))
+    session.home = parse_pwd(reply)
+    return usable_login_directory(session.home)

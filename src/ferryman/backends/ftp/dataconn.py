@@ -15,6 +15,7 @@ from __future__ import annotations
 import ftplib
 import random
 import socket
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ...errors import ConfigError, ProtocolError
@@ -25,6 +26,7 @@ from .translate import reply_code, translate_reply
 if TYPE_CHECKING:
     from ...connection import FtpConnection
     from ...wirelog import WireLog
+    from .pipelining import HostFacts
     from .quirks import ServerQuirks
 
 __all__ = ["DataConnections"]
@@ -36,6 +38,7 @@ class DataConnections:
     conn: FtpConnection
     wire: WireLog
     quirks: ServerQuirks
+    facts: HostFacts
 
     if TYPE_CHECKING:  # provided by FtpSession and ftplib.FTP
 
@@ -43,6 +46,13 @@ class DataConnections:
         def control(self) -> socket.socket: ...
         def sendcmd(self, cmd: str) -> str: ...
         def command(self, line: str) -> str: ...
+        def send_batch(self, lines: Sequence[str]) -> None: ...
+        def read_reply(self, what: str, within: float | None = None) -> str: ...
+        @property
+        def pipelining(self) -> bool: ...
+
+        broken: bool
+        _transfer_command: str
 
         af: int
 
@@ -66,7 +76,7 @@ class DataConnections:
             else:
                 port = parse_epsv(reply)
                 try:
-                    return self.dial(peer, port)
+                    data = self.dial(peer, port)
                 except OSError as err:
                     if self.af == socket.AF_INET6:
                         raise
@@ -77,6 +87,9 @@ class DataConnections:
                         self.wire,
                         then="PASV from now on",
                     )
+                else:
+                    self.facts.epsv_reached = True  # from now on EPSV may be pipelined
+                    return data
         if self.af == socket.AF_INET6:
             raise ProtocolError("the server refused EPSV, and PASV cannot work over IPv6")
         host, port = parse_pasv(self.command("PASV"))
@@ -88,6 +101,71 @@ class DataConnections:
                 peer,
             )
         return self.dial(peer, port)
+
+    def _may_pipeline_transfer(self, rest: int | None) -> bool:
+        """EPSV + the transfer command in one send: passive, EPSV in use and known to give a
+        reachable port (a refusal is then all but ruled out and a fall-back to PASV needs no
+        transfer command in flight), and no REST (its refusal must be known first)."""
+        return (
+            self.conn.passive
+            and not rest
+            and self.pipelining
+            and self.facts.epsv_reached
+            and self.conn.use_epsv
+            and not self.quirks.refused("EPSV")
+        )
+
+    def _passive_pipelined(
+        self, cmd: str, *, await_reply: bool = True
+    ) -> tuple[socket.socket, str | None] | None:
+        """``EPSV`` and ``cmd`` in one send: read the 229, connect, then read the 1xx (not
+        with ``await_reply=False``: the caller does, see ``secure_awaiting``). None when the
+        server refused EPSV after all (then PASV, one command at a time)."""
+        self._transfer_command = cmd
+        self.send_batch(["EPSV", cmd])
+        epsv = self.read_reply("the reply to EPSV")
+        if not epsv.startswith("229"):
+            answer = self.read_reply(f"the reply to {cmd}")  # refused: no data port was set
+            if answer[:1] in ("1", "2"):
+                self.broken = True
+                raise ProtocolError(f"{cmd}: the server started a transfer without a data port")
+            code = reply_code(epsv)
+            if epsv[:1] == "5" and (means_unsupported(code, epsv) or code in (501, 522)):
+                self.quirks.refuse("EPSV", epsv, self.wire, then="PASV from now on")
+                return None
+            raise translate_reply(epsv, "EPSV")
+        try:
+            port = parse_epsv(epsv)
+        except BaseException:
+            self.broken = True  # the reply to cmd is still owed
+            raise
+        try:
+            data = self.dial(self.control.getpeername()[0], port)
+        except OSError:
+            # a server that refused cmd at once may have closed the port before the connect
+            # came (ProFTPD's "451 Append/Restart not permitted"): its reply says why
+            answer = self.read_reply(f"the reply to {cmd}")
+            if answer[:1] in ("4", "5"):
+                raise translate_reply(answer, cmd) from None
+            self.broken = True
+            raise
+        if not await_reply:
+            return data, None
+        try:
+            reply = self.transfer_reply(cmd)
+        except BaseException:
+            data.close()
+            raise
+        return data, reply
+
+    def transfer_reply(self, cmd: str) -> str:
+        """The 1xx that starts ``cmd``'s transfer; a refusal raised as the project's error."""
+        reply = self.read_reply(f"the reply to {cmd}")
+        if reply.startswith("2"):  # some servers send 2xx before 150 (ftplib's note)
+            reply = self.read_reply(f"the reply to {cmd}")
+        if not reply.startswith("1"):
+            raise translate_reply(reply, cmd)
+        return reply
 
     def _listen_active(self) -> socket.socket:
         local_host = self.control.getsockname()[0]

@@ -21,6 +21,7 @@ from ..base import Entry, EntryType
 from .listing import parse_list, parse_mlsd, parse_mlsd_line
 from .quirks import refused_command
 from .replies import parse_size
+from .translate import translate_reply
 
 if TYPE_CHECKING:
     from ...connection import FtpConnection
@@ -78,7 +79,7 @@ class FtpLookups:
             return self._list_on(session, path)
 
     def _list_on(self, session: FtpSession, path: str) -> builtins.list[Entry]:
-        if self.conn.use_mlsd and not self.quirks.refused("MLSD"):
+        if self.conn.use_mlsd and not self.quirks.refused("MLSD") and _offers_mlsd(session):
             try:
                 return parse_mlsd(self._retr_lines(session, f"MLSD {path}".rstrip()))
             except ProtocolError as err:
@@ -92,13 +93,26 @@ class FtpLookups:
         return entries
 
     def _is_dir(self, session: FtpSession, path: str) -> bool:
-        home = ftplib.parse257(session.command("PWD"))
-        try:
-            session.command(f"CWD {path}")
-        except (NotFoundError, RemoteError):
-            return False
-        session.command(f"CWD {home}")
-        return True
+        """``CWD path`` and back: one send on a server that pipelines (going back is harmless
+        when the first one failed)."""
+        if session.home is None:
+            session.home = ftplib.parse257(session.command("PWD"))
+        home = session.home
+        lines = [f"CWD {path}", f"CWD {home}"]
+        # one at a time, going back only from where the first one went
+        replies = session.batch(lines if session.pipelining else lines[:1])
+        if replies[0][:1] != "2":
+            err = translate_reply(replies[0], lines[0])
+            if not isinstance(err, RemoteError):
+                raise err
+            if len(replies) == 1:
+                return False  # not found, denied, not understood: not a directory
+        if len(replies) == 1:
+            replies += session.batch(lines[1:])
+        if replies[1][:1] != "2":
+            session.home = None
+            raise translate_reply(replies[1], lines[1])
+        return replies[0][:1] == "2"
 
     def stat(self, path: str) -> Entry:
         path = check_remote_path(self.login_path(path))
@@ -135,10 +149,17 @@ class FtpLookups:
         raise ProtocolError(f"stat {path}: MLST reply without facts", reply_text=reply)
 
     def _stat_by_size(self, session: FtpSession, path: str, name: str) -> Entry | None:
-        """SIZE + MDTM (RFC 3659 sections 3, 4); None when the server refuses SIZE."""
+        """SIZE + MDTM (RFC 3659 sections 3, 4), in one send on a server that pipelines;
+        None when the server refuses SIZE."""
+        session.set_type("I")  # SIZE counts bytes in TYPE I; some refuse it in A
+        lines = [f"SIZE {path}"]
+        if session.pipelining and "MDTM" in self._features(session):
+            lines.append(f"MDTM {path}")
+        replies = session.batch(lines)
         try:
-            session.set_type("I")  # SIZE counts bytes in TYPE I; some refuse it in A
-            size = int(session.command(f"SIZE {path}").split()[1])
+            if replies[0][:1] != "2":
+                raise translate_reply(replies[0], lines[0])
+            size = int(replies[0].split()[1])
         except ProtocolError as err:
             if not refused_command(err):
                 raise
@@ -149,7 +170,7 @@ class FtpLookups:
             if self._is_dir(session, path):
                 return Entry(name=name, type=EntryType.DIR)
             raise NotFoundError(f"stat {path}: no such file or directory") from None
-        mtime = self._mdtm(session, path)
+        mtime = self._mdtm(session, path, replies[1] if len(replies) > 1 else None)
         return Entry(
             name=name,
             type=EntryType.FILE,
@@ -186,11 +207,16 @@ class FtpLookups:
                 return self._stat_on(session, path, posixpath.basename(path)).size
         return parse_size(path, reply)
 
-    def _mdtm(self, session: FtpSession, path: str) -> datetime | None:
+    def _mdtm(self, session: FtpSession, path: str, reply: str | None = None) -> datetime | None:
+        """The time MDTM gives ``path``; ``reply``: its reply, when it was sent already."""
         if "MDTM" not in self._features(session):
             return None
         try:
-            stamp = session.command(f"MDTM {path}").split()[1][:14]
+            if reply is None:
+                reply = session.command(f"MDTM {path}")
+            elif reply[:1] != "2":
+                raise translate_reply(reply, f"MDTM {path}")
+            stamp = reply.split()[1][:14]
             return datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
         except FerrymanError as err:
             if refused_command(err):  # advertised but refused (issue 12): no time, no error
@@ -198,3 +224,10 @@ class FtpLookups:
             return None
         except (ValueError, IndexError):
             return None
+
+
+def _offers_mlsd(session: FtpSession) -> bool:
+    """Whether to try MLSD: FEAT lists MLST (RFC 3659 section 7.8: the MLST feature stands
+    for MLST and MLSD), or FEAT said nothing. Trying it on a server that lacks it (vsftpd)
+    cost an EPSV, a refused MLSD and a second listing with LIST (issue 19)."""
+    return not session.features or "MLST" in session.features

@@ -78,6 +78,12 @@ class ReplyReader:
                 except OSError:
                     pass  # closed meanwhile: nothing to restore
 
+    def pending(self) -> bool:
+        """Whether bytes of a reply were received and not read yet (here or, on a TLS
+        socket, decrypted and waiting): then ``select`` on the socket would not say so."""
+        pending = getattr(self.sock, "pending", None)
+        return bool(self._buffer) or (pending is not None and pending() > 0)
+
     def discard(self) -> None:
         """Forget what was received but not read (before a TLS handshake, CVE-2021-22947)."""
         self._buffer.clear()

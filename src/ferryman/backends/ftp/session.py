@@ -41,6 +41,7 @@ from ...errors import (
 from ...errors import TimeoutError as FerrymanTimeout
 from ...wirelog import WireLog
 from .dataconn import DataConnections
+from .pipelining import Batches, host_facts
 from .quirks import ServerQuirks, means_unsupported
 from .replies import ReplyReader, parse_epsv, parse_feat, parse_pasv, parse_pwd
 from .streams import end_data_stream
@@ -60,7 +61,7 @@ def _plain_placeholder() -> ssl.SSLContext:
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
-class FtpSession(DataConnections, ftplib.FTP_TLS):
+class FtpSession(Batches, DataConnections, ftplib.FTP_TLS):
     """A logged-in FTP or FTPS control connection; see the module docstring."""
 
     def __init__(
@@ -83,9 +84,14 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
         self.features: dict[str, str] = {}
         #: "advertised but refused" facts about this server, shared with sibling sessions
         self.quirks = quirks if quirks is not None else ServerQuirks()
+        #: what this process learned about pipelining on this server (see pipelining.py)
+        self.facts = host_facts(conn.host, conn.port)
+        #: the directory the session is in (it never changes it for long); None: not asked
+        self.home: str | None = None
         self.certificate_fingerprint: str | None = None
         self.data_sessions_resumed: list[bool] = []
         self._reuse_session: ssl.SSLSession | None = None
+        self._offered_session: ssl.SSLSession | None = None
         #: the algorithm chosen with ``OPTS HASH`` on this session (see hashes.py)
         self.hash_selected: str | None = None
         #: the control connection is out of step with the server (a reply was left unread);
@@ -237,13 +243,10 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
         self._makefile()
 
     def login_with(self, user: str, password: str) -> None:
-        """USER/PASS, then the protection level, FEAT, UTF-8 and binary type."""
+        """USER/PASS, then the protection level, FEAT and binary type (pipelined where the
+        server allows it, see pipelining.py), then UTF-8."""
         try:
-            reply = self.sendcmd(f"USER {user}")
-            if reply.startswith("3"):
-                reply = self.sendcmd(f"PASS {password}")
-            if reply.startswith("3"):
-                raise translate_reply("530 server asks for an account (ACCT): unsupported", "login")
+            self._login(user, password)
         except (ftplib.error_perm, ftplib.error_temp) as err:
             text = str(err)
             # 530 from most servers, 550 from pyftpdlib: "SSL/TLS required on the control channel"
@@ -255,41 +258,49 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
                     reply_text=text,
                 ) from None
             raise translate_reply(text, f"login as {user} on {self.conn.describe(user)}") from None
+        lines = ["PBSZ 0", "PROT P"] if self._tls else []
+        replies = self.probe([*lines, "FEAT", "TYPE I"])
         if self._tls:
-            try:
-                self._pbsz()
-                self.sendcmd("PROT P")
-            except (ftplib.error_perm, ftplib.error_temp) as err:
-                raise TLSError(
-                    f"the server refused to protect data connections ({str(err).strip()!r})",
-                    hint="ferryman never transfers data in clear over FTPS",
-                ) from None
-            self._prot_p = True
-        self.features = self._feat()
+            self._protect(*replies[:2])
+        feat, kind = replies[-2:]
+        self.features = parse_feat(feat) if feat.startswith("211") else {}
+        if kind[:1] != "2":
+            raise translate_reply(kind, "TYPE I")
+        self._type = "I"
         if "UTF8" in self.features and self.encoding.lower().replace("-", "") == "utf8":
             try:
                 self.sendcmd("OPTS UTF8 ON")
             except ftplib.Error as err:
                 # RFC 2640: UTF8 in FEAT means names are UTF-8 already; OPTS only confirms it
                 self.quirks.refuse("OPTS UTF8", str(err), self.wire, then="names sent as UTF-8")
-        self.set_type("I")
 
-    def _pbsz(self) -> None:
-        """``PBSZ 0``; a server that does not know it (500/502) may still accept ``PROT P``,
-        which is what protects the data (RFC 4217 section 9 makes PBSZ a formality for TLS);
-        a refused PROT P still ends the session."""
-        try:
-            self.sendcmd("PBSZ 0")
-        except ftplib.error_perm as err:
-            if not means_unsupported(reply_code(str(err)), str(err)):
-                raise
-            self.quirks.refuse("PBSZ", str(err), self.wire, then="PROT P sent without it")
+    def _login(self, user: str, password: str) -> None:
+        """USER and PASS, one at a time: PASS may take long (PAM, LDAP), which a probe's
+        short wait would take for a dropped command."""
+        reply = self.sendcmd(f"USER {user}")
+        if reply.startswith("3"):
+            reply = self.sendcmd(f"PASS {password}")
+        if reply.startswith("3"):
+            raise translate_reply("530 server asks for an account (ACCT): unsupported", "login")
 
-    def _feat(self) -> dict[str, str]:
-        try:
-            return parse_feat(self.sendcmd("FEAT"))
-        except ftplib.Error:
-            return {}
+    def _protect(self, pbsz: str, prot: str) -> None:
+        """Check the replies to ``PBSZ 0`` and ``PROT P``. A server that does not know PBSZ
+        (500/502) may still accept PROT P, which is what protects the data (RFC 4217 section
+        9 makes PBSZ a formality for TLS); a refused PROT P ends the session."""
+        if pbsz[:1] != "2":
+            if not (pbsz[:1] == "5" and means_unsupported(reply_code(pbsz), pbsz)):
+                raise self._unprotected(pbsz)
+            self.quirks.refuse("PBSZ", pbsz, self.wire, then="PROT P sent without it")
+        if prot[:1] != "2":
+            raise self._unprotected(prot)
+        self._prot_p = True
+
+    @staticmethod
+    def _unprotected(reply: str) -> TLSError:
+        return TLSError(
+            f"the server refused to protect data connections ({reply.strip()!r})",
+            hint="ferryman never transfers data in clear over FTPS",
+        )
 
     def set_type(self, kind: str) -> None:
         if self._type != kind:
@@ -312,7 +323,19 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
 
     def transfer(self, cmd: str, rest: int | None = None) -> tuple[socket.socket, int | None]:
         """Open a data connection for ``cmd``; returns the socket and the size the 150 gave."""
-        if self.conn.passive:
+        piped = None
+        data: socket.socket
+        if self._may_pipeline_transfer(rest):
+            piped = self._passive_pipelined(cmd, await_reply=not self._tls)
+        secured = False
+        if piped is not None:
+            raw, answer = piped
+            if answer is None:  # TLS: the handshake goes while the 150 is on its way
+                data, reply = self.secure_awaiting(raw, cmd)
+                secured = True
+            else:
+                data, reply = raw, answer
+        elif self.conn.passive:
             data = self._connect_passive()
             try:
                 reply = self.start_transfer(cmd, rest)
@@ -329,7 +352,7 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
                     raise
         size = ftplib.parse150(reply) if reply.startswith("150") else None
         data.settimeout(self.conn.effective_data_timeout)
-        if self._tls:
+        if self._tls and not secured:
             data = self.wrap_data(data)
         return data, size
 
@@ -378,19 +401,34 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
                 reply_text=err.reply_text,
             ) from None
 
-    def wrap_data(self, sock: socket.socket) -> ssl.SSLSocket:
+    def wrap_data(self, sock: socket.socket, *, handshake: bool = True) -> ssl.SSLSocket:
+        """TLS on a data connection, resuming the control connection's session; with
+        ``handshake=False`` the caller does the handshake, then calls :meth:`secured`."""
         control: Any = self.sock
         # Reading SSLSocket.session copies the session each time (~0.17 ms): keep the one that
         # last resumed, and read it afresh only when a data connection did not resume.
         session = self._reuse_session or control.session
         try:
-            data = self.context.wrap_socket(sock, server_hostname=self.conn.host, session=session)
+            data = self.context.wrap_socket(
+                sock,
+                server_hostname=self.conn.host,
+                session=session,
+                do_handshake_on_connect=handshake,
+            )
         except BaseException:
             self._reuse_session = None
             sock.close()
             raise
+        self._offered_session = session
+        if handshake:
+            self.secured(data)
+        return data
+
+    def secured(self, data: ssl.SSLSocket) -> None:
+        """Bookkeeping after a data connection's handshake: was the session resumed (the
+        transcript, the next connection), and the pinned certificate where it was not."""
         resumed = bool(data.session_reused)
-        self._reuse_session = session if resumed else None
+        self._reuse_session = self._offered_session if resumed else None
         self.data_sessions_resumed.append(resumed)
         self.wire.note("data TLS %s, session %s", data.version(), "resumed" if resumed else "NEW")
         if self.conn.fingerprint is not None and not resumed:
@@ -399,4 +437,3 @@ class FtpSession(DataConnections, ftplib.FTP_TLS):
             except CertificateError:
                 data.close()
                 raise
-        return data

@@ -90,12 +90,19 @@ class _FtpStream:
             except OSError:
                 pass
 
-    def _finish(self, upload: bool) -> None:
+    def _finish(self, upload: bool, size_path: str | None = None) -> int | None:
+        """End the data connection and check the final reply; with ``size_path``, the size of
+        that file on the server when the session could learn it with the reply."""
         sock, self.sock = self.sock, None
         if sock is None:
-            return
+            return None
+        landed = None
         try:
-            self.reply = self.backend.session_or_raise().finish_data(sock, upload=upload)
+            session = self.backend.session_or_raise()
+            if size_path is None:
+                self.reply = session.finish_data(sock, upload=upload)
+            else:
+                self.reply, landed = session.finish_upload(sock, size_path)
         except Exception as err:
             raise self._fail(err) from err
         finally:
@@ -108,6 +115,7 @@ class _FtpStream:
             seconds,
             self.bytes_transferred / seconds / 1e6,
         )
+        return landed
 
     def abort(self) -> None:
         """Drop the data connection; keep the session if the server answers promptly."""
@@ -188,6 +196,22 @@ class FtpReadStream(_FtpStream, ReadStream):
 
 
 class FtpWriteStream(_FtpStream, WriteStream):
+    """An upload at ``offset``; ``size_path`` (the file written, in binary) lets the session
+    ask the landed size together with the final reply (``landed_size``, see
+    ``finish_upload``)."""
+
+    def __init__(
+        self,
+        backend: FtpBackend,
+        sock: socket.socket,
+        what: str,
+        size_path: str | None = None,
+        offset: int = 0,
+    ) -> None:
+        super().__init__(backend, sock, what)
+        self.size_path = size_path
+        self.offset = offset
+
     def write(self, data: bytes | memoryview) -> None:
         if self.sock is None:
             raise TransferError(f"{self.what}: the data connection is closed")
@@ -198,4 +222,14 @@ class FtpWriteStream(_FtpStream, WriteStream):
         self.bytes_transferred += len(data)
 
     def close(self) -> None:
-        self._finish(upload=True)
+        landed = self._finish(upload=True, size_path=self.size_path)
+        if landed is not None and landed != self.offset + self.bytes_transferred:
+            # answered after the 226, yet perhaps measured before the last bytes were written
+            # (a server whose control and data connections run apart): not asked so again,
+            # and the caller asks now; only a fresh answer can fail the verification
+            session = self.backend.session
+            if session is not None:
+                session.facts.size_after_226 = False
+            landed = None
+        if landed is not None:
+            self.landed_size = landed

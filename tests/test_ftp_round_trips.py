@@ -1,0 +1,312 @@
+"""Round trips per file of ``get -r`` and ``put -r`` over explicit FTPS (issue 19), counted on
+real servers so that a regression is caught: vsftpd (``require_ssl_reuse=YES``; commands from
+its protocol log), pyftpdlib (commands from its session log) and ProFTPD (turns only: its log
+here has no commands).
+
+A *turn* is a burst of bytes the client sends on a control connection after the server said
+something (:class:`~tests.servers.turns.TurnCounter`, a relay in front of the server): what
+costs a round trip on a link with latency. Each figure is per file: the difference between a
+run of 2N files and one of N, divided by N, so connection set-up and listings cancel out.
+
+Per file, before issue 19: get 2 commands in 2 turns (EPSV, RETR); put 5 commands in 5 turns
+(EPSV, STOR, SIZE, RNFR, RNTO). Now: get 2 commands in 1 turn (EPSV + RETR); put 5 commands in
+3 turns (EPSV + STOR; SIZE sent behind the end of the data, answered with the 226, or asked
+after it where the server answers during the transfer; RNFR + RNTO once verified).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pydantic import SecretStr
+
+from ferryman.backends.ftp import FtpBackend
+from ferryman.cli import cli
+from ferryman.connection import FtpConnection
+from ferryman.errors import RemoteError
+from tests.servers.proftpd import Proftpd
+from tests.servers.turns import TurnCounter
+from tests.servers.vsftpd import Vsftpd, Workdir
+
+from .conftest import PASSWORD, ServerFactory
+
+pytestmark = pytest.mark.timeout(120)
+
+N = 10  #: files in the smaller run (>= the engine's threshold for one listing per directory)
+_VSFTPD_COMMAND = re.compile(r'FTP command: Client "[^"]+", "([^"]*)"')
+_PYFTPDLIB_COMMAND = re.compile(r"<- (\S+)")
+
+
+@dataclass
+class Counts:
+    commands: collections.Counter[str]
+    turns: int
+
+
+@dataclass
+class PerFile:
+    get: dict[str, float]
+    get_turns: float
+    put: dict[str, float]
+    put_turns: float
+
+
+class _Lines(logging.Handler):
+    """pyftpdlib's session log lines (``ferryman.embedded`` at DEBUG)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def pyftpdlib_lines() -> Iterator[_Lines]:
+    handler, logger = _Lines(), logging.getLogger("ferryman.embedded")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def cli_run(*args: str | Path, password: str, ca_file: Path | None) -> None:
+    extra = ["--password-env", "FM_PW", "--retries", "0", "--timeout", "10", "-P", "1"]
+    if ca_file is not None:
+        extra += ["--ca-file", str(ca_file)]
+    result = CliRunner().invoke(cli, [*map(str, args), *extra], env={"FM_PW": password})
+    assert result.exit_code == 0, result.output + result.stderr
+
+
+def write_files(directory: Path, count: int, chown: Callable[[Path], None] | None = None) -> None:
+    directory.mkdir(parents=True)
+    for i in range(count):
+        path = directory / f"f{i:03}.bin"
+        path.write_bytes(os.urandom(4096))
+        if chown is not None:
+            chown(path)
+    if chown is not None:
+        chown(directory)
+
+
+def per_file(
+    measure: Callable[[str, int], tuple[Counts, Counts]],
+) -> PerFile:
+    """Per-file commands and turns: (run of 2N files - run of N files) / N, after a first run
+    that let ferryman learn the server (pipelining, EPSV): the two runs then start alike."""
+    measure("warm-up", 1)
+    small, big = measure("small", N), measure("big", 2 * N)
+
+    def diff(a: Counts, b: Counts) -> tuple[dict[str, float], float]:
+        verbs = {v: (b.commands[v] - a.commands[v]) / N for v in b.commands | a.commands}
+        return {v: n for v, n in verbs.items() if n}, (b.turns - a.turns) / N
+
+    get, get_turns = diff(small[0], big[0])
+    put, put_turns = diff(small[1], big[1])
+    return PerFile(get, get_turns, put, put_turns)
+
+
+def measure_on(
+    relay: TurnCounter,
+    url: str,
+    source: str,
+    target: Path,
+    commands: Callable[[], list[str]],
+    password: str,
+    ca_file: Path | None,
+    upload: str,
+) -> tuple[Counts, Counts]:
+    """get -r of ``source`` into ``target``, then put -r of it to ``upload``."""
+    counts = []
+    for args in (("get", url + source, target, "-r"), ("put", target, url + upload, "-r")):
+        before, turns = len(commands()), relay.client_turns()
+        cli_run(*args, password=password, ca_file=ca_file)
+        verbs = collections.Counter(line.split()[0].upper() for line in commands()[before:])
+        counts.append(Counts(verbs, relay.client_turns() - turns))
+    return counts[0], counts[1]
+
+
+def near(found: float, expected: float) -> bool:
+    """Within one file's worth of ``expected``: where a server answers a SIZE sent behind the
+    data during the transfer, the one file where ferryman learns it costs one more SIZE and
+    turn, in the run of N or of 2N files."""
+    return abs(found - expected) <= 1 / N + 1e-9
+
+
+EXPECTED_GET = {"EPSV": 1.0, "RETR": 1.0}
+EXPECTED_PUT = {"EPSV": 1.0, "STOR": 1.0, "SIZE": 1.0, "RNFR": 1.0, "RNTO": 1.0}
+
+
+@pytest.mark.vsftpd
+def test_vsftpd_commands_and_turns_per_file(
+    vsftpd_explicit: Vsftpd, vsftpd_workdir: Workdir, tmp_path: Path
+) -> None:
+    from tests.servers.vsftpd import _chown_to_test_user
+
+    server = vsftpd_explicit
+    assert server.pki is not None
+
+    def commands() -> list[str]:
+        return _VSFTPD_COMMAND.findall(server.log_text())
+
+    with TurnCounter(server.host, server.port) as relay:
+        url = f"ftpes://{server.user}@{relay.host}:{relay.port}"
+
+        def measure(name: str, count: int) -> tuple[Counts, Counts]:
+            write_files(vsftpd_workdir.local / name, count, _chown_to_test_user)
+            return measure_on(
+                relay,
+                url,
+                vsftpd_workdir.ftp_path(name),
+                tmp_path / name,
+                commands,
+                server.password,
+                server.pki.ca_cert if server.pki else None,
+                vsftpd_workdir.ftp_path(f"up-{name}") + "/",
+            )
+
+        found = per_file(measure)
+    assert found.get == EXPECTED_GET
+    assert found.get_turns == 1.0  # was 2: EPSV + RETR in one send
+    assert found.put == EXPECTED_PUT
+    assert found.put_turns == 3.0  # was 5: EPSV + STOR; SIZE behind the data; RNFR + RNTO
+    assert sorted(p.name for p in (vsftpd_workdir.local / "up-big").iterdir()) == sorted(
+        p.name for p in (tmp_path / "big").iterdir()
+    )
+    assert "No SSL session reuse" not in server.log_text()
+
+
+def test_pyftpdlib_commands_and_turns_per_file(
+    ftp_server: ServerFactory, pyftpdlib_lines: _Lines, tmp_path: Path
+) -> None:
+    served = ftp_server("explicit")
+    server = served.server
+    assert server.pki is not None
+
+    def commands() -> list[str]:
+        return [
+            m.group(1) for line in pyftpdlib_lines.lines if (m := _PYFTPDLIB_COMMAND.search(line))
+        ]
+
+    with TurnCounter(server.host, server.port) as relay:
+        url = f"ftpes://{server.user}@{relay.host}:{relay.port}"
+
+        def measure(name: str, count: int) -> tuple[Counts, Counts]:
+            write_files(served.root / name, count)
+            return measure_on(
+                relay,
+                url,
+                f"/{name}",
+                tmp_path / name,
+                commands,
+                PASSWORD,
+                server.pki.ca_cert if server.pki else None,
+                f"/up-{name}/",
+            )
+
+        found = per_file(measure)
+    assert found.get == EXPECTED_GET
+    assert found.get_turns == 1.0
+    # pyftpdlib answers a SIZE sent behind the data during the transfer at times: that
+    # answer is ignored and SIZE asked after the 226 (once one more SIZE and turn, in either run)
+    assert found.put.keys() == EXPECTED_PUT.keys()
+    assert all(near(found.put[v], n) for v, n in EXPECTED_PUT.items()), found.put
+    assert near(found.put_turns, 3.0), found.put_turns
+    assert sorted(p.name for p in (served.root / "up-big").iterdir()) == sorted(
+        p.name for p in (tmp_path / "big").iterdir()
+    )
+
+
+def test_proftpd_turns_per_file(
+    proftpd_explicit: Proftpd, proftpd_workdir: Workdir, tmp_path: Path
+) -> None:
+    from tests.servers.vsftpd import _chown_to_test_user
+
+    server = proftpd_explicit
+    assert server.pki is not None
+    with TurnCounter("127.0.0.1", server.port) as relay:
+        url = f"ftpes://{server.user}@{relay.host}:{relay.port}"
+
+        def measure(name: str, count: int) -> tuple[Counts, Counts]:
+            write_files(proftpd_workdir.local / name, count, _chown_to_test_user)
+            return measure_on(
+                relay,
+                url,
+                proftpd_workdir.ftp_path(name),
+                tmp_path / name,
+                list,
+                server.password,
+                server.pki.ca_cert if server.pki else None,
+                proftpd_workdir.ftp_path(f"up-{name}") + "/",
+            )
+
+        found = per_file(measure)
+    assert found.get_turns == 1.0
+    assert near(found.put_turns, 3.0), found.put_turns
+    assert len(list((proftpd_workdir.local / "up-big").iterdir())) == 2 * N
+
+
+def _refusals_fail_at_once(conn: FtpConnection, directory: str) -> None:
+    """Once EPSV is pipelined with the transfer command and the data connection's TLS
+    handshake overlaps the wait for the 150, a refused RETR/STOR (nobody will answer the
+    handshake) must fail at once with the server's reason, and the session stay usable."""
+    path = f"{directory.rstrip('/')}/a.txt"
+    with FtpBackend(conn) as ftp:
+        with ftp.open_write(path) as stream:  # the first: EPSV alone, then pipelined
+            stream.write(b"hello")
+        for attempt in (lambda: ftp.open_read("/nope/x"), lambda: ftp.open_write("/nope/x")):
+            started = time.monotonic()
+            with pytest.raises(RemoteError) as info:
+                attempt()
+            assert time.monotonic() - started < 2
+            assert info.value.reply_code in (550, 553)
+            with ftp.open_read(path) as stream:
+                assert stream.read() == b"hello"
+        assert ftp.session is not None and all(ftp.session.data_sessions_resumed)
+
+
+def _connection(server: Vsftpd | Proftpd) -> FtpConnection:
+    assert server.pki is not None
+    return FtpConnection.model_validate(
+        {
+            "host": "127.0.0.1",
+            "port": server.port,
+            "user": server.user,
+            "password": SecretStr(server.password),
+            "tls": "explicit",
+            "ca_file": server.pki.ca_cert,
+            "timeout": 10,
+            "retries": 0,
+            "use_netrc": False,
+            "use_keyring": False,
+        }
+    )
+
+
+@pytest.mark.vsftpd
+def test_vsftpd_refused_transfers_fail_at_once(
+    vsftpd_explicit: Vsftpd, vsftpd_workdir: Workdir
+) -> None:
+    _refusals_fail_at_once(_connection(vsftpd_explicit), vsftpd_workdir.ftp_path())
+
+
+def test_proftpd_refused_transfers_fail_at_once(
+    proftpd_explicit: Proftpd, proftpd_workdir: Workdir
+) -> None:
+    _refusals_fail_at_once(_connection(proftpd_explicit), proftpd_workdir.ftp_path())
+
+
+def test_pyftpdlib_refused_transfers_fail_at_once(ftp_server: ServerFactory) -> None:
+    _refusals_fail_at_once(ftp_server("explicit").connection(), "/")
