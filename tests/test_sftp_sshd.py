@@ -25,7 +25,7 @@ import pytest
 from ferryman.backends.base import EntryType
 from ferryman.backends.local import LocalBackend
 from ferryman.backends.sftp import SftpBackend
-from ferryman.backends.sftp.session import BACKENDS_PER_CHANNEL, CHANNELS_PER_CONNECTION
+from ferryman.backends.sftp.group import BACKENDS_PER_CHANNEL, CHANNELS_PER_CONNECTION
 from ferryman.connection import SftpConnection
 from ferryman.errors import (
     AuthenticationError,

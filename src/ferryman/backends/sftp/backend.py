@@ -1,7 +1,7 @@
 """The SFTP backend: the Backend interface over one SFTP channel of a shared SSH connection.
 
-A backend is one SFTP channel, used by one thread at a time; its siblings open their own
-channels on the same SSH connection (see ``session.ConnectionGroup``). A channel or connection
+A backend is one SFTP channel (or a share of one), used by one thread at a time; its siblings
+use channels on the same SSH connection (see ``group.ConnectionGroup``). A channel or connection
 that failed at the network level is dropped, and the next operation opens a fresh one;
 retrying is the caller's policy (see ``ferryman.retry``), not the backend's.
 """
@@ -41,9 +41,10 @@ from ..base import (
 from . import loop
 from .channel import SftpChannel
 from .entries import entry_of, is_link, name_of
+from .group import ConnectionGroup, SharedChannel
 from .listing import read_directory
 from .reader import SftpReadStream
-from .session import ConnectionGroup, SharedChannel, SshConnection
+from .session import SshConnection
 from .translate import translate
 from .writer import SftpWriteStream
 
