@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 from ..backends.base import Backend, Entry
 from ..backends.local import LocalBackend, LocalClaim, translate_os_error
-from ..errors import ConfigError, FerrymanError, TransferError, VerificationError
+from ..errors import FerrymanError, TransferError, VerificationError
 from ..retry import RetryPolicy
 from .copy import (
     DEFAULT_CHUNK,
@@ -55,6 +55,15 @@ from .copy import (
     verify_landed,
 )
 from .report import FileOutcome
+from .segment_plan import (
+    AUTO,
+    AUTO_SEGMENTS,
+    DEFAULT_SEGMENT_MIN_SIZE,
+    MAX_SEGMENTS,
+    parse_segments,
+    segment_count,
+    segment_ranges,
+)
 from .throttle import Limit
 from .transform import StreamTransform
 
@@ -69,72 +78,12 @@ __all__ = [
     "segment_ranges",
 ]
 
+# the plan (how many segments, which ranges) is in segment_plan; re-exported here
+
 log = logging.getLogger("ferryman.transfer")
 
-#: ``segments`` value meaning: decide from the source's measured round trip
-AUTO = 0
-#: segments ``auto`` uses on a link with a long round trip
-AUTO_SEGMENTS = 4
-#: round trip (seconds) from which ``auto`` segments: below it one stream fills the link
-AUTO_MIN_ROUND_TRIP = 0.01
-#: files smaller than this are never segmented by default (a connection costs round trips)
-DEFAULT_SEGMENT_MIN_SIZE = 64 * 1024 * 1024
-#: most segments (connections) for one file
-MAX_SEGMENTS = 16
 #: most seconds to wait for segments to stop once the copy is given up
 _STOP_WAIT = 60.0
-
-
-def parse_segments(value: str | int) -> int:
-    """``--segments``: a count from 1 (off) to :data:`MAX_SEGMENTS`, or ``auto`` (0)."""
-    text = str(value).strip().lower()
-    if text == "auto":
-        return AUTO
-    if not text.isdigit() or not 1 <= int(text) <= MAX_SEGMENTS:
-        raise ConfigError(
-            f"{value!r} is not a number of segments",
-            hint=f"give a whole number from 1 (one stream) to {MAX_SEGMENTS}, or auto",
-        )
-    return int(text)
-
-
-def segment_count(
-    requested: int,
-    min_size: int,
-    src: Backend,
-    dst: Backend,
-    entry: Entry,
-    *,
-    offset: int = 0,
-    ascii: bool = False,
-    transform: StreamTransform | None = None,
-) -> int:
-    """How many segments a copy of ``entry`` from ``src`` to ``dst`` uses (1: one stream)."""
-    if requested == 1 or offset or ascii or transform is not None:
-        return 1
-    if not isinstance(dst, LocalBackend) or isinstance(src, LocalBackend):
-        return 1  # uploads are one stream; a local copy gains nothing
-    size = entry.size
-    if not src.capabilities.resume_read or size is None or size < max(min_size, 2):
-        return 1
-    if requested == AUTO:
-        round_trip = getattr(src, "round_trip", None)  # measured by the backend, if it does
-        if not isinstance(round_trip, int | float) or round_trip < AUTO_MIN_ROUND_TRIP:
-            return 1
-        requested = AUTO_SEGMENTS
-    return max(1, min(requested, size))
-
-
-def segment_ranges(size: int, count: int) -> list[tuple[int, int]]:
-    """``count`` (start, end) ranges covering ``size`` bytes, the first ones one byte longer
-    when ``size`` is not a multiple of ``count``."""
-    base, extra = divmod(size, count)
-    ranges, start = [], 0
-    for i in range(count):
-        end = start + base + (1 if i < extra else 0)
-        ranges.append((start, end))
-        start = end
-    return ranges
 
 
 @dataclass(slots=True)
