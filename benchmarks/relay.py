@@ -17,8 +17,9 @@ here, in user space, per connection and per direction:
   as on a real link);
 - **window**: at most ``--window`` bytes are unacknowledged per direction: a chunk's bytes
   count from when they are read until their ACK would be back (``t + RTT``); reading pauses
-  at the window (which one read, 256 KiB at most in asyncio, may overshoot). Without this the relay's instant local ACKs would let one flow send at
-  loopback speed whatever the delay. The default, 4 MiB, is what Linux reaches with its
+  at the window (which one read, 256 KiB at most in asyncio, may overshoot). Without this
+  the relay's instant local ACKs would let one flow send at loopback speed whatever the
+  delay. The default, 4 MiB, is what Linux reaches with its
   default ``tcp_rmem`` maximum of 6 MiB (the receive window is about 3/4 of the buffer);
 - **rate** (optional): a token bucket per direction caps each connection's throughput, as a
   partner's line shaped per flow does;
@@ -169,7 +170,8 @@ class _Direction:
 
     def _deliver(self) -> None:
         self.timer = None
-        if self.dst is None or self.link.closed:  # upstream not connected yet: connected() calls us again
+        # upstream not connected yet: made() calls this again
+        if self.dst is None or self.link.closed:
             return
         now = self.link.loop.time()
         while self.queue and self.queue[0][0] <= now:
@@ -290,9 +292,9 @@ class _Link:
         if self.closed:
             return
         direction = self.outgoing(from_client)
-        if exc is not None or not direction.queue or direction.queue[-1][1] != _EOF:
-            if not direction.finished:
-                direction.push(_RESET)  # the other side learns it after the data before it
+        clean = exc is None and direction.queue and direction.queue[-1][1] == _EOF
+        if not clean and not direction.finished:
+            direction.push(_RESET)  # the other side learns it after the data before it
 
     def maybe_close(self) -> None:
         if self.c2s.finished and self.s2c.finished:
