@@ -4,11 +4,11 @@
 rclone is configured entirely through ``RCLONE_CONFIG_BENCH_*`` environment variables (its
 documented way to define a remote without a config file); the FTP password is passed
 obscured (``rclone obscure -``, reading it from stdin) in the environment, never in argv.
-FTPS is explicit TLS with ``disable_tls13``: rclone's Go TLS cannot resume a TLS 1.3 session
-on the data connection the way vsftpd's ``require_ssl_reuse`` wants (rclone's FTP docs say so). SFTP logs in with ``key_file`` and checks the host key
-against ``known_hosts_file``. rclone's FTP backend does not apply ``--ca-cert``: the test CA
-reaches it as ``SSL_CERT_FILE`` (where Go looks for trusted roots), so the certificate is
-verified all the same.
+FTPS is explicit TLS with ``disable_tls13`` (rclone's documented switch for servers whose
+TLS 1.3 it does not get along with; vsftpd's ``require_ssl_reuse`` is one, issue 19). rclone's
+FTP backend does not apply ``--ca-cert``: the test CA reaches it as ``SSL_CERT_FILE`` (where
+Go looks for trusted roots), so the certificate is verified all the same. SFTP logs in with
+``key_file`` and checks the host key against ``known_hosts_file``.
 """
 
 from __future__ import annotations

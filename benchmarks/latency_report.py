@@ -59,7 +59,7 @@ def latency_table(cases: list[CaseResult]) -> str:
             ok = variant.ok_runs
             rate = case.throughput(variant.label)
             trips = _median([round_trips_per_file(run, files) for run in ok])
-            conns = _median([run.relay_connections for run in ok])  # type: ignore[misc]
+            conns = _median([run.relay_connections for run in ok])
             relay_cpu = _median([run.relay_cpu_seconds for run in ok])
             status = variant.unavailable if variant.unavailable else variant.status
             lines.append(
