@@ -87,7 +87,10 @@ class RelayCounts:
 
 
 def _bindable(host: str, port: int) -> bool:
+    """Whether a listener can bind ``host:port`` as vsftpd and the relay do: with
+    SO_REUSEADDR, so that connections of earlier runs in TIME-WAIT do not count."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -101,7 +104,7 @@ def _ephemeral_low() -> int:
     return 32768
 
 
-def free_port_range(count: int, avoid: set[int] | None = None, attempts: int = 200) -> int:
+def free_port_range(count: int, avoid: set[int] | None = None, attempts: int = 500) -> int:
     """The first port of ``count`` consecutive ports bindable on both 127.0.0.1 and
     127.0.0.2, below the ephemeral range (where outgoing connections take their ports)."""
     avoid = avoid or set()

@@ -303,6 +303,32 @@ def _run_loopback(
     return cases
 
 
+def _run_link(
+    runner: Runner,
+    group: list[tuple[Workload, Protocol]],
+    link: Link,
+    rounds: int,
+    problems: dict[str, str],
+    protocols: set[Protocol],
+) -> list[CaseResult]:
+    cases: list[CaseResult] = []
+    with latency_servers(runner.dirs, protocols, problems, link) as (endpoints, relay):
+        _warm_up(runner.ctx, endpoints)
+        runner.relay = relay
+        try:
+            for workload, protocol in group:
+                if protocol not in endpoints:
+                    reason = problems.get(protocol, "server not started")
+                    cases.append(CaseResult(workload, protocol, runner.sizes, reason, link.label))
+                    continue
+                endpoint = endpoints[protocol]
+                cases.append(runner.case(workload, protocol, endpoint, rounds, link.label))
+        finally:
+            runner.relay = None
+            runner.detach_meters()
+    return cases
+
+
 def _run_latency(
     runner: Runner,
     cases_wanted: list[tuple[Workload, Protocol]],
@@ -320,22 +346,11 @@ def _run_latency(
             group = [(w, p) for w, p in cases_wanted if (w.rate or 0.0) == rate]
             protocols: set[Protocol] = {p for _w, p in group if p not in problems}
             _say(f"link: {link.label}")
-            with latency_servers(runner.dirs, protocols, problems, link) as (endpoints, relay):
-                _warm_up(runner.ctx, endpoints)
-                runner.relay = relay
-                try:
-                    for workload, protocol in group:
-                        if protocol not in endpoints:
-                            reason = problems.get(protocol, "server not started")
-                            cases.append(
-                                CaseResult(workload, protocol, runner.sizes, reason, link.label)
-                            )
-                            continue
-                        endpoint = endpoints[protocol]
-                        cases.append(runner.case(workload, protocol, endpoint, rounds, link.label))
-                finally:
-                    runner.relay = None
-                    runner.detach_meters()
+            try:
+                cases += _run_link(runner, group, link, rounds, problems, protocols)
+            except RuntimeError as exc:  # the relay did not start, no PASV ports were free
+                _say(f"{link.label}: {exc}")
+                cases += [CaseResult(w, p, runner.sizes, str(exc), link.label) for w, p in group]
     return cases
 
 
@@ -379,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         prepare_data(dirs, sizes, {w.data_set for w, p in cases_wanted if p in protocols})
         _say(f"data ready in {base} ({time.monotonic() - started:.1f} s)")
-        wait_after_deletions(_say)
+        if any(w.dataset == "small" for w, _p in cases_wanted):  # only creating many files
+            wait_after_deletions(_say)  # is slowed down by recent deletions
         ctx = ToolContext(dirs, TEST_PASSWORD)
         runner = Runner(dirs, ctx, sizes, timeout)
         if args.latency:
