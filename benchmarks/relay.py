@@ -259,6 +259,8 @@ class _Link:
             self.server = transport
             self.s2c.src = self.c2s.dst = transport
             self.s2c._gate()
+            if self.c2s.timer is not None:  # one timer per direction, never two
+                self.c2s.timer.cancel()
             self.c2s._deliver()  # what the client sent meanwhile
             if self.closed:
                 transport.abort()
