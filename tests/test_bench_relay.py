@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-
 from benchmarks.relay import Mapping, Relay, parse_map, parse_size
 
 pytestmark = pytest.mark.timeout(30)
@@ -184,9 +183,10 @@ def test_the_process_reports_its_totals_on_sigusr1(tmp_path: Path) -> None:
             probe.bind(("127.0.0.2", 0))
             port = probe.getsockname()[1]
         stats = tmp_path / "stats.json"
+        argv = [sys.executable, "-m", "benchmarks.relay", "--delay-ms", "1", "--stats", str(stats)]
+        argv += ["--map", f"127.0.0.2:{port}=127.0.0.1:{target}"]
         relay = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.relay", "--delay-ms", "1", "--stats", str(stats)]
-            + ["--map", f"127.0.0.2:{port}=127.0.0.1:{target}"],
+            argv,
             cwd=ROOT,
             stdout=subprocess.PIPE,
         )
