@@ -3,7 +3,8 @@
 Every peer runs at its default and at its best documented parallel setting:
 
 - rclone: default (``--transfers 4 --checkers 8``) and ``--transfers 32 --checkers 32``
-  (rclone's docs: raise both for many small files on high-latency remotes); for one big file
+  (its manual: more transfers "if you have lots of bandwidth and a fast remote"; checkers
+  parallelise the per-file checks, and both bound its connections); for one big file
   its default already downloads in 4 streams above ``--multi-thread-cutoff`` (250 MiB), so the
   capped workload also runs it with ``--multi-thread-cutoff 1M`` (the quick 64 MiB file);
 - lftp: ``mirror --parallel=1`` (its default) and ``--parallel=16``; ``pget -n 4`` for one
