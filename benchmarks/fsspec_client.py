@@ -16,7 +16,9 @@ end. The implementations (``--impl``):
 ``--fs-option K=V`` adds a storage option (``parallel=8``, ``max_sessions=18``,
 ``block_size=4194304``), ``--call-option K=V`` a keyword of ``fs.get`` / ``fs.open``
 (``batch_size=8``); values are read as int, then true/false, else kept as text.
-``--glob`` makes ``get-dir`` ``fs.get(dir + "/*", local + "/")``;
+``--glob`` makes ``get-dir`` ``fs.get(dir + "/*", local + "/")`` (``put-dir``:
+``fs.put(local + "/*", dir + "/")``); ``get-file``/``put-file`` are ``fs.get``/``fs.put`` of
+one file (``REMOTE LOCAL``, both full paths, as for the other operations);
 ``--prefetch`` calls paramiko's ``SFTPFile.prefetch()`` after opening (its documented way
 to pipeline reads). The password comes from the environment variable named by
 ``--password-env``, never from argv; SFTP logs in with ``--key-file``.
@@ -137,6 +139,17 @@ def get_dir(fs: Any, remote: str, local: str, call: dict[str, Any], glob: bool) 
     return sum(len(files) for _root, _dirs, files in os.walk(local))
 
 
+def put_dir(fs: Any, local: str, remote: str, call: dict[str, Any], glob: bool) -> int:
+    """Every file of ``local`` into the existing ``remote``: ``fs.put(local + "/", remote,
+    recursive=True)``, or with ``glob`` ``fs.put(local + "/*", remote + "/")``. Returns the
+    number of files put (as listed in ``local``)."""
+    if glob:
+        fs.put(local.rstrip("/") + "/*", remote.rstrip("/") + "/", **call)
+    else:
+        fs.put(local.rstrip("/") + "/", remote, recursive=True, **call)
+    return sum(len(files) for _root, _dirs, files in os.walk(local))
+
+
 def read(fs: Any, remote: str, call: dict[str, Any], prefetch: bool) -> dict[str, Any]:
     total = 0
     head = bytearray()
@@ -175,7 +188,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--warm-up", action="store_true", help="import every implementation, then exit"
     )
-    parser.add_argument("operation", nargs="?", choices=["get-dir", "read"])
+    parser.add_argument(
+        "operation", nargs="?", choices=["get-dir", "put-dir", "get-file", "put-file", "read"]
+    )
     parser.add_argument("remote", nargs="?")
     parser.add_argument("local", nargs="?")
     return parser
@@ -202,13 +217,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not (args.impl and args.protocol and args.port and args.operation and args.remote):
         raise SystemExit("fsspec_client: --impl, --protocol, --port, an operation and a path")
-    if args.operation == "get-dir" and not args.local:
-        raise SystemExit("fsspec_client: get-dir needs a local directory")
+    if args.operation != "read" and not args.local:
+        raise SystemExit(f"fsspec_client: {args.operation} needs a local path")
     call = _pairs(args.call_option)
     try:
         fs = make_filesystem(args, _pairs(args.fs_option))
         if args.operation == "get-dir":
             print(get_dir(fs, args.remote, args.local, call, args.glob))
+        elif args.operation == "put-dir":
+            print(put_dir(fs, args.local, args.remote, call, args.glob))
+        elif args.operation == "get-file":
+            fs.get(args.remote, args.local, **call)
+        elif args.operation == "put-file":
+            fs.put(args.local, args.remote, **call)
         else:
             print(json.dumps(read(fs, args.remote, call, args.prefetch)))
     except Exception as exc:  # a peer's failure is reported, whatever its type

@@ -34,7 +34,13 @@ _MODULES: dict[Impl, tuple[str, ...]] = {
     "paramiko": ("fsspec", "paramiko"),
     "fsspec-ftp": ("fsspec",),
 }
-_OPERATIONS: dict[Kind, str] = {"get-dir": "get-dir", "read-file": "read"}
+_OPERATIONS: dict[Kind, str] = {
+    "get-dir": "get-dir",
+    "put-dir": "put-dir",
+    "get-file": "get-file",
+    "put-file": "put-file",
+    "read-file": "read",
+}
 
 
 class FsspecClient(Variant):
@@ -53,8 +59,11 @@ class FsspecClient(Variant):
         call_options: tuple[str, ...] = (),
         prefetch: bool = False,
         glob: bool = False,
+        kinds: frozenset[Kind] | None = None,
     ) -> None:
         super().__init__(label)
+        if kinds is not None:
+            self.kinds = kinds
         self.impl = impl
         self.tool = _TOOLS[impl]
         self.protocols = protocols
@@ -85,10 +94,13 @@ class FsspecClient(Variant):
             argv += ["--call-option", option]
         if self.prefetch:
             argv.append("--prefetch")
-        if self.glob and task.kind == "get-dir":
+        if self.glob and task.kind in ("get-dir", "put-dir"):
             argv.append("--glob")
-        argv += [_OPERATIONS[task.kind], end.path(task.remote)]
-        if task.kind == "get-dir":
+        remote = end.path(task.remote)
+        if task.kind == "put-file":  # the task names the directory to upload into
+            remote = f"{remote}/{task.local.name}"
+        argv += [_OPERATIONS[task.kind], remote]
+        if task.kind != "read-file":
             argv.append(str(task.local))
         env = ctx.env(python=True, password=end.protocol != "sftp")
         return Invocation(argv, env)

@@ -107,6 +107,11 @@ class Measurement:
     detail: str = ""
     cpu_seconds: float = 0.0  # user + system time of the tool's process tree
     server_cpu_seconds: float | None = None  # the server's processes during the run
+    #: behind the latency relay (run.py --latency): its CPU seconds during the run, and the
+    #: connections and turns (request/response exchanges) it relayed
+    relay_cpu_seconds: float | None = None
+    relay_connections: int | None = None
+    relay_turns: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -121,6 +126,15 @@ class Measurement:
                 None if self.server_cpu_seconds is None else round(self.server_cpu_seconds, 3)
             ),
             "max_rss_mib": round(self.max_rss_kib / 1024, 1),
+            **(
+                {}
+                if self.relay_cpu_seconds is None
+                else {
+                    "relay_cpu_seconds": round(self.relay_cpu_seconds, 3),
+                    "relay_connections": self.relay_connections,
+                    "relay_turns": self.relay_turns,
+                }
+            ),
             "exit_code": self.exit_code,
             "detail": self.detail,
         }

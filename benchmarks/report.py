@@ -67,6 +67,7 @@ class CaseResult:
     sizes: Sizes
     variants: list[VariantResult] = field(default_factory=list)
     skipped: str | None = None
+    link: str = ""  #: behind the latency relay: its delay (and cap), else empty
 
     def variant(self, label: str) -> VariantResult | None:
         return next((v for v in self.variants if v.label == label), None)
@@ -147,6 +148,7 @@ def results_to_dict(cases: list[CaseResult]) -> list[dict[str, object]]:
         entry: dict[str, object] = {
             "workload": case.workload.name,
             "protocol": case.protocol,
+            "link": case.link,
             "measures": case.workload.measures,
             "reference": case.workload.reference,
             "unit": case.workload.unit,

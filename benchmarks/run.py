@@ -1,12 +1,15 @@
 """Benchmark ferryman against curl, lftp, stdlib ftplib and OpenSSH sftp on loopback servers.
 
     python benchmarks/run.py [--quick] [--only WORKLOAD...] [--rounds N] [--json FILE]
+    python benchmarks/run.py --latency 0 25 75 [--only lat-small-get ...] [--small-count N]
 
 Starts vsftpd (plain FTP, and explicit FTPS with require_ssl_reuse) and, for the sftp-*
 workloads, OpenSSH sshd on free loopback ports; generates the data; runs every workload for
 ferryman and its peers alternately, round after round; checks each result; prints a table
-of medians, throughput, peak memory and ratios, and the issue's targets. Needs root and what
-scripts/install-test-servers.sh installs. See docs/benchmarks.md.
+of medians, throughput, peak memory and ratios, and the issue's targets. With ``--latency``,
+only the lat-* workloads run, once per one-way delay, behind benchmarks/relay.py (see
+benchmarks/latency.py). Needs root and what scripts/install-test-servers.sh installs. See
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from collections.abc import Iterable
+from dataclasses import asdict, replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tests` importable
@@ -43,6 +47,9 @@ from benchmarks.environment import (
     wait_after_deletions,
 )
 from benchmarks.fsspec_peers import FSSPEC_SCRIPT
+from benchmarks.latency import Link, RelayProcess, latency_servers
+from benchmarks.latency_report import latency_table
+from benchmarks.latency_workloads import LATENCY_WORKLOADS
 from benchmarks.machine import machine_info
 from benchmarks.measure import (
     Measurement,
@@ -74,8 +81,8 @@ def _parser() -> argparse.ArgumentParser:
         "--only",
         nargs="+",
         metavar="WORKLOAD",
-        choices=[*workload_names(), CSV_LOAD],
-        help=f"only these: {', '.join([*workload_names(), CSV_LOAD])}",
+        choices=[*_ALL_NAMES, CSV_LOAD],
+        help=f"only these: {', '.join([*_ALL_NAMES, CSV_LOAD])}",
     )
     parser.add_argument(
         "--protocol",
@@ -87,9 +94,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
     parser.add_argument("--workdir", type=Path, help="keep data here (reused between runs)")
     parser.add_argument("--timeout", type=float, help="per tool run, s (default 900, quick 120)")
+    parser.add_argument(
+        "--latency",
+        nargs="+",
+        type=float,
+        metavar="MS",
+        help="run the lat-* workloads behind a relay with these one-way delays (0 25 75)",
+    )
+    parser.add_argument("--small-count", type=int, metavar="N", help="small files per run")
     return parser
 
 
+_ALL_NAMES = [*workload_names(), *(w.name for w in LATENCY_WORKLOADS)]
 CSV_LOAD = "csv-load"
 PROTOCOLS = ["ftp", "ftps", "ftps-noreuse", "sftp"]
 
@@ -125,6 +141,7 @@ class Runner:
         self.done = 0
         self.total = 0
         self._meters: dict[int, ServerCpu | None] = {}
+        self.relay: RelayProcess | None = None  #: behind the latency relay: counted per run
 
     def _server_meter(self, endpoint: Endpoint) -> ServerCpu | None:
         pid = endpoint.server_pid
@@ -150,6 +167,7 @@ class Runner:
         meter = self._server_meter(endpoint)
         server_before = meter.seconds() if meter is not None else None
         stdout = self.dirs.logs / f"{run_id}.out"
+        relay_before = self.relay.counts() if self.relay is not None else None
         result = run_measured(
             invocation.argv,
             env=invocation.env,
@@ -158,6 +176,12 @@ class Runner:
             stderr_path=self.dirs.logs / f"{run_id}.err",
             timeout=self.timeout,
         )
+        if self.relay is not None and relay_before is not None:
+            time.sleep(0.05 + 2 * self.relay.link.delay_ms / 1000)  # the last bytes relayed
+            moved = self.relay.counts() - relay_before
+            result.relay_cpu_seconds = moved.cpu_seconds
+            result.relay_connections = moved.connections
+            result.relay_turns = moved.turns
         if meter is not None and server_before is not None:
             server_after = meter.seconds()
             if server_after is not None:
@@ -168,18 +192,32 @@ class Runner:
                 result.status, result.detail = "wrong", problem
         prepared.cleanup()
         self.done += 1
+        relayed = ""
+        if result.relay_cpu_seconds is not None:
+            trips = ((result.relay_turns or 0) + (result.relay_connections or 0)) / max(
+                1, workload.files(self.sizes)
+            )
+            relayed = (
+                f", relay CPU {result.relay_cpu_seconds:.2f} s, {result.relay_connections} "
+                f"conn, {trips:.1f} round trips/file"
+            )
         _say(
             f"[{self.done}/{self.total}] {workload.name} {endpoint.protocol} {variant.label} "
             f"round {round_index + 1}: {result.seconds:.3f} s, CPU {result.cpu_seconds:.2f} s, "
-            f"{result.max_rss_kib / 1024:.1f} MiB, {result.status}"
+            f"{result.max_rss_kib / 1024:.1f} MiB{relayed}, {result.status}"
             + (f" ({' '.join(result.detail.split())[-200:]})" if result.detail else "")
         )
         return result
 
     def case(
-        self, workload: Workload, protocol: Protocol, endpoint: Endpoint, rounds: int
+        self,
+        workload: Workload,
+        protocol: Protocol,
+        endpoint: Endpoint,
+        rounds: int,
+        link: str = "",
     ) -> CaseResult:
-        case = CaseResult(workload, protocol, self.sizes)
+        case = CaseResult(workload, protocol, self.sizes, link=link)
         runnable: list[Variant] = []
         for variant in _variants(workload, protocol):
             reason = variant.unavailable()
@@ -221,7 +259,8 @@ def _print_summary(cases: list[CaseResult], sizes: Sizes, quick: bool, rounds: i
     )
     print("ratio = tool seconds / reference (ferryman) seconds, same round; >1: ferryman faster")
     print()
-    print(markdown_table(cases))
+    latency = any(c.link for c in cases)
+    print(latency_table(cases) if latency else markdown_table(cases))
     notes = failure_notes(cases)
     if notes:
         print("\nfailed runs:")
@@ -234,18 +273,106 @@ def _print_summary(cases: list[CaseResult], sizes: Sizes, quick: bool, rounds: i
             print(f"- {target.description}: {verdict}")
 
 
+def _runnable(cases_wanted: list[tuple[Workload, Protocol]], protocols: Iterable[str]) -> int:
+    wanted = set(protocols)
+    return sum(
+        len([v for v in _variants(w, p) if v.unavailable() is None])
+        for w, p in cases_wanted
+        if p in wanted
+    )
+
+
+def _run_loopback(
+    runner: Runner,
+    cases_wanted: list[tuple[Workload, Protocol]],
+    rounds: int,
+    problems: dict[str, str],
+    protocols: set[Protocol],
+) -> list[CaseResult]:
+    cases: list[CaseResult] = []
+    with start_servers(runner.dirs, protocols, problems) as endpoints:
+        _warm_up(runner.ctx, endpoints)
+        runner.total = rounds * _runnable(cases_wanted, endpoints)
+        for workload, protocol in cases_wanted:
+            if protocol not in endpoints:
+                reason = problems.get(protocol, "server not started")
+                cases.append(CaseResult(workload, protocol, runner.sizes, skipped=reason))
+                continue
+            cases.append(runner.case(workload, protocol, endpoints[protocol], rounds))
+        runner.detach_meters()
+    return cases
+
+
+def _run_link(
+    runner: Runner,
+    group: list[tuple[Workload, Protocol]],
+    link: Link,
+    rounds: int,
+    problems: dict[str, str],
+    protocols: set[Protocol],
+) -> list[CaseResult]:
+    cases: list[CaseResult] = []
+    with latency_servers(runner.dirs, protocols, problems, link) as (endpoints, relay):
+        _warm_up(runner.ctx, endpoints)
+        runner.relay = relay
+        try:
+            for workload, protocol in group:
+                if protocol not in endpoints:
+                    reason = problems.get(protocol, "server not started")
+                    cases.append(CaseResult(workload, protocol, runner.sizes, reason, link.label))
+                    continue
+                endpoint = endpoints[protocol]
+                cases.append(runner.case(workload, protocol, endpoint, rounds, link.label))
+        finally:
+            runner.relay = None
+            runner.detach_meters()
+    return cases
+
+
+def _run_latency(
+    runner: Runner,
+    cases_wanted: list[tuple[Workload, Protocol]],
+    delays: list[float],
+    rounds: int,
+    problems: dict[str, str],
+) -> list[CaseResult]:
+    """Every case once per delay (and per cap), each link with fresh servers and relay."""
+    cases: list[CaseResult] = []
+    rates = sorted({w.rate or 0.0 for w, _p in cases_wanted})
+    runner.total = len(delays) * rounds * _runnable(cases_wanted, PROTOCOLS)
+    for delay in delays:
+        for rate in rates:
+            link = Link(delay, rate or None)
+            group = [(w, p) for w, p in cases_wanted if (w.rate or 0.0) == rate]
+            protocols: set[Protocol] = {p for _w, p in group if p not in problems}
+            _say(f"link: {link.label}")
+            try:
+                cases += _run_link(runner, group, link, rounds, problems, protocols)
+            except RuntimeError as exc:  # the relay did not start, no PASV ports were free
+                _say(f"{link.label}: {exc}")
+                cases += [CaseResult(w, p, runner.sizes, str(exc), link.label) for w, p in group]
+    return cases
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     sizes = QUICK if args.quick else FULL
+    if args.small_count:
+        sizes = replace(sizes, small_count=args.small_count)
     rounds = args.rounds or (1 if args.quick else 3)
     timeout = args.timeout or (120.0 if args.quick else 900.0)
-    workloads = [w for w in WORKLOADS if not args.only or w.name in args.only]
+    every = (*WORKLOADS, *LATENCY_WORKLOADS)
+    workloads = [
+        w
+        for w in every
+        if (not args.only or w.name in args.only) and w.latency == bool(args.latency)
+    ]
     wanted = set(args.protocol or PROTOCOLS)
     cases_wanted = [(w, p) for w in workloads for p in w.protocols if p in wanted]
     if missing := preflight(p for _w, p in cases_wanted):
         _say(missing)
         return 2
-    if not args.only or CSV_LOAD in args.only:
+    if (not args.only and not args.latency) or (args.only and CSV_LOAD in args.only):
         _csv_load(args.quick, rounds)
     if args.only and not workloads:
         return 0
@@ -265,26 +392,16 @@ def main(argv: list[str] | None = None) -> int:
         machine["rss_floor_mib"] = round(rss_floor_kib(dirs.logs) / 1024, 1)
         _say(f"peak RSS by {machine['rss_wrapper']}, floor {machine['rss_floor_mib']} MiB")
         started = time.monotonic()
-        prepare_data(dirs, sizes, {w.dataset for w, p in cases_wanted if p in protocols})
+        prepare_data(dirs, sizes, {w.data_set for w, p in cases_wanted if p in protocols})
         _say(f"data ready in {base} ({time.monotonic() - started:.1f} s)")
-        wait_after_deletions(_say)
+        if any(w.dataset == "small" for w, _p in cases_wanted):  # only creating many files
+            wait_after_deletions(_say)  # is slowed down by recent deletions
         ctx = ToolContext(dirs, TEST_PASSWORD)
         runner = Runner(dirs, ctx, sizes, timeout)
-        with start_servers(dirs, protocols, problems) as endpoints:
-            _warm_up(ctx, endpoints)
-            runner.total = rounds * sum(
-                len([v for v in _variants(w, p) if v.unavailable() is None])
-                for w, p in cases_wanted
-                if p in endpoints
-            )
-            for workload, protocol in cases_wanted:
-                if protocol not in endpoints:
-                    reason = problems.get(protocol, "server not started")
-                    skipped = CaseResult(workload, protocol, sizes, skipped=reason)
-                    cases.append(skipped)
-                    continue
-                cases.append(runner.case(workload, protocol, endpoints[protocol], rounds))
-            runner.detach_meters()
+        if args.latency:
+            cases = _run_latency(runner, cases_wanted, args.latency, rounds, problems)
+        else:
+            cases = _run_loopback(runner, cases_wanted, rounds, problems, protocols)
     except VsftpdUnavailableError as exc:
         _say(f"benchmark: vsftpd unavailable: {exc}")
         return 2

@@ -34,7 +34,8 @@ from benchmarks.peers import (
 
 __all__ = ["WORKLOADS", "PreparedRun", "Workload", "prepare_run", "workload_names"]
 
-Dataset = Literal["big", "small", "many"]
+#: ``one``: a single 4 KiB file of the small set (time to first byte)
+Dataset = Literal["big", "small", "many", "one"]
 
 
 @dataclass(frozen=True)
@@ -46,19 +47,38 @@ class Workload:
     variants: tuple[Variant, ...]
     reference: str
     measures: str
+    #: runs only behind the latency relay (``run.py --latency``), never on plain loopback
+    latency: bool = False
+    #: the relay's per-connection cap for this workload (bytes/s), if any
+    rate: float | None = None
 
     @property
     def unit(self) -> str:
-        return {"big": "MiB/s", "small": "files/s", "many": "entries/s"}[self.dataset]
+        return {"big": "MiB/s", "small": "files/s", "many": "entries/s", "one": "files/s"}[
+            self.dataset
+        ]
+
+    @property
+    def data_set(self) -> str:
+        """The data set on the server it needs (``one`` is a file of ``small``)."""
+        return "small" if self.dataset == "one" else self.dataset
+
+    def files(self, sizes: Sizes) -> int:
+        """Files one run moves (for round trips per file)."""
+        return self.expected(sizes)[0]
 
     def amount(self, sizes: Sizes) -> float:
         """What one run moves, in the unit's numerator (MiB, files or entries)."""
         if self.dataset == "big":
             return sizes.big_bytes / MIB
+        if self.dataset == "one":
+            return 1.0
         return float(sizes.small_count if self.dataset == "small" else sizes.listing_count)
 
     def expected(self, sizes: Sizes) -> tuple[int, int]:
         """Files and bytes a transfer must leave at its destination."""
+        if self.dataset == "one":
+            return 1, sizes.small_bytes
         if self.dataset == "big":
             return 1, sizes.big_bytes
         if self.dataset == "small":
@@ -135,11 +155,16 @@ def prepare_run(
 ) -> PreparedRun:
     """Clean destination, the task, its check and its clean-up for one run."""
     files, size = workload.expected(sizes)
-    source = {"big": "data/big.bin", "small": "data/small", "many": "data/many"}[workload.dataset]
+    source = {
+        "big": "data/big.bin",
+        "small": "data/small",
+        "many": "data/many",
+        "one": "data/small/f000000.bin",
+    }[workload.dataset]
     kind = workload.kind
     if kind in ("get-file", "get-dir"):
         destination = dirs.fresh_local(run_id)
-        local = destination / "big.bin" if kind == "get-file" else destination
+        local = destination / Path(source).name if kind == "get-file" else destination
         task = Task(kind, endpoint, source, local, run_id)
         check = _tree_check(destination, files, size)
         return PreparedRun(task, check, lambda: dirs.remove(destination))

@@ -5,7 +5,7 @@
 #
 # Idempotent: a second run installs nothing and changes nothing. What it does:
 #   * apt-get install vsftpd openssh-server lftp curl postgresql mariadb-server mariadb-client
-#     gpg gpg-agent gpgconf chromium fonts-dejavu-core (only the missing ones; one apt-get
+#     gpg gpg-agent gpgconf chromium fonts-dejavu-core rclone (only the missing ones; one apt-get
 #     update first, and only when something has to be installed); the database servers are
 #     never run as services: the load tests start their own (tests/servers/postgres.py,
 #     tests/servers/mariadb.py) in temporary data directories; GnuPG for the OpenPGP tests
@@ -37,9 +37,10 @@ SHELL_HOME="/var/lib/ferryman-test/shell-home"
 PAM_SERVICE="ferryman-vsftpd-test"
 SECURE_CHROOT_DIR="/var/run/vsftpd/empty"
 # chromium (+ a font for readable screenshots): the web dashboard's browser tests (Playwright
-# launches /usr/bin/chromium; it never downloads a browser of its own)
+# launches /usr/bin/chromium; it never downloads a browser of its own); rclone: a peer of the
+# latency benchmarks (benchmarks/run.py --latency), not needed by the tests
 PACKAGES=(vsftpd openssh-server lftp curl postgresql mariadb-server mariadb-client gpg gpg-agent
-    gpgconf chromium fonts-dejavu-core)
+    gpgconf chromium fonts-dejavu-core rclone)
 # ProFTPD's runtime libraries beyond what the base system has (proftpd-core's Depends)
 PROFTPD_LIBS=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3)
 PROFTPD_PACKAGES=(proftpd-core proftpd-mod-crypto)
