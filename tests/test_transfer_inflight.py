@@ -10,10 +10,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from ferryman.backends.base import Capabilities
 from ferryman.backends.local import LocalBackend
 from ferryman.backends.memory import MemoryBackend
+from ferryman.cli import cli
 from ferryman.transfer import hostlimits
 from ferryman.transfer.inflight import (
     LOCAL_PARALLEL,
@@ -137,3 +139,24 @@ def test_an_unwritable_cache_costs_nothing_but_the_memory(
 def test_capabilities_declare_who_shares_connections() -> None:
     assert LocalBackend.capabilities.shared_connections
     assert not Capabilities().shared_connections
+
+
+@pytest.mark.parametrize("value", ["0", "129", "many", "-3"])
+def test_the_cli_refuses_a_bad_parallel_setting_before_connecting(value: str) -> None:
+    result = CliRunner().invoke(cli, ["get", "ftp://u@127.0.0.1:1/x", "out/", "-P", value])
+    assert result.exit_code == 2
+    assert f"{value!r} is not auto or a number from 1 to {MAX_PARALLEL}" in result.stderr
+
+
+def test_the_cli_takes_auto_and_numbers(tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    for index in range(12):
+        (source / f"f{index}").write_bytes(b"x" * index)
+    for value in ("auto", "AUTO", "7"):
+        out = tmp_path / f"out-{value}"
+        result = CliRunner().invoke(cli, ["put", "-r", str(source), str(out), "-P", value, "-v"])
+        assert result.exit_code == 0, result.output
+        assert sorted(p.name for p in out.iterdir()) == sorted(f"f{i}" for i in range(12))
+        wanted = "7 file(s) in flight (--parallel 7)" if value == "7" else "4 file(s) in flight"
+        assert wanted in result.stderr

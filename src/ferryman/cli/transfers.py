@@ -110,6 +110,9 @@ class _Parallel(click.ParamType):  # type: ignore[type-arg]
 
     name = "N|auto"
 
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return self.name  # as written, not upper-cased
+
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
     ) -> int | None:
