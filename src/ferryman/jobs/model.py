@@ -56,6 +56,7 @@ __all__ = [
     "RunAction",
     "Step",
     "SyncAction",
+    "Throughput",
     "TransferAction",
     "WaitForAction",
 ]
@@ -209,7 +210,31 @@ class Filtering(_Model):
     max_size: str | None = Field(None, description="Only files at most this big.")
 
 
-class TransferAction(Filtering):
+class Throughput(_Model):
+    """Files in flight and bandwidth: the keys send, receive and sync share (issue 19)."""
+
+    parallel: Parallel = Field(
+        "auto",
+        description="Files in flight at once (1-128), or auto: 4 on a short round trip, "
+        "more as the measured round trip grows.",
+    )
+    segments: SegmentCount = Field(
+        "auto",
+        description="Download each file of at least segment_min_size in this many parallel "
+        "segments (1: one stream; auto: 4 when the round trip is long); local destinations.",
+    )
+    segment_min_size: Size | None = Field(
+        None, description="Smallest file that segments splits (default 64MiB)."
+    )
+    bwlimit: Rate | None = Field(
+        None, description="Most bytes per second for all files of the step together (10M, 1.5MiB)."
+    )
+    bwlimit_per_file: Rate | None = Field(
+        None, description="Most bytes per second for each file on its own."
+    )
+
+
+class TransferAction(Filtering, Throughput):
     """``send`` (local to remote) and ``receive`` (remote to local)."""
 
     from_: str = Field(
@@ -227,11 +252,6 @@ class TransferAction(Filtering):
         False,
         description="Take each file once: files recorded in the ledger (same path, size and "
         "time) are left out; a file enters the ledger when the run succeeds.",
-    )
-    parallel: Parallel = Field(
-        "auto",
-        description="Files in flight at once (1-128), or auto: 4 on a short round trip, "
-        "more as the measured round trip grows.",
     )
     verify_hash: bool = Field(
         True, description="Also verify by a server-side hash when the server offers one."
@@ -253,23 +273,9 @@ class TransferAction(Filtering):
     decrypt: DecryptOnReceive | None = Field(
         None, description="receive: decrypt with gpg while downloading; docs/pgp.md."
     )
-    segments: SegmentCount = Field(
-        "auto",
-        description="Download each file of at least segment_min_size in this many parallel "
-        "segments (1: one stream; auto: 4 when the round trip is long); local destinations.",
-    )
-    segment_min_size: Size | None = Field(
-        None, description="Smallest file that segments splits (default 64MiB)."
-    )
-    bwlimit: Rate | None = Field(
-        None, description="Most bytes per second for all files of the step together (10M, 1.5MiB)."
-    )
-    bwlimit_per_file: Rate | None = Field(
-        None, description="Most bytes per second for each file on its own."
-    )
 
 
-class SyncAction(Filtering):
+class SyncAction(Filtering, Throughput):
     """Mirror a directory in either direction."""
 
     recursive: Literal[True] = Field(
@@ -281,25 +287,6 @@ class SyncAction(Filtering):
     delete: bool = Field(False, description="Delete destination files the source lacks.")
     max_delete: int = Field(50, ge=0, le=100, description="Most deletions, in % of files.")
     force: bool = Field(False, description="Delete even beyond max_delete.")
-    parallel: Parallel = Field(
-        "auto",
-        description="Files in flight at once (1-128), or auto: 4 on a short round trip, "
-        "more as the measured round trip grows.",
-    )
-    segments: SegmentCount = Field(
-        "auto",
-        description="Download each file of at least segment_min_size in this many parallel "
-        "segments (1: one stream; auto: 4 when the round trip is long); local destinations.",
-    )
-    segment_min_size: Size | None = Field(
-        None, description="Smallest file that segments splits (default 64MiB)."
-    )
-    bwlimit: Rate | None = Field(
-        None, description="Most bytes per second for all files of the step together (10M, 1.5MiB)."
-    )
-    bwlimit_per_file: Rate | None = Field(
-        None, description="Most bytes per second for each file on its own."
-    )
 
 
 class PathAction(_Model):
