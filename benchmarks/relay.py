@@ -182,8 +182,11 @@ class _Direction:
                 return
             if item == _EOF:
                 self.finished = True
-                if self.dst.can_write_eof():
-                    self.dst.write_eof()
+                if self.dst.can_write_eof() and not self.dst.is_closing():
+                    try:
+                        self.dst.write_eof()
+                    except OSError:  # the peer is gone already (ENOTCONN): nothing to end
+                        pass
                 self.link.maybe_close()
                 if self.link.closed:
                     return
