@@ -14,7 +14,9 @@ Every peer runs at its default and at its best documented parallel setting:
   (one ``_ls``, then ``asyncio.gather`` of ``_get_file``/``_put_file``: ``--gather``);
 - OpenSSH sftp: ``-R 64`` (its default request count), one file after another;
 - curl and stdlib ftplib for the single-file rows;
-- ferryman at its defaults (the reference) and ``--parallel 32``.
+- ferryman at its defaults (the reference) and ``--parallel 32``; in the capped workload also
+  ``--segments 4`` and ``--segments 1`` (one stream: what "a single stream" is measured by,
+  now that the default segments a big file on a long round trip).
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ def _capped() -> Workload:
     variants: tuple[Variant, ...] = (
         Ferryman(DEFAULT),
         FerrymanSegments("ferryman --segments 4", segments=4),
+        FerrymanSegments("ferryman --segments 1 (one stream)", segments=1),
         LftpPget("lftp pget -n 4", segments=4),
         Rclone("rclone (default)"),
         Rclone("rclone --multi-thread-cutoff 1M", "--multi-thread-cutoff", "1M"),
