@@ -19,9 +19,13 @@ end. The implementations (``--impl``):
 ``--glob`` makes ``get-dir`` ``fs.get(dir + "/*", local + "/")`` (``put-dir``:
 ``fs.put(local + "/*", dir + "/")``); ``get-file``/``put-file`` are ``fs.get``/``fs.put`` of
 one file (``REMOTE LOCAL``, both full paths, as for the other operations);
-``--prefetch`` calls paramiko's ``SFTPFile.prefetch()`` after opening (its documented way
-to pipeline reads). The password comes from the environment variable named by
-``--password-env``, never from argv; SFTP logs in with ``--key-file``.
+``--gather`` (async filesystems such as sshfs) makes ``get-dir``/``put-dir`` one ``_ls`` (or a
+local listing), then every file in flight at once: ``asyncio.gather`` of ``fs._get_file`` /
+``fs._put_file``, run through ``fsspec.asyn.sync(fs.loop, ...)`` (``fs.get(dir/*)`` goes one
+file at a time whatever its ``batch_size``); ``--prefetch`` calls paramiko's
+``SFTPFile.prefetch()`` after opening (its documented way to pipeline reads). The password
+comes from the environment variable named by ``--password-env``, never from argv; SFTP logs
+in with ``--key-file``.
 
     python benchmarks/fsspec_client.py --impl ferryman --protocol ftps --port P \\
         --ca-file CA get-dir /data/small LOCAL_DIR
@@ -36,6 +40,7 @@ them with the source; hashing the whole GiB would add a second of CPU to every t
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
 import os
@@ -150,6 +155,35 @@ def put_dir(fs: Any, local: str, remote: str, call: dict[str, Any], glob: bool) 
     return sum(len(files) for _root, _dirs, files in os.walk(local))
 
 
+async def _gather_get(fs: Any, remote: str, local: str) -> None:
+    names = await fs._ls(remote.rstrip("/"), detail=False)
+    os.makedirs(local, exist_ok=True)
+    await asyncio.gather(
+        *(fs._get_file(name, os.path.join(local, name.rsplit("/", 1)[-1])) for name in names)
+    )
+
+
+async def _gather_put(fs: Any, local: str, remote: str) -> None:
+    with os.scandir(local) as entries:
+        names = [entry.name for entry in entries if entry.is_file()]
+    base = remote.rstrip("/")
+    await asyncio.gather(
+        *(fs._put_file(os.path.join(local, name), f"{base}/{name}") for name in names)
+    )
+
+
+def gather_dir(fs: Any, operation: str, remote: str, local: str) -> int:
+    """``get-dir``/``put-dir`` with every file in flight at once (an async filesystem's own
+    coroutines, ``asyncio.gather``); returns the files in ``local``."""
+    from fsspec.asyn import sync  # noqa: PLC0415
+
+    if operation == "get-dir":
+        sync(fs.loop, _gather_get, fs, remote, local)
+    else:
+        sync(fs.loop, _gather_put, fs, local, remote)
+    return sum(len(files) for _root, _dirs, files in os.walk(local))
+
+
 def read(fs: Any, remote: str, call: dict[str, Any], prefetch: bool) -> dict[str, Any]:
     total = 0
     head = bytearray()
@@ -185,6 +219,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--call-option", action="append", default=[], metavar="K=V")
     parser.add_argument("--prefetch", action="store_true", help="paramiko: f.prefetch()")
     parser.add_argument("--glob", action="store_true", help="get-dir as fs.get(dir/*, local/)")
+    parser.add_argument(
+        "--gather", action="store_true", help="get-dir/put-dir: every file in flight (async fs)"
+    )
     parser.add_argument(
         "--warm-up", action="store_true", help="import every implementation, then exit"
     )
@@ -222,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     call = _pairs(args.call_option)
     try:
         fs = make_filesystem(args, _pairs(args.fs_option))
-        if args.operation == "get-dir":
+        if args.gather and args.operation in ("get-dir", "put-dir"):
+            print(gather_dir(fs, args.operation, args.remote, args.local))
+        elif args.operation == "get-dir":
             print(get_dir(fs, args.remote, args.local, call, args.glob))
         elif args.operation == "put-dir":
             print(put_dir(fs, args.local, args.remote, call, args.glob))

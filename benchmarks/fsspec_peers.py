@@ -59,6 +59,7 @@ class FsspecClient(Variant):
         call_options: tuple[str, ...] = (),
         prefetch: bool = False,
         glob: bool = False,
+        gather: bool = False,
         kinds: frozenset[Kind] | None = None,
     ) -> None:
         super().__init__(label)
@@ -71,6 +72,7 @@ class FsspecClient(Variant):
         self.call_options = call_options
         self.prefetch = prefetch
         self.glob = glob
+        self.gather = gather
 
     def unavailable(self) -> str | None:
         for module in _MODULES[self.impl]:
@@ -96,6 +98,8 @@ class FsspecClient(Variant):
             argv.append("--prefetch")
         if self.glob and task.kind in ("get-dir", "put-dir"):
             argv.append("--glob")
+        if self.gather and task.kind in ("get-dir", "put-dir"):
+            argv.append("--gather")
         remote = end.path(task.remote)
         if task.kind == "put-file":  # the task names the directory to upload into
             remote = f"{remote}/{task.local.name}"

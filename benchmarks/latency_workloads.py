@@ -10,10 +10,13 @@ Every peer runs at its default and at its best documented parallel setting:
 - lftp: ``mirror --parallel=1`` (its default) and ``--parallel=16``; ``pget -n 4`` for one
   file in segments;
 - sshfs (fsspec on asyncssh): ``fs.get/put(dir/*)`` at its default ``batch_size`` and at
-  ``batch_size=32``;
+  ``batch_size=32``; and at its real best, its async API with every file in flight at once
+  (one ``_ls``, then ``asyncio.gather`` of ``_get_file``/``_put_file``: ``--gather``);
 - OpenSSH sftp: ``-R 64`` (its default request count), one file after another;
 - curl and stdlib ftplib for the single-file rows;
-- ferryman at its defaults (the reference) and ``--parallel 32``.
+- ferryman at its defaults (the reference) and ``--parallel 32``; in the capped workload also
+  ``--segments 4`` and ``--segments 1`` (one stream: what "a single stream" is measured by,
+  now that the default segments a big file on a long round trip).
 """
 
 from __future__ import annotations
@@ -33,9 +36,11 @@ _SSH: frozenset[Protocol] = frozenset({"sftp"})
 _RCLONE_WIDE = ("--transfers", "32", "--checkers", "32")
 
 
-def _sshfs(label: str, kind: Kind, *call: str) -> FsspecClient:
+def _sshfs(label: str, kind: Kind, *call: str, gather: bool = False) -> FsspecClient:
     glob = kind in ("get-dir", "put-dir")
-    return FsspecClient(label, "sshfs", _SSH, glob=glob, call_options=call, kinds=frozenset({kind}))
+    return FsspecClient(
+        label, "sshfs", _SSH, glob=glob, gather=gather, call_options=call, kinds=frozenset({kind})
+    )
 
 
 def _many(name: str, kind: Kind, measures: str) -> Workload:
@@ -49,6 +54,7 @@ def _many(name: str, kind: Kind, measures: str) -> Workload:
         Lftp(f"{mirror} --parallel=16", parallel=16),
         _sshfs("sshfs (default)", kind),
         _sshfs("sshfs batch_size=32", kind, "batch_size=32"),
+        _sshfs("sshfs async gather (all in flight)", kind, gather=True),
         OpensshSftp("sftp -R 64 (default)", requests=64),
     )
     return _workload(name, kind, "small", variants, measures)
@@ -85,6 +91,7 @@ def _capped() -> Workload:
     variants: tuple[Variant, ...] = (
         Ferryman(DEFAULT),
         FerrymanSegments("ferryman --segments 4", segments=4),
+        FerrymanSegments("ferryman --segments 1 (one stream)", segments=1),
         LftpPget("lftp pget -n 4", segments=4),
         Rclone("rclone (default)"),
         Rclone("rclone --multi-thread-cutoff 1M", "--multi-thread-cutoff", "1M"),

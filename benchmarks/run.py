@@ -102,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
         help="run the lat-* workloads behind a relay with these one-way delays (0 25 75)",
     )
     parser.add_argument("--small-count", type=int, metavar="N", help="small files per run")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        metavar="REGEX",
+        help="only variants whose label matches one of these (the reference always runs)",
+    )
     return parser
 
 
@@ -233,8 +239,22 @@ class Runner:
         return case
 
 
+#: ``--variants``: label patterns; None runs every variant
+_LABEL_PATTERNS: list[re.Pattern[str]] | None = None
+
+
 def _variants(workload: Workload, protocol: Protocol) -> list[Variant]:
-    return [v for v in workload.variants if protocol in v.protocols and workload.kind in v.kinds]
+    return [
+        v
+        for v in workload.variants
+        if protocol in v.protocols
+        and workload.kind in v.kinds
+        and (
+            _LABEL_PATTERNS is None
+            or v.label == workload.reference
+            or any(p.search(v.label) for p in _LABEL_PATTERNS)
+        )
+    ]
 
 
 def _warm_up(ctx: ToolContext, endpoints: dict[str, Endpoint]) -> None:
@@ -356,6 +376,12 @@ def _run_latency(
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    global _LABEL_PATTERNS  # noqa: PLW0603 (one run per process: set once from argv)
+    try:
+        _LABEL_PATTERNS = [re.compile(text) for text in args.variants] if args.variants else None
+    except re.error as exc:
+        _say(f"--variants: {exc.pattern!r} is not a regular expression: {exc}")
+        return 2
     sizes = QUICK if args.quick else FULL
     if args.small_count:
         sizes = replace(sizes, small_count=args.small_count)
