@@ -188,6 +188,8 @@ def test_a_server_that_dies_mid_load(tmp_path: Path) -> None:
         while not any(  # the COPY has started: the table exists in the catalogue
             "COPY" in line for line in _activity(server.dsn())
         ):
+            # a load that ended before its COPY was seen says why, instead of a 30 s wait
+            assert worker.is_alive(), f"the load ended before the server was killed: {errors}"
             assert time.monotonic() < deadline, "the load never started"
             time.sleep(0.01)
         os.killpg(server.proc.pid, signal.SIGKILL)  # the server we started, all its processes
