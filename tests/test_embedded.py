@@ -11,10 +11,12 @@ import hashlib
 import io
 import ipaddress
 import logging
+import os
 import socket
 import ssl
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ from cryptography.hazmat.primitives import serialization
 from ferryman.certs import PkiFiles, make_client_cert, make_test_pki
 from ferryman.embedded import EmbeddedServer
 from ferryman.fingerprints import normalize_fingerprint, sha256_fingerprint
+
+from .conftest import PASSWORD, ServerFactory
 
 PAYLOAD = bytes(range(256)) * 400  # 100 KiB, binary
 
@@ -464,3 +468,37 @@ def test_logs_to_logger_not_stderr(
     messages = [r.getMessage() for r in caplog.records if r.name == "ferryman.embedded"]
     assert any("logged in" in m for m in messages)
     assert not any("pw" in m.split() for m in messages)
+
+
+def _open_in_this_process(path: Path) -> int:
+    found = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            if Path(os.readlink(fd)) == path:
+                found += 1
+        except OSError:
+            continue
+    return found
+
+
+def test_a_queued_retr_replaced_by_another_closes_its_file(ftp_server: ServerFactory) -> None:
+    """A client that pipelines EPSV + RETR and gives up on the data connection leaves the
+    server a queued file; the next RETR must not leak it (pyftpdlib replaces the queue)."""
+    served = ftp_server("none")
+    first, second = served.root / "a.bin", served.root / "b.bin"
+    first.write_bytes(b"a" * 10)
+    second.write_bytes(b"b" * 10)
+    ftp = ftplib.FTP()
+    ftp.connect(served.server.host, served.server.port, timeout=10)
+    try:
+        ftp.login(served.server.user, PASSWORD)
+        for name in ("a.bin", "b.bin"):
+            assert ftp.sendcmd("EPSV").startswith("229")
+            ftp.putcmd(f"RETR {name}")
+            assert ftp.getresp().startswith("150")
+        deadline = time.monotonic() + 5
+        while _open_in_this_process(first.resolve()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _open_in_this_process(first.resolve()) == 0
+    finally:
+        ftp.close()

@@ -75,11 +75,29 @@ class _SessionLog:
         _log.exception("unhandled exception in %r", instance)
 
 
-class _PlainHandler(_SessionLog, FTPHandler):  # type: ignore[misc]
+class _QueuedFileGuard:
+    """pyftpdlib keeps a RETR's open file queued until the data connection arrives, and a
+    later transfer command replaces the queue without closing that file (a client that gave up
+    on the data connection, e.g. after a pipelined ``EPSV`` + ``RETR``, issue 19): the file
+    then stays open until the garbage collector finds it. Close it when it is replaced."""
+
+    _out_dtp_queue: Any
+    data_channel: Any
+
+    def push_dtp_data(
+        self, data: Any, isproducer: bool = False, file: Any = None, cmd: str | None = None
+    ) -> None:
+        queued = self._out_dtp_queue
+        if self.data_channel is None and queued is not None and queued[2] not in (None, file):
+            queued[2].close()
+        super().push_dtp_data(data, isproducer, file, cmd)  # type: ignore[misc]
+
+
+class _PlainHandler(_SessionLog, _QueuedFileGuard, FTPHandler):  # type: ignore[misc]
     """Plain FTP."""
 
 
-class _ExplicitHandler(_SessionLog, TLS_FTPHandler):  # type: ignore[misc]
+class _ExplicitHandler(_SessionLog, _QueuedFileGuard, TLS_FTPHandler):  # type: ignore[misc]
     """Explicit FTPS: plain greeting, then ``AUTH TLS`` (RFC 4217)."""
 
 
