@@ -138,6 +138,40 @@ def measure_on(
     return counts[0], counts[1]
 
 
+@dataclass(frozen=True)
+class _Site:
+    """Where a server's files are, as the test writes them and as the server names them."""
+
+    user: str
+    password: str
+    ca_file: Path | None
+    local: Path  #: the directory the server names as ``remote("")``
+    remote: Callable[[str], str]  #: the server's path of a name below it
+    chown: Callable[[Path], None] | None = None
+
+
+def per_file_on(
+    relay: TurnCounter, site: _Site, commands: Callable[[], list[str]], tmp_path: Path
+) -> PerFile:
+    """:func:`per_file` of get -r and put -r through ``relay`` to ``site``."""
+    url = f"ftpes://{site.user}@{relay.host}:{relay.port}"
+
+    def measure(name: str, count: int) -> tuple[Counts, Counts]:
+        write_files(site.local / name, count, site.chown)
+        return measure_on(
+            relay,
+            url,
+            site.remote(name),
+            tmp_path / name,
+            commands,
+            site.password,
+            site.ca_file,
+            site.remote(f"up-{name}") + "/",
+        )
+
+    return per_file(measure)
+
+
 def near(found: float, expected: float) -> bool:
     """Within one file's worth of ``expected``: where a server answers a SIZE sent behind the
     data during the transfer, the one file where ferryman learns it costs one more SIZE and
@@ -161,23 +195,16 @@ def test_vsftpd_commands_and_turns_per_file(
     def commands() -> list[str]:
         return _VSFTPD_COMMAND.findall(server.log_text())
 
+    site = _Site(
+        server.user,
+        server.password,
+        server.pki.ca_cert,
+        vsftpd_workdir.local,
+        vsftpd_workdir.ftp_path,
+        _chown_to_test_user,
+    )
     with TurnCounter(server.host, server.port) as relay:
-        url = f"ftpes://{server.user}@{relay.host}:{relay.port}"
-
-        def measure(name: str, count: int) -> tuple[Counts, Counts]:
-            write_files(vsftpd_workdir.local / name, count, _chown_to_test_user)
-            return measure_on(
-                relay,
-                url,
-                vsftpd_workdir.ftp_path(name),
-                tmp_path / name,
-                commands,
-                server.password,
-                server.pki.ca_cert if server.pki else None,
-                vsftpd_workdir.ftp_path(f"up-{name}") + "/",
-            )
-
-        found = per_file(measure)
+        found = per_file_on(relay, site, commands, tmp_path)
     assert found.get == EXPECTED_GET
     assert found.get_turns == 1.0  # was 2: EPSV + RETR in one send
     assert found.put == EXPECTED_PUT
@@ -200,23 +227,9 @@ def test_pyftpdlib_commands_and_turns_per_file(
             m.group(1) for line in pyftpdlib_lines.lines if (m := _PYFTPDLIB_COMMAND.search(line))
         ]
 
+    site = _Site(server.user, PASSWORD, server.pki.ca_cert, served.root, lambda name: f"/{name}")
     with TurnCounter(server.host, server.port) as relay:
-        url = f"ftpes://{server.user}@{relay.host}:{relay.port}"
-
-        def measure(name: str, count: int) -> tuple[Counts, Counts]:
-            write_files(served.root / name, count)
-            return measure_on(
-                relay,
-                url,
-                f"/{name}",
-                tmp_path / name,
-                commands,
-                PASSWORD,
-                server.pki.ca_cert if server.pki else None,
-                f"/up-{name}/",
-            )
-
-        found = per_file(measure)
+        found = per_file_on(relay, site, commands, tmp_path)
     assert found.get == EXPECTED_GET
     assert found.get_turns == 1.0
     # pyftpdlib answers a SIZE sent behind the data during the transfer at times: that
@@ -236,23 +249,16 @@ def test_proftpd_turns_per_file(
 
     server = proftpd_explicit
     assert server.pki is not None
+    site = _Site(
+        server.user,
+        server.password,
+        server.pki.ca_cert,
+        proftpd_workdir.local,
+        proftpd_workdir.ftp_path,
+        _chown_to_test_user,
+    )
     with TurnCounter("127.0.0.1", server.port) as relay:
-        url = f"ftpes://{server.user}@{relay.host}:{relay.port}"
-
-        def measure(name: str, count: int) -> tuple[Counts, Counts]:
-            write_files(proftpd_workdir.local / name, count, _chown_to_test_user)
-            return measure_on(
-                relay,
-                url,
-                proftpd_workdir.ftp_path(name),
-                tmp_path / name,
-                list,
-                server.password,
-                server.pki.ca_cert if server.pki else None,
-                proftpd_workdir.ftp_path(f"up-{name}") + "/",
-            )
-
-        found = per_file(measure)
+        found = per_file_on(relay, site, list, tmp_path)
     assert found.get_turns == 1.0
     assert near(found.put_turns, 3.0), found.put_turns
     assert len(list((proftpd_workdir.local / "up-big").iterdir())) == 2 * N
