@@ -148,6 +148,10 @@ class Capabilities:
     shared_connections: bool = False
     #: rename replaces an existing target atomically
     atomic_rename_replace: bool = False
+    #: ranges of one file can be written at once over several connections, each leaving the
+    #: rest of the file as it is (``open_write_range``; SFTP: OPEN without TRUNC, writes at
+    #: offsets): what segmented uploads need
+    write_ranges: bool = False
 
 
 class _Stream(abc.ABC):
@@ -281,6 +285,12 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def open_write(self, path: str, offset: int = 0) -> WriteStream:
         """Open ``path`` for writing; ``offset`` > 0 continues a partial file at that byte."""
+
+    def open_write_range(self, path: str, offset: int) -> WriteStream:
+        """Open the existing file ``path`` to write bytes from ``offset`` on, leaving every
+        other byte as it is (one segment of a segmented upload); see
+        ``Capabilities.write_ranges``."""
+        raise NotSupportedError(f"{self.describe()} cannot write one file in ranges")
 
     def open_read_ascii(self, path: str) -> ReadStream:
         """Open ``path`` for reading as text with local (LF) line ends: FTP's TYPE A. Where

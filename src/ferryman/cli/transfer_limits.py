@@ -41,9 +41,10 @@ LIMIT_OPTIONS: list[Callable[[F], F]] = [
         show_default=True,
         metavar="N|auto",
         callback=_parsed(parse_segments),
-        help="Download each file of at least --segment-min-size in N parallel segments over "
-        f"N connections (2-{MAX_SEGMENTS}; 1: one stream; auto: 4 when the source's round "
-        "trip is long), for links that cap each connection. Downloads to the local disk only.",
+        help="Copy each file of at least --segment-min-size in N parallel segments over "
+        f"N connections (2-{MAX_SEGMENTS}; 1: one stream; auto: 4 when the server's round "
+        "trip is long), for links that cap each connection. Downloads to the local disk, "
+        "and uploads from it to SFTP.",
     ),
     click.option(
         "--segment-min-size",

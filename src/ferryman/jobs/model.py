@@ -220,8 +220,9 @@ class Throughput(_Model):
     )
     segments: SegmentCount = Field(
         "auto",
-        description="Download each file of at least segment_min_size in this many parallel "
-        "segments (1: one stream; auto: 4 when the round trip is long); local destinations.",
+        description="Copy each file of at least segment_min_size in this many parallel "
+        "segments (1: one stream; auto: 4 when the round trip is long): downloads to the "
+        "local disk, and uploads from it to SFTP.",
     )
     segment_min_size: Size | None = Field(
         None, description="Smallest file that segments splits (default 64MiB)."

@@ -1,4 +1,4 @@
-"""How a download is split into segments (``transfer.segments``): how many, and which
+"""How a download or upload is split into segments (``transfer.segments``): how many, and which
 byte ranges; and the ``--segments`` value's parsing."""
 
 from __future__ import annotations
@@ -58,17 +58,28 @@ def segment_count(
     """How many segments a copy of ``entry`` from ``src`` to ``dst`` uses (1: one stream)."""
     if requested == 1 or offset or ascii or transform is not None:
         return 1
-    if not isinstance(dst, LocalBackend) or isinstance(src, LocalBackend):
-        return 1  # uploads are one stream; a local copy gains nothing
+    remote = _segmentable_side(src, dst)
     size = entry.size
-    if not src.capabilities.resume_read or size is None or size < max(min_size, 2):
+    if remote is None or size is None or size < max(min_size, 2):
         return 1
     if requested == AUTO:
-        round_trip = getattr(src, "round_trip", None)  # measured by the backend, if it does
+        round_trip = getattr(remote, "round_trip", None)  # measured by the backend, if it does
         if not isinstance(round_trip, int | float) or round_trip < AUTO_MIN_ROUND_TRIP:
             return 1
         requested = AUTO_SEGMENTS
     return max(1, min(requested, size))
+
+
+def _segmentable_side(src: Backend, dst: Backend) -> Backend | None:
+    """The remote side of a copy that segments can speed up, or None: a download to the
+    local disk from a source that reads at offsets, or an upload from the local disk to a
+    destination that writes one file in ranges (``Capabilities.write_ranges``)."""
+    local_src, local_dst = isinstance(src, LocalBackend), isinstance(dst, LocalBackend)
+    if local_dst and not local_src and src.capabilities.resume_read:
+        return src
+    if local_src and not local_dst and dst.capabilities.write_ranges:
+        return dst
+    return None  # a local copy gains nothing; remote to remote is one stream
 
 
 def segment_ranges(size: int, count: int) -> list[tuple[int, int]]:

@@ -1,4 +1,7 @@
-"""One large download in several segments over parallel connections (``--segments N``).
+"""One large file in several segments over parallel connections (``--segments N``):
+:func:`copy_in_segments`, and the segmented download; uploads are in
+:mod:`~ferryman.transfer.segment_upload`, what both share in
+:mod:`~ferryman.transfer.segment_runner`.
 
 Where one TCP flow is capped (a per-connection shaper, a long round trip with a small
 window), N connections to the source each read one range of the file (``open_read`` at the
@@ -8,9 +11,10 @@ is checked as a single-stream copy would be (:func:`~ferryman.transfer.copy.veri
 the size, and a server-side hash of the bytes read back from the temporary) and published by
 the same rename (:func:`~ferryman.transfer.copy.publish`).
 
-- Only downloads to the local disk are segmented, from a remote source that can read at an
-  offset, of a file whose size is known and at least ``segment_min_size``; everything else (an
-  upload, ASCII mode, a transform, a resumed copy) is one stream, :func:`copy_file`.
+- Downloads to the local disk are segmented from a remote source that can read at an offset,
+  uploads from the local disk to a destination that writes ranges (SFTP), of a file whose
+  size is known and at least ``segment_min_size``; everything else (remote to remote, FTP
+  uploads, ASCII mode, a transform, a resumed copy) is one stream, :func:`copy_file`.
 - The temporary is ``NAME.<tag>-segments.ferryman-part``, never the tagged name a resume
   continues from: while segments are under way it has holes, and a resume that took its size
   for its contents would publish them. When the copy fails (retriably) and the caller keeps
@@ -34,12 +38,11 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import Any
 
 from ..backends.base import Backend, Entry
 from ..backends.local import LocalBackend, LocalClaim, translate_os_error
-from ..errors import FerrymanError, TransferError, VerificationError
+from ..errors import FerrymanError, VerificationError
 from ..retry import RetryPolicy
 from .copy import (
     DEFAULT_CHUNK,
@@ -64,6 +67,8 @@ from .segment_plan import (
     segment_count,
     segment_ranges,
 )
+from .segment_runner import STOP_WAIT, Segment, SegmentedCopy, join, siblings
+from .segment_upload import upload_in_segments
 from .throttle import Limit
 from .transform import StreamTransform
 
@@ -82,93 +87,19 @@ __all__ = [
 
 log = logging.getLogger("ferryman.transfer")
 
-#: most seconds to wait for segments to stop once the copy is given up
-_STOP_WAIT = 60.0
 
+class _Download(SegmentedCopy):
+    """A segmented download: each segment reads its range and writes it at its offset into
+    the local temporary, through the claim's descriptor ``fd``."""
 
-@dataclass(slots=True)
-class _Segment:
-    start: int
-    end: int
-    done: int = 0
-    error: BaseException | None = None
+    def __init__(self, src_path: str, fd: int, size: int, **kwargs: Any) -> None:
+        super().__init__(src_path, size, **kwargs)
+        self.fd = fd
 
-    @property
-    def left(self) -> int:
-        return self.end - self.start - self.done
+    def copy_segment(self, segment: Segment, backend: Backend, buffer: memoryview) -> None:
+        self._read(segment, backend, buffer)
 
-
-class _Copy:
-    """The shared state of one segmented copy: the file, the stop signal, the retries."""
-
-    def __init__(
-        self,
-        src_path: str,
-        fd: int,
-        size: int,
-        *,
-        chunk_size: int,
-        progress: Callable[[int], None] | None,
-        throttle: Limit | None,
-        retry: RetryPolicy,
-        outcome: FileOutcome | None,
-    ) -> None:
-        self.src_path, self.fd, self.size = src_path, fd, size
-        self.chunk_size, self.progress, self.throttle = chunk_size, progress, throttle
-        self.retry, self.outcome = retry, outcome
-        self.stop = threading.Event()
-        self.started = time.monotonic()
-        self._lock = threading.Lock()
-        self._retries = outcome.retries if outcome is not None else 0
-
-    def next_retry(self, err: FerrymanError) -> float | None:
-        """The back-off before retrying after ``err``, or None when the budget is spent."""
-        with self._lock:
-            attempt = self._retries + 1
-            wait = self.retry.backoff(attempt)
-            spent = time.monotonic() - self.started
-            if (
-                not err.retriable
-                or attempt > self.retry.retries
-                or spent + wait > self.retry.max_total
-            ):
-                return None
-            self._retries = attempt
-            if self.outcome is not None:
-                self.outcome.retries = attempt
-        log.warning(
-            "%s: %s; retry %d of %d of a segment in %.1f s",
-            self.src_path,
-            err,
-            attempt,
-            self.retry.retries,
-            wait,
-        )
-        return wait
-
-    def run(self, segment: _Segment, backend: Backend) -> None:
-        """Copy ``segment`` over ``backend``; keep its error instead of raising it, and
-        stop the others when it fails for good."""
-        try:
-            self._segment(segment, backend)
-        except Exception as err:  # not Ctrl-C: that goes straight up the caller's thread
-            segment.error = err
-            self.stop.set()
-
-    def _segment(self, segment: _Segment, backend: Backend) -> None:
-        buffer = memoryview(bytearray(self.chunk_size))
-        while not self.stop.is_set():
-            try:
-                self._read(segment, backend, buffer)
-                return
-            except FerrymanError as err:
-                wait = self.next_retry(err)
-                if wait is None:
-                    raise
-                if self.stop.wait(wait):
-                    return  # another segment failed for good meanwhile
-
-    def _read(self, segment: _Segment, backend: Backend, buffer: memoryview) -> None:
+    def _read(self, segment: Segment, backend: Backend, buffer: memoryview) -> None:
         position = segment.start + segment.done
         last = segment.end == self.size
         with backend.open_read(self.src_path, position) as reader:
@@ -185,10 +116,7 @@ class _Copy:
                 self._write(buffer[:n], position)
                 position += n
                 segment.done += n
-                if self.progress is not None:
-                    self.progress(n)
-                if self.throttle is not None:
-                    self.throttle.take(n)
+                self.counted(segment, position, n)
             if last and reader.readinto(buffer[:1]):  # the end, read to close the stream cleanly
                 raise VerificationError(
                     f"{self.src_path}: the source holds more than the {self.size} bytes it "
@@ -232,30 +160,6 @@ class _Copy:
         return digest
 
 
-def _siblings(src: Backend, count: int) -> list[Backend]:
-    """Up to ``count`` more connections to ``src``'s server, made in parallel; the ones the
-    server refuses are left out (fewer segments)."""
-
-    def make() -> Backend | None:
-        backend = src.sibling_with_own_connection()  # its own TCP flow: links cap each
-        try:
-            backend.connect()
-        except FerrymanError as err:
-            log.info("a segment connection was refused (%s); using fewer segments", err)
-            backend.close()
-            return None
-        except BaseException:
-            backend.close()
-            raise
-        return backend
-
-    if count <= 0:
-        return []
-    with ThreadPoolExecutor(count, thread_name_prefix="ferryman-segment-connect") as pool:
-        made = list(pool.map(lambda _: make(), range(count)))
-    return [b for b in made if b is not None]
-
-
 def copy_in_segments(
     src: Backend,
     src_path: str,
@@ -286,8 +190,26 @@ def copy_in_segments(
     count = segment_count(
         segments, segment_min_size, src, dst, entry, offset=offset, ascii=ascii, transform=transform
     )
+    allowed = replace or target_checked  # else copy_file checks the target is not there
+    if count > 1 and allowed and isinstance(src, LocalBackend) and entry.size is not None:
+        return upload_in_segments(
+            src,
+            src_path,
+            dst,
+            dst_path,
+            entry,
+            count,
+            retry=retry or RetryPolicy(retries=0),
+            outcome=outcome,
+            replace=replace,
+            chunk_size=chunk_size,
+            progress=progress,
+            verify_hash=verify_hash,
+            preserve_mtime=preserve_mtime,
+            throttle=throttle,
+        )
     claim = None
-    if count > 1 and isinstance(dst, LocalBackend) and (replace or target_checked):
+    if count > 1 and isinstance(dst, LocalBackend) and allowed:
         part = partial_name(dst_path, f"{source_tag(src, src_path, entry.size)}-segments")
         claim = dst.claim(part)  # None: another process writes it; one stream then
     if claim is None:
@@ -357,7 +279,7 @@ def _segmented(
     size = entry.size
     assert size is not None
     fd = os.dup(claim.fileno())  # the writers' own: closed only once they have all stopped
-    state = _Copy(
+    state = _Download(
         src_path,
         fd,
         size,
@@ -369,29 +291,18 @@ def _segmented(
     )
     extra: list[Backend] = []
     threads: list[threading.Thread] = []
-    parts: list[_Segment] = []
+    parts: list[Segment] = []
     stopped = True
     try:
         os.ftruncate(fd, 0)  # a temporary left by a copy that died: its bytes are not ours
-        extra = _siblings(src, count - 1)
+        extra = siblings(src, count - 1)
         ranges = segment_ranges(size, len(extra) + 1)
-        parts = [_Segment(start, end) for start, end in ranges]
+        parts = [Segment(start, end) for start, end in ranges]
         log.info("%s: %d bytes in %d segments", src_path, size, len(parts))
-        threads = [
-            threading.Thread(
-                target=state.run, args=(segment, backend), name="ferryman-segment", daemon=True
-            )
-            for segment, backend in zip(parts[:-1], extra, strict=True)
-        ]
-        for thread in threads:
-            thread.start()
+        threads = state.start(parts[:-1], extra)
         state.run(parts[-1], src)  # the caller's connection reads to the end of the file
-        stopped = _join(threads, state)
-        for segment in parts:
-            if segment.error is not None:
-                raise segment.error
-        if any(segment.left for segment in parts):  # stopped without an error: a bug
-            raise TransferError(f"{src_path}: a segment stopped before its end", retriable=False)
+        stopped = join(threads, state)
+        state.raise_failure(parts)
         hashing = hash_side(src, dst) if verify_hash else None
         digest = state.digest(hashing[0], part) if hashing is not None else None
         landed = os.fstat(fd).st_size
@@ -405,7 +316,7 @@ def _segmented(
         publish(dst, part, dst_path, replace=replace, claim=claim, size=size)
     except BaseException as err:
         state.stop.set()
-        stopped = stopped and _join(threads, state, limit=_STOP_WAIT)
+        stopped = stopped and join(threads, state, limit=STOP_WAIT)
         keep = (
             not cleanup
             and stopped
@@ -427,21 +338,6 @@ def _segmented(
     return CopyResult(src_path, dst_path, size, size, time.monotonic() - state.started, verified)
 
 
-def _join(threads: list[threading.Thread], state: _Copy, limit: float | None = None) -> bool:
-    """Wait for the segment threads; True when all have ended. While the copy runs each one
-    is bounded by its connection's time-outs; once stopped, by ``limit`` seconds in all."""
-    deadline = None if limit is None else time.monotonic() + limit
-    for thread in threads:
-        while thread.is_alive():
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            thread.join(0.5)  # in slices: Ctrl-C reaches the caller's thread meanwhile
-            if limit is None and state.stop.is_set():
-                deadline = time.monotonic() + _STOP_WAIT
-                limit = _STOP_WAIT
-    return True
-
-
 def _keep_beginning(
     src: Backend,
     src_path: str,
@@ -450,7 +346,7 @@ def _keep_beginning(
     part: str,
     claim: LocalClaim,
     fd: int,
-    parts: list[_Segment],
+    parts: list[Segment],
 ) -> bool:
     """Cut the temporary to its contiguous beginning and give it the tagged name a resume
     continues (one stream); False when there is nothing to keep or no way to keep it."""

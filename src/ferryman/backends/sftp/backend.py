@@ -78,6 +78,7 @@ class SftpBackend(Backend):
             mtime_precision=1,
             atomic_rename_replace=atomic_rename,
             shared_connections=not self.conn.exec_hash,
+            write_ranges=True,
         )
 
     # -- session life cycle ----------------------------------------------------------------
@@ -349,6 +350,26 @@ class SftpBackend(Backend):
         stream.path = path
         if offset:
             stream.wait_opened()
+        return stream
+
+    def open_write_range(self, path: str, offset: int) -> SftpWriteStream:
+        """Write from ``offset`` into ``path`` without truncating it (a segment of a
+        segmented upload: OPEN with WRITE|CREAT, no TRUNC; the writes carry their offsets)."""
+        path = check_remote_path(self.login_path(path))
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
+        channel = self._channel()
+
+        async def open_file() -> asyncssh.SFTPClientFile:
+            flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT
+            return await channel.client.open(path, flags, encoding=None, block_size=0)
+
+        self.wire.sent(f"OPEN {path} (write a range from byte {offset})")
+        limit = self.conn.requests_in_flight
+        stream = SftpWriteStream(
+            self, open_file, f"write {path} from byte {offset}", offset, channel.write_size, limit
+        )
+        stream.path = path
         return stream
 
     # -- namespace -------------------------------------------------------------------------
