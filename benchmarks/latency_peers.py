@@ -122,9 +122,9 @@ def _ferryman_get_help() -> str:
 
 
 class FerrymanSegments(Ferryman):
-    """``ferryman get --segments N`` (unavailable while ferryman has no such option)."""
+    """``ferryman get|put --segments N`` (unavailable while ferryman has no such option)."""
 
-    kinds: frozenset[Kind] = frozenset({"get-file"})
+    kinds: frozenset[Kind] = frozenset({"get-file", "put-file"})
 
     def __init__(self, label: str, *, segments: int) -> None:
         super().__init__(label)

@@ -16,7 +16,9 @@ Every peer runs at its default and at its best documented parallel setting:
 - curl and stdlib ftplib for the single-file rows;
 - ferryman at its defaults (the reference) and ``--parallel 32``; in the capped workload also
   ``--segments 4`` and ``--segments 1`` (one stream: what "a single stream" is measured by,
-  now that the default segments a big file on a long round trip).
+  now that the default segments a big file on a long round trip); in ``lat-big-get`` and
+  ``lat-big-put`` also ``--segments 1`` and ``--segments 8`` (what segments add, and whether
+  more than auto's 4 would).
 """
 
 from __future__ import annotations
@@ -61,8 +63,15 @@ def _many(name: str, kind: Kind, measures: str) -> Workload:
 
 
 def _one_file(name: str, kind: Kind, dataset: Dataset, measures: str) -> Workload:
+    segmented: tuple[Variant, ...] = ()
+    if dataset == "big":  # what segments add, beside the default's choice (auto)
+        segmented = (
+            FerrymanSegments("ferryman --segments 1 (one stream)", segments=1),
+            FerrymanSegments("ferryman --segments 8", segments=8),
+        )
     variants: tuple[Variant, ...] = (
         Ferryman(DEFAULT),
+        *segmented,
         Curl("curl"),
         Lftp("lftp"),
         Ftplib("ftplib"),
