@@ -148,6 +148,10 @@ class Capabilities:
     shared_connections: bool = False
     #: rename replaces an existing target atomically
     atomic_rename_replace: bool = False
+    #: one connection may hold several reads open at once and ``open_read`` returns without
+    #: waiting for the server (SFTP: requests carry ids, replies land in each stream), so the
+    #: engine opens a worker's next small files while it copies the current one (issue 19)
+    read_ahead: bool = False
 
 
 class _Stream(abc.ABC):

@@ -78,6 +78,7 @@ class SftpBackend(Backend):
             mtime_precision=1,
             atomic_rename_replace=atomic_rename,
             shared_connections=not self.conn.exec_hash,
+            read_ahead=not self.conn.exec_hash,
         )
 
     # -- session life cycle ----------------------------------------------------------------
