@@ -5,8 +5,9 @@ coroutines: every request is wrapped in a task, stepped twice by the loop and lo
 arguments formatted. For thousands of small files that is most of the client's CPU, so the
 streams send their requests through the client handler's request layer (the same one
 ``listing`` uses for pipelined READDIR): :func:`send` puts the request on the wire at once and
-returns the future its reply lands in; the caller adds a done callback and decodes the reply
-with :func:`outcome` (which raises what asyncssh's own methods raise).
+returns the future its reply lands in (failed at once when the request cannot be sent); the
+caller adds a done callback and decodes the reply with :func:`outcome` (which raises what
+asyncssh's own methods raise).
 
 These run in the event-loop thread only.
 """
@@ -45,31 +46,46 @@ Reply = asyncio.Future[tuple[int, Any]]
 
 
 def _send(file: asyncssh.SFTPClientFile, pkttype: int, *args: bytes) -> Reply:
+    """Send a request; a request that cannot be sent (the connection is gone) fails its
+    future like one the server refused, so that callers meet every failure in one place."""
     handler: Any = file._handler
     waiter: Reply = handler._loop.create_future()
-    handler._send_request(pkttype, args, waiter)
+    try:
+        handler._send_request(pkttype, args, waiter)
+    except Exception as err:
+        if not waiter.done():
+            waiter.set_exception(err)
     return waiter
 
 
-def _handle(file: asyncssh.SFTPClientFile) -> bytes:
-    handle: bytes | None = file._handle
-    if handle is None:
-        raise ValueError("I/O operation on closed file")
-    return handle
+def _failed(file: asyncssh.SFTPClientFile, error: Exception) -> Reply:
+    handler: Any = file._handler
+    reply: Reply = handler._loop.create_future()
+    reply.set_exception(error)
+    return reply
 
 
 def read(file: asyncssh.SFTPClientFile, offset: int, length: int) -> Reply:
-    return _send(file, FXP_READ, String(_handle(file)), UInt64(offset), UInt32(length))
+    handle: bytes | None = file._handle
+    if handle is None:
+        return _failed(file, ValueError("I/O operation on closed file"))
+    return _send(file, FXP_READ, String(handle), UInt64(offset), UInt32(length))
 
 
 def write(file: asyncssh.SFTPClientFile, offset: int, data: bytes) -> Reply:
-    return _send(file, FXP_WRITE, String(_handle(file)), UInt64(offset), String(data))
+    handle: bytes | None = file._handle
+    if handle is None:
+        return _failed(file, ValueError("I/O operation on closed file"))
+    return _send(file, FXP_WRITE, String(handle), UInt64(offset), String(data))
 
 
 def fstat(file: asyncssh.SFTPClientFile) -> Reply:
+    handle: bytes | None = file._handle
+    if handle is None:
+        return _failed(file, ValueError("I/O operation on closed file"))
     handler: Any = file._handler
     flags = UInt32(0) if handler.version >= 4 else b""
-    return _send(file, FXP_FSTAT, String(_handle(file)), flags)
+    return _send(file, FXP_FSTAT, String(handle), flags)
 
 
 def close(file: asyncssh.SFTPClientFile) -> Reply | None:

@@ -82,20 +82,15 @@ class SftpWriteStream(SftpStream, WriteStream):
         with self._cv:
             queued, self._queued = self._queued, deque()
             self._drain_scheduled = False
-        for offset, data in queued:
-            try:
-                if isinstance(data, bytes):
-                    requests.write(file, offset, data).add_done_callback(self._on_answer)
-                elif data == _FSTAT:
-                    requests.fstat(file).add_done_callback(self._on_size)
-                else:
-                    reply = requests.close(file)
-                    if reply is None:
-                        self._answered(None)  # closed already (an abort)
-                    else:
-                        reply.add_done_callback(self._on_answer)
-            except Exception as err:  # the handle is gone (an abort): no request was sent
-                self._answered(err)
+        for offset, data in queued:  # a request that cannot be sent fails its reply
+            if isinstance(data, bytes):
+                requests.write(file, offset, data).add_done_callback(self._on_answer)
+            elif data == _FSTAT:
+                requests.fstat(file).add_done_callback(self._on_size)
+            elif (reply := requests.close(file)) is not None:
+                reply.add_done_callback(self._on_answer)
+            else:
+                self._answered(None)  # closed already (an abort)
 
     def _on_size(self, reply: requests.Reply) -> None:
         # a failed FSTAT only means no size: the caller then asks for it, and a session that
