@@ -131,12 +131,12 @@ def test_a_connection_dropped_mid_window_is_retried_file_by_file(
     read and whatever else was in flight fail as retriable, each file is retried on a fresh
     connection, and every file lands whole; nothing waits for a time-out."""
     out = tmp_path / "out"
-    real_open = SftpBackend.open_read
+    real_open = SftpBackend.open_read_ahead
     calls: list[int] = []
     lock = threading.Lock()
 
-    def open_then_kill(self: SftpBackend, path: str, offset: int = 0) -> SftpReadStream:
-        stream = real_open(self, path, offset)
+    def open_then_kill(self: SftpBackend, path: str, size: int) -> SftpReadStream:
+        stream = real_open(self, path, size)
         with lock:
             calls.append(1)
             if len(calls) == 20:
@@ -145,7 +145,7 @@ def test_a_connection_dropped_mid_window_is_retried_file_by_file(
 
     started = time.monotonic()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(SftpBackend, "open_read", open_then_kill)
+        patch.setattr(SftpBackend, "open_read_ahead", open_then_kill)
         summary = transfer(
             backend,
             sshd_workdir.remote("src"),
@@ -168,10 +168,10 @@ def test_a_stopped_worker_closes_the_reads_it_opened_ahead(
     """A stop (Ctrl-C in the main thread) between two files of a window: the files not yet
     copied are not reported, and their reads are closed (no handle left open)."""
     opened: list[SftpReadStream] = []
-    real_open = SftpBackend.open_read
+    real_open = SftpBackend.open_read_ahead
 
-    def tracking_open(self: SftpBackend, path: str, offset: int = 0) -> SftpReadStream:
-        stream = real_open(self, path, offset)
+    def tracking_open(self: SftpBackend, path: str, size: int) -> SftpReadStream:
+        stream = real_open(self, path, size)
         opened.append(stream)
         return stream
 
@@ -187,7 +187,7 @@ def test_a_stopped_worker_closes_the_reads_it_opened_ahead(
                 raise KeyboardInterrupt
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(SftpBackend, "open_read", tracking_open)
+        patch.setattr(SftpBackend, "open_read_ahead", tracking_open)
         with pytest.raises(KeyboardInterrupt):
             transfer(
                 backend,
@@ -235,3 +235,50 @@ def test_the_landed_size_still_catches_a_write_the_server_dropped(tmp_path: Path
     assert f"holds {_DROP_AT} bytes, {len(data)} were sent" in caught.value.message
     assert not (root / "up.bin").exists()
     assert [p for p in os.listdir(root) if p.endswith(PARTIAL_SUFFIX)] == []
+
+
+def _read_all(stream: SftpReadStream) -> bytes:
+    data = bytearray()
+    chunk = memoryview(bytearray(65536))
+    with stream:
+        while count := stream.readinto(chunk):
+            data += chunk[:count]
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("listed", "now"),
+    [(5000, 5000), (0, 0), (5000, 9000), (8192, 8192), (8192, 12000), (4096 * 5, 4096 * 5 + 1)],
+)
+def test_a_read_opened_with_the_listed_size_reads_the_file_as_it_is(
+    sshd: Sshd, sshd_workdir: RemoteDir, listed: int, now: int
+) -> None:
+    """No FSTAT: the listing's size ends the read only when a short read confirms it; a
+    file that grew since (also by exactly one request) is read whole."""
+    backend = SftpBackend(sshd_connection(sshd, chunk_size=4096)).connect()
+    try:
+        data = make_data(now, seed=now)
+        sshd_workdir.write("grown.bin", data)
+        assert _read_all(backend.open_read_ahead(sshd_workdir.remote("grown.bin"), listed)) == data
+    finally:
+        backend.close()
+
+
+def test_a_read_opened_with_a_listed_size_that_shrank_fails_the_copy(
+    backend: SftpBackend, sshd_workdir: RemoteDir, tmp_path: Path
+) -> None:
+    sshd_workdir.write("shrunk.bin", make_data(3000))
+    path = sshd_workdir.remote("shrunk.bin")
+    entry = backend.stat(path)
+    object.__setattr__(entry, "size", 5000)  # as an older listing said
+    with pytest.raises(VerificationError) as caught:
+        copy_file(
+            backend,
+            path,
+            LocalBackend(),
+            str(tmp_path / "shrunk.bin"),
+            source_entry=entry,
+            opened=backend.open_read_ahead(path, 5000),
+        )
+    assert "copied 3000 bytes, but the source has 5000" in caught.value.message
+    assert not (tmp_path / "shrunk.bin").exists() and _leftovers(tmp_path) == []

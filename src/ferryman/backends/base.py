@@ -286,6 +286,14 @@ class Backend(abc.ABC):
     def open_write(self, path: str, offset: int = 0) -> WriteStream:
         """Open ``path`` for writing; ``offset`` > 0 continues a partial file at that byte."""
 
+    def open_read_ahead(self, path: str, size: int) -> ReadStream:
+        """Open ``path`` for reading from byte 0 when its listing said it has ``size`` bytes:
+        what the engine calls to open a read ahead (``Capabilities.read_ahead``). A backend
+        may take the size as a hint instead of asking the server (a file that changed is
+        still read whole: the hint only saves a request); by default it is
+        :meth:`open_read`."""
+        return self.open_read(path)
+
     def open_read_ascii(self, path: str) -> ReadStream:
         """Open ``path`` for reading as text with local (LF) line ends: FTP's TYPE A. Where
         the protocol has no text mode (SFTP, local) the bytes are read as they are."""

@@ -426,7 +426,7 @@ class _Runner:
                 segment_min_size=self.options.segment_min_size,
             ):
                 with contextlib.suppress(FerrymanError):  # the copy opens it, under retries
-                    started.opened = src.open_read(item.source)
+                    started.opened = src.open_read_ahead(item.source, item.entry.size or 0)
         except FerrymanError as err:
             outcome.error = err
             outcome.reason = err.message

@@ -6,7 +6,10 @@ the data goes to ``readinto`` strictly in file order. At most half as many chunk
 the reader, so memory stays flat (1.5 x requests_in_flight x request size at most) whatever
 the file size. A short read is completed by a request for the missing range before anything
 after it is delivered. The size ends the reading where it ends, without one more round trip;
-a file that grows meanwhile is read on until the server says EOF.
+a file that grows meanwhile is read on until the server says EOF. A read opened with the size
+its listing gave (``SftpBackend.open_read_ahead``) sends no FSTAT: its reads go right behind
+the OPEN's answer, and a short read at that size is the end (a file that grew since fills the
+request and is read on; one that shrank ends short and fails the copy's size check).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class SftpReadStream(SftpStream, ReadStream):
         offset: int,
         request_size: int,
         max_requests: int,
+        size_hint: int | None = None,
     ) -> None:
         self._ready: deque[bytes] = deque()
         self._current = memoryview(b"")
@@ -65,6 +69,10 @@ class SftpReadStream(SftpStream, ReadStream):
         self._window = min(_FIRST_WINDOW, max_requests)
         self._backlog = max(2, max_requests // 2)  #: most chunks kept for the reader
         self._size: int | None = None
+        #: the size the listing gave (``open_read_ahead``), used instead of an FSTAT
+        self._size_hint = size_hint
+        #: ``_size`` came from FSTAT (else from the listing: confirmed only by a short read)
+        self._size_fresh = False
         #: the CLOSE, sent by the loop as soon as the last byte arrived (nobody waits for
         #: it); None until then
         self.closing: concurrent.futures.Future[object] | None = None
@@ -73,7 +81,10 @@ class SftpReadStream(SftpStream, ReadStream):
     # -- loop side ---------------------------------------------------------------------------
 
     def _opened(self, file: asyncssh.SFTPClientFile) -> None:
-        requests.fstat(file).add_done_callback(self._on_stat)
+        if self._size_hint:  # the listing said: no FSTAT, the whole window at once
+            self._size, self._window = self._size_hint, self._max_requests
+        elif self._size_hint is None:
+            requests.fstat(file).add_done_callback(self._on_stat)
         self._fill()
 
     def _on_stat(self, reply: requests.Reply) -> None:
@@ -91,7 +102,7 @@ class SftpReadStream(SftpStream, ReadStream):
                 self._stop_requests()
                 self._cv.notify_all()
             return
-        self._size = attrs.size
+        self._size, self._size_fresh = attrs.size, True
         self._window = self._max_requests  # no request beyond the end: no need to ramp up
         self._fill()
 
@@ -148,8 +159,10 @@ class SftpReadStream(SftpStream, ReadStream):
             delivered.append(data)
             end = head.offset + len(data)
             if self._size is not None and end >= self._size:
-                if end == self._size:
-                    eof = True  # the file as fstat saw it: read to its end
+                # the end as FSTAT saw it, or as the listing said and a short read confirms
+                # (a file that grew since fills the request: it is read on)
+                if end == self._size and (self._size_fresh or len(data) < head.length):
+                    eof = True
                     break
                 self._size = None  # the file grew: read on until the server says EOF
             if len(data) < head.length:  # a short read: fetch the rest before anything else
