@@ -390,9 +390,6 @@ class _Runner:
         with self._idle:
             self._idle.wait_for(lambda: self.busy == 0 and self.jobs.empty())
 
-    def run(self, job: Job, src: Backend, dst: Backend) -> FileOutcome:
-        return self.finish(self.begin(job, src, dst), src, dst)
-
     def begin(self, job: Job, src: Backend, dst: Backend) -> _Started:
         """Decide about one file; when it is to be copied, open its read ahead if it may
         (``transfer.readahead``). ``decision`` None: the outcome is final."""
