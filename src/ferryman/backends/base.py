@@ -152,6 +152,10 @@ class Capabilities:
     #: rest of the file as it is (``open_write_range``; SFTP: OPEN without TRUNC, writes at
     #: offsets): what segmented uploads need
     write_ranges: bool = False
+    #: one connection may hold several reads open at once and ``open_read`` returns without
+    #: waiting for the server (SFTP: requests carry ids, replies land in each stream), so the
+    #: engine opens a worker's next small files while it copies the current one (issue 19)
+    read_ahead: bool = False
 
 
 class _Stream(abc.ABC):
@@ -291,6 +295,14 @@ class Backend(abc.ABC):
         other byte as it is (one segment of a segmented upload); see
         ``Capabilities.write_ranges``."""
         raise NotSupportedError(f"{self.describe()} cannot write one file in ranges")
+
+    def open_read_ahead(self, path: str, size: int) -> ReadStream:
+        """Open ``path`` for reading from byte 0 when its listing said it has ``size`` bytes:
+        what the engine calls to open a read ahead (``Capabilities.read_ahead``). A backend
+        may take the size as a hint instead of asking the server (a file that changed is
+        still read whole: the hint only saves a request); by default it is
+        :meth:`open_read`."""
+        return self.open_read(path)
 
     def open_read_ascii(self, path: str) -> ReadStream:
         """Open ``path`` for reading as text with local (LF) line ends: FTP's TYPE A. Where

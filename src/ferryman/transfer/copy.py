@@ -41,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..backends.base import Backend, Entry, NotSupportedError
+from ..backends.base import Backend, Entry, NotSupportedError, ReadStream
 from ..backends.local import LocalBackend, LocalClaim
 from ..errors import (
     ConfigError,
@@ -258,6 +258,7 @@ def copy_file(
     ascii: bool = False,
     transform: StreamTransform | None = None,
     throttle: Limit | None = None,
+    opened: ReadStream | None = None,
 ) -> CopyResult:
     """Copy ``src_path`` on ``src`` to ``dst_path`` on ``dst``; see the module docstring.
 
@@ -270,36 +271,51 @@ def copy_file(
     (one FTP connection carries one transfer at a time). ``transform`` changes the bytes on
     the way (``transfer.transform``): then nothing is resumed, the source's size is checked
     against the bytes read, and only a destination's hash is compared. ``throttle`` is
-    charged for every chunk (``transfer.throttle``: --bwlimit).
+    charged for every chunk (``transfer.throttle``: --bwlimit). ``opened`` is a read of
+    ``src_path`` from byte 0 that the caller opened ahead (``Capabilities.read_ahead``): it
+    is used when this copy starts at byte 0 in binary, and aborted otherwise.
     """
-    if src is dst:
-        raise ConfigError("copy_file needs two backend connections, not one")
-    entry = source_entry or src.stat(src_path)
-    if entry.is_dir:
-        raise ConfigError(
-            f"{src_path} is a directory", hint="name a file, or a glob such as dir/*.csv"
-        )
-    if not replace and not target_checked and exists(dst, dst_path):
-        raise TargetExistsError(
-            f"{dst_path} already exists on {dst.describe()}",
-            hint="pass --overwrite (or --if-exists) to replace it",
-        )
-    tag = source_tag(src, src_path, entry.size)
-    buffer = memoryview(bytearray(chunk_size))
-    started = time.monotonic()
-    if ascii:
-        offset, verify_hash = 0, False
-    if transform is not None:
-        offset, ascii = 0, False
-    hashing = hash_side(src, dst) if verify_hash else None
-    if transform is not None and hashing is not None and hashing[1] is not dst:
-        hashing = None  # the source's hash is of the bytes before the transform
-    digest = Digest(hashing[0]) if hashing else None
-    part, claim, offset = _claim(dst, dst_path, tag, offset)
+    if opened is not None and (offset or ascii or transform is not None):
+        opened.abort()  # not a read this copy can use
+        opened = None
+    try:
+        if src is dst:
+            raise ConfigError("copy_file needs two backend connections, not one")
+        entry = source_entry or src.stat(src_path)
+        if entry.is_dir:
+            raise ConfigError(
+                f"{src_path} is a directory", hint="name a file, or a glob such as dir/*.csv"
+            )
+        if not replace and not target_checked and exists(dst, dst_path):
+            raise TargetExistsError(
+                f"{dst_path} already exists on {dst.describe()}",
+                hint="pass --overwrite (or --if-exists) to replace it",
+            )
+        tag = source_tag(src, src_path, entry.size)
+        buffer = memoryview(bytearray(chunk_size))
+        started = time.monotonic()
+        if ascii:
+            offset, verify_hash = 0, False
+        if transform is not None:
+            offset, ascii = 0, False
+        hashing = hash_side(src, dst) if verify_hash else None
+        if transform is not None and hashing is not None and hashing[1] is not dst:
+            hashing = None  # the source's hash is of the bytes before the transform
+        digest = Digest(hashing[0]) if hashing else None
+        part, claim, offset = _claim(dst, dst_path, tag, offset)
+    except BaseException:
+        if opened is not None:
+            opened.abort()  # refused before it was used: never left open
+        raise
     try:
         if digest is not None and offset:
             _seed(digest, dst, part, offset, buffer)
-        reader_cm = src.open_read_ascii(src_path) if ascii else src.open_read(src_path, offset)
+        if opened is not None:
+            reader_cm: ReadStream = opened
+        elif ascii:
+            reader_cm = src.open_read_ascii(src_path)
+        else:
+            reader_cm = src.open_read(src_path, offset)
         if transform is not None:
             try:
                 reader_cm = transform.wrap(reader_cm, src_path)

@@ -14,26 +14,29 @@ only after a verified copy is the source deleted or moved.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import functools
 import logging
 import posixpath
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from ..backends.base import Backend, Entry
+from ..backends.base import Backend, Entry, ReadStream
 from ..errors import FerrymanError, NotFoundError, ResumeRefusedError, TargetExistsError
 from ..retry import RetryPolicy
 from . import hostlimits
-from .copy import CopyResult, discard_partial, exists, partial_name, source_tag
+from .copy import CopyResult, copy_file, discard_partial, exists, partial_name, source_tag
 from .inflight import choose_parallel, host_key
 from .plan import PlanItem
 from .policy import Decision, IfExists, decide
+from .readahead import opens_ahead, workers_and_window
 from .report import FileOutcome, Status, Summary
 from .segments import DEFAULT_SEGMENT_MIN_SIZE, copy_in_segments
 from .throttle import Bandwidth
@@ -101,6 +104,17 @@ class Events(Protocol):
     def started(self, job: Job, offset: int) -> None: ...
     def advanced(self, job: Job, nbytes: int) -> None: ...
     def finished(self, outcome: FileOutcome) -> None: ...
+
+
+@dataclass(slots=True)
+class _Started:
+    """A file taken by a worker: decided, its read perhaps opened ahead, not yet copied."""
+
+    job: Job
+    outcome: FileOutcome
+    at: float  #: when the worker took it
+    decision: Decision | None = None  #: None: not to be copied (the outcome is final)
+    opened: ReadStream | None = None
 
 
 class _RunOver(Exception):
@@ -293,6 +307,8 @@ class _Runner:
         self.busy = 0
         self._idle = threading.Condition()
         self.bandwidth = Bandwidth(options.bwlimit, options.bwlimit_per_file)
+        #: files each worker holds in flight (``transfer.readahead``)
+        self.window = 1
 
     # -- workers -------------------------------------------------------------------------------
 
@@ -309,28 +325,64 @@ class _Runner:
                 "connection %d refused (%s); carrying on with %d parallel", index + 1, err, left
             )
             return
-        while not self.stopping.is_set():
-            with self._idle:
-                try:
-                    job = self.jobs.get_nowait()
-                except queue.Empty:
+        # A window of files (``transfer.readahead``): each is decided and its read opened
+        # when taken, then they are copied in turn; a window of 1 is one file at a time.
+        window: deque[_Started] = deque()
+        try:
+            while not self.stopping.is_set():
+                while len(window) < self.window and (job := self._take()) is not None:
+                    started = self._guarded(job, functools.partial(self.begin, job, src, dst))
+                    if isinstance(started, FileOutcome):
+                        self._report(started)
+                    elif started.decision is None:
+                        self._report(started.outcome)  # skipped, planned or failed
+                    else:
+                        window.append(started)
+                    if self.stopping.is_set():
+                        break
+                if not window or self.stopping.is_set():
                     return
-                self.busy += 1
+                first = window.popleft()
+                outcome = self._guarded(first.job, functools.partial(self.finish, first, src, dst))
+                self._report(outcome if isinstance(outcome, FileOutcome) else outcome.outcome)
+        finally:
+            for dropped in window:  # stopping (Ctrl-C): the reads opened ahead are closed
+                if dropped.opened is not None:
+                    dropped.opened.abort()
+                self._done()
+
+    def _take(self) -> Job | None:
+        with self._idle:
             try:
-                outcome = self.run(job, src, dst)
-            except Exception as err:  # a bug must not lose the file silently in a thread
-                log.exception("internal error while copying %s", job.item.source)
-                outcome = FileOutcome(job.item.source, job.target, Status.FAILED)
-                outcome.error = FerrymanError(f"internal error: {err!r}")
-                outcome.reason = outcome.error.message
-            try:
-                self.summary.add(outcome)
-                if self.events is not None:
-                    self.events.finished(outcome)
-            finally:
-                with self._idle:
-                    self.busy -= 1
-                    self._idle.notify_all()
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                return None
+            self.busy += 1
+            return job
+
+    @staticmethod
+    def _guarded(job: Job, step: Callable[[], _Started | FileOutcome]) -> _Started | FileOutcome:
+        try:
+            return step()
+        except Exception as err:  # a bug must not lose the file silently in a thread
+            log.exception("internal error while copying %s", job.item.source)
+            outcome = FileOutcome(job.item.source, job.target, Status.FAILED)
+            outcome.error = FerrymanError(f"internal error: {err!r}")
+            outcome.reason = outcome.error.message
+            return outcome
+
+    def _report(self, outcome: FileOutcome) -> None:
+        try:
+            self.summary.add(outcome)
+            if self.events is not None:
+                self.events.finished(outcome)
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        with self._idle:
+            self.busy -= 1
+            self._idle.notify_all()
 
     def wait_for_jobs(self) -> None:
         """Return once no job is queued and none is being copied. Workers still connecting
@@ -338,9 +390,12 @@ class _Runner:
         with self._idle:
             self._idle.wait_for(lambda: self.busy == 0 and self.jobs.empty())
 
-    def run(self, job: Job, src: Backend, dst: Backend) -> FileOutcome:
-        item, started = job.item, time.monotonic()
+    def begin(self, job: Job, src: Backend, dst: Backend) -> _Started:
+        """Decide about one file; when it is to be copied, open its read ahead if it may
+        (``transfer.readahead``). ``decision`` None: the outcome is final."""
+        item = job.item
         outcome = FileOutcome(item.source, job.target, Status.FAILED, size=item.entry.size)
+        started = _Started(job, outcome, time.monotonic())
         try:
             if self.options.stable_for > 0:
                 now = src.stat(item.source)
@@ -349,16 +404,41 @@ class _Runner:
                     outcome.reason = (
                         f"still being written (changed within {self.options.stable_for:g} s)"
                     )
-                    return outcome
+                    return started
             decision = self.decide(job, src, dst)
             outcome.reason = decision.reason
             if not decision.copies:
                 outcome.status = Status.SKIPPED
-                return outcome
+                return started
             if self.options.dry_run:
                 outcome.status = Status.PLANNED
-                return outcome
-            result = self.copy(job, src, dst, decision, outcome)
+                return started
+            started.decision = decision
+            if self.window > 1 and opens_ahead(
+                item.entry,
+                decision.offset,
+                src,
+                dst,
+                segments=self.options.segments,
+                segment_min_size=self.options.segment_min_size,
+            ):
+                with contextlib.suppress(FerrymanError):  # the copy opens it, under retries
+                    started.opened = src.open_read_ahead(item.source, item.entry.size or 0)
+        except FerrymanError as err:
+            outcome.error = err
+            outcome.reason = err.message
+        finally:
+            outcome.seconds = time.monotonic() - started.at
+        return started
+
+    def finish(self, started: _Started, src: Backend, dst: Backend) -> FileOutcome:
+        """Copy a file :meth:`begin` decided to copy (with its read opened ahead, if it
+        was), then act on the source."""
+        job, outcome, decision = started.job, started.outcome, started.decision
+        if decision is None:
+            return outcome
+        try:
+            result = self.copy(job, src, dst, decision, outcome, opened=started.opened)
             outcome.status = Status.COPIED
             outcome.bytes, outcome.size = result.bytes, result.size
             outcome.verified, outcome.resumed_from = result.verified, result.resumed_from
@@ -368,7 +448,7 @@ class _Runner:
             if outcome.status is not Status.COPIED:
                 outcome.reason = err.message
         finally:
-            outcome.seconds = time.monotonic() - started
+            outcome.seconds = time.monotonic() - started.at
         return outcome
 
     def decide(self, job: Job, src: Backend, dst: Backend) -> Decision:
@@ -388,7 +468,14 @@ class _Runner:
         )
 
     def copy(
-        self, job: Job, src: Backend, dst: Backend, decision: Decision, outcome: FileOutcome
+        self,
+        job: Job,
+        src: Backend,
+        dst: Backend,
+        decision: Decision,
+        outcome: FileOutcome,
+        *,
+        opened: ReadStream | None = None,
     ) -> CopyResult:
         options, item = self.options, job.item
         resumable = (
@@ -410,6 +497,24 @@ class _Runner:
             if self.events is not None:
                 self.events.started(job, offset)
             try:
+                if opened is not None:  # opened ahead: a small file, one stream, from byte 0
+                    first, opened = opened, None
+                    return copy_file(
+                        src,
+                        item.source,
+                        dst,
+                        job.target,
+                        replace=replace_final,
+                        chunk_size=options.chunk_size,
+                        progress=self._progress(job),
+                        source_entry=item.entry,
+                        verify_hash=options.verify_hash,
+                        preserve_mtime=options.preserve_mtime,
+                        cleanup=False,
+                        target_checked=True,
+                        throttle=throttle,
+                        opened=first,
+                    )
                 return copy_in_segments(  # copy_file, or in parallel segments (--segments)
                     src,
                     item.source,
@@ -530,9 +635,11 @@ def run_jobs(
         runner.jobs.put(job)
     total = sum(job.item.entry.size or 0 for job in jobs)
     choice = choose_parallel(options.parallel, len(jobs), total, source, destination)
-    workers = choice.parallel
+    binary = not options.ascii and options.transform is None and not options.dry_run
+    workers, runner.window = workers_and_window(choice.parallel, source, binary=binary)
     if len(jobs) > 1:
-        log.info("%d file(s) in flight (%s)", workers, choice.reason)
+        per = f"; {workers} workers, reads opened ahead" if runner.window > 1 else ""
+        log.info("%d file(s) in flight (%s%s)", choice.parallel, choice.reason, per)
     runner.active = workers
     first_pair = (src.take(), dst.take())  # worker 0 never waits for a connection
     threads = [

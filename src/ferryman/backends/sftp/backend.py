@@ -79,6 +79,7 @@ class SftpBackend(Backend):
             atomic_rename_replace=atomic_rename,
             shared_connections=not self.conn.exec_hash,
             write_ranges=True,
+            read_ahead=not self.conn.exec_hash,
         )
 
     # -- session life cycle ----------------------------------------------------------------
@@ -294,9 +295,16 @@ class SftpBackend(Backend):
 
     # -- data ------------------------------------------------------------------------------
 
-    def open_read(self, path: str, offset: int = 0) -> SftpReadStream:
+    def open_read_ahead(self, path: str, size: int) -> SftpReadStream:
+        """:meth:`open_read` with the size the listing gave: the reads go right behind the
+        OPEN's answer without an FSTAT (see ``SftpReadStream``)."""
+        return self.open_read(path, size_hint=size)
+
+    def open_read(
+        self, path: str, offset: int = 0, *, size_hint: int | None = None
+    ) -> SftpReadStream:
         """Open for reading; the OPEN is answered while the caller goes on (a failure is
-        raised by the first ``readinto``)."""
+        raised by the first ``readinto``). ``size_hint``: see :meth:`open_read_ahead`."""
         path = check_remote_path(self.login_path(path))
         if offset < 0:
             raise ValueError(f"offset must be >= 0, got {offset}")
@@ -308,7 +316,8 @@ class SftpBackend(Backend):
         self.wire.sent(f"OPEN {path} (read" + (f" from byte {offset})" if offset else ")"))
         what = f"read {path}" + (f" from byte {offset}" if offset else "")
         limit = self.conn.requests_in_flight
-        stream = SftpReadStream(self, open_file, what, offset, channel.read_size, limit)
+        hint = size_hint if not offset else None
+        stream = SftpReadStream(self, open_file, what, offset, channel.read_size, limit, hint)
         stream.path = path
         return stream
 

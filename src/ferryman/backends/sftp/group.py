@@ -204,7 +204,8 @@ class ConnectionGroup:
             if last and connection in self._connections:
                 self._connections.remove(connection)
         if last_of_channel and shared is not None and not last:
-            shared.channel.close(0.5 if not shared.usable else min(_CLOSE_WAIT, self.conn.timeout))
+            wait = 0.5 if not shared.usable else min(_CLOSE_WAIT, self.conn.timeout)
+            shared.channel.close_soon(wait)  # the connection stays: no need to wait for it
         if last:
             connection.close()  # closes its channels with it
 

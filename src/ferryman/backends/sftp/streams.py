@@ -61,6 +61,7 @@ class SftpStream:
         self._file: asyncssh.SFTPClientFile | None = None
         self._opening: asyncio.Task[asyncssh.SFTPClientFile] | None = None
         self._stopped = False
+        self._awaiting_open = False  #: the caller waits in ``wait_opened`` (under ``_cv``)
         loop.call_soon(self._open, opener)
 
     # -- loop side ---------------------------------------------------------------------------
@@ -76,7 +77,8 @@ class SftpStream:
                 self._error = self._error or error
             else:
                 self._file = task.result()
-            self._cv.notify_all()
+            if error is not None or self._awaiting_open:  # else nobody waits for this alone
+                self._cv.notify_all()
         if self._file is not None and not self._stopped:
             self._opened(self._file)
 
@@ -98,9 +100,11 @@ class SftpStream:
     def wait_opened(self) -> None:
         """Wait for the OPEN's answer; raise its error (for callers that need it at once)."""
         with self._cv:
+            self._awaiting_open = True
             answered = self._cv.wait_for(
                 lambda: self._file is not None or self._error is not None, self.timeout
             )
+            self._awaiting_open = False
             error = self._error
         if error is not None:
             raise self._fail(error)

@@ -13,6 +13,7 @@ the size that landed, and checking it costs no round trip of its own (``landed_s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ import asyncssh
 
 from ...errors import TransferError
 from ..base import WriteStream
-from . import loop
+from . import loop, requests
 from .streams import Opener, SftpStream, task_error
 
 if TYPE_CHECKING:
@@ -31,10 +32,6 @@ __all__ = ["SftpWriteStream"]
 #: queued in place of data: the FSTAT that reports the landed size, and the CLOSE
 _FSTAT = "fstat"
 _CLOSE = "close"
-
-
-async def _write_at(file: asyncssh.SFTPClientFile, offset: int, data: bytes) -> None:
-    await file.write(data, offset)
 
 
 class SftpWriteStream(SftpStream, WriteStream):
@@ -53,6 +50,10 @@ class SftpWriteStream(SftpStream, WriteStream):
         self._request_size = request_size
         self._max_requests = max_requests
         self._in_flight = 0  #: queued or sent, not yet answered (the CLOSE included)
+        self._answers = 0  #: replies so far (the caller's time-out counts from the last)
+        #: the caller waits until ``_in_flight`` is at most this (-1: nobody waits): the loop
+        #: wakes it then, not for every reply
+        self._wake_at = -1
         self._pending = bytearray()
         #: requests the loop has yet to send: WRITEs, then the FSTAT and the CLOSE
         self._queued: deque[tuple[int, bytes | str]] = deque()
@@ -81,51 +82,54 @@ class SftpWriteStream(SftpStream, WriteStream):
         with self._cv:
             queued, self._queued = self._queued, deque()
             self._drain_scheduled = False
-        for offset, data in queued:
+        for offset, data in queued:  # a request that cannot be sent fails its reply
             if isinstance(data, bytes):
-                task = asyncio.ensure_future(_write_at(file, offset, data))
-                task.add_done_callback(self._on_answer)
+                requests.write(file, offset, data).add_done_callback(self._on_answer)
             elif data == _FSTAT:
-                asyncio.ensure_future(file.stat()).add_done_callback(self._on_size)
+                requests.fstat(file).add_done_callback(self._on_size)
+            elif (reply := requests.close(file)) is not None:
+                reply.add_done_callback(self._on_answer)
             else:
-                asyncio.ensure_future(file.close()).add_done_callback(self._on_answer)
+                self._answered(None)  # closed already (an abort)
 
-    def _on_size(self, task: asyncio.Future[asyncssh.SFTPAttrs]) -> None:
+    def _on_size(self, reply: requests.Reply) -> None:
         # a failed FSTAT only means no size: the caller then asks for it, and a session that
         # broke fails the CLOSE queued behind it anyway
-        if task_error(task) is None:
-            self.landed_size = task.result().size
+        if task_error(reply) is None and self._file is not None:
+            with contextlib.suppress(Exception):  # no size: the caller asks for it
+                self.landed_size = requests.size_of(self._file, reply).size
         self._answered(None)
 
-    def _on_answer(self, task: asyncio.Future[None]) -> None:
-        self._answered(task_error(task))
+    def _on_answer(self, reply: requests.Reply) -> None:
+        error = task_error(reply)
+        if error is None and self._file is not None:
+            try:
+                requests.outcome(self._file, requests.FXP_STATUS, reply)
+            except Exception as failed:
+                error = failed
+        self._answered(error)
 
     def _answered(self, error: BaseException | None) -> None:
         """One more request answered (``error``: how it failed, if it did)."""
         with self._cv:
             self._in_flight -= 1
+            self._answers += 1
             if error is not None and self._error is None:
                 self._error = error
-            self._cv.notify_all()
+            if error is not None or self._in_flight <= self._wake_at:
+                self._cv.notify_all()
 
     # -- caller side -------------------------------------------------------------------------
-
-    def _wait_for_a_reply(self) -> bool:
-        """(Holding ``self._cv``) wait until one more request is answered; False on time-out."""
-        if not self._in_flight or self._error is not None:
-            return True
-        before = self._in_flight
-        return self._cv.wait_for(
-            lambda: self._in_flight < before or self._error is not None, self.timeout
-        )
 
     def _send(self, data: bytes | str) -> None:
         """Queue a WRITE of ``data`` at the next offset (or ``_FSTAT``, ``_CLOSE``)."""
         with self._cv:
+            self._wake_at = self._max_requests - 1
             room = self._cv.wait_for(
                 lambda: self._in_flight < self._max_requests or self._error is not None,
                 self.timeout,
             )
+            self._wake_at = -1
             error = self._error
             wake = False
             if room and error is None:
@@ -183,11 +187,16 @@ class SftpWriteStream(SftpStream, WriteStream):
         self._send(_CLOSE)
         while True:  # the time-out counts from the last reply, not from the first request
             with self._cv:
-                progressed = self._wait_for_a_reply()
-                error, in_flight = self._error, self._in_flight
+                answers = self._answers
+                self._wake_at = 0  # woken once, by the last reply (or a failure)
+                done = self._cv.wait_for(
+                    lambda: self._in_flight == 0 or self._error is not None, self.timeout
+                )
+                self._wake_at = -1
+                error, progressed = self._error, self._answers != answers
             if error is not None:
                 raise self._fail(error)
-            if in_flight == 0:
+            if done:
                 break
             if not progressed:
                 raise self._fail(self._timeout("write acknowledgement"))
