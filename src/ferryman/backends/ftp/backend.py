@@ -34,8 +34,9 @@ from ..base import (
 )
 from .ascii import AsciiReadStream, AsciiWriteStream
 from .hashes import hash_support, normalize_algorithm, server_hash
+from .keyshare import grouped_context
 from .lookups import SIZE_INSTEAD, FtpLookups
-from .pipelining import PipeliningRefusedError
+from .pipelining import PipeliningRefusedError, host_facts
 from .quirks import ServerQuirks, refused_command, refuses_overwrite, refuses_resume
 from .replies import parse_size
 from .session import FtpSession, parse_pwd
@@ -91,6 +92,15 @@ class FtpBackend(FtpLookups, Backend):
             self.tls_context = build_context(self.conn)
         return self.tls_context
 
+    def _session_context(self) -> ssl.SSLContext | None:
+        """The context a new session uses: one that offers first the key-exchange group the
+        server asked for before, when it did (a round trip per handshake, see keyshare.py)."""
+        base = self._context()
+        group = host_facts(self.conn.host, self.conn.port).tls_group
+        if base is None or group is None:
+            return base
+        return grouped_context(base, group, lambda: build_context(self.conn))
+
     def session_or_raise(self) -> FtpSession:
         if self.session is not None:
             return self.session
@@ -99,7 +109,7 @@ class FtpBackend(FtpLookups, Backend):
         if not creds.anonymous:
             register_secret(creds.password)
         while True:
-            session = FtpSession(self.conn, self.wire, self._context(), self.quirks)
+            session = FtpSession(self.conn, self.wire, self._session_context(), self.quirks)
             try:
                 self.banner = session.open()
                 session.login_with(creds.user, creds.password)

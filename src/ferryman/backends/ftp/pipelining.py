@@ -79,6 +79,9 @@ class HostFacts:
     #: 226; False: it was answered during the transfer (pyftpdlib, ProFTPD's 450), so it is
     #: asked after the 226 instead
     size_after_226: bool | None = None
+    #: the TLS 1.3 key-exchange group the server asked for in a HelloRetryRequest (see
+    #: keyshare.py); sessions opened later offer only that one
+    tls_group: str | None = None
 
 
 _LOCK = threading.Lock()

@@ -41,6 +41,7 @@ from ...errors import (
 from ...errors import TimeoutError as FerrymanTimeout
 from ...wirelog import WireLog
 from .dataconn import DataConnections
+from .keyshare import handshake_noting_retry
 from .pipelining import Batches, host_facts
 from .quirks import ServerQuirks, means_unsupported
 from .replies import ReplyReader, parse_epsv, parse_feat, parse_pasv, parse_pwd
@@ -90,6 +91,8 @@ class FtpSession(Batches, DataConnections, ftplib.FTP_TLS):
         self.home: str | None = None
         self.certificate_fingerprint: str | None = None
         self.data_sessions_resumed: list[bool] = []
+        #: the key-exchange group the server asked for in this session's handshake (keyshare.py)
+        self.hello_retry: str | None = None
         self._reuse_session: ssl.SSLSession | None = None
         self._offered_session: ssl.SSLSession | None = None
         #: the algorithm chosen with ``OPTS HASH`` on this session (see hashes.py)
@@ -214,7 +217,20 @@ class FtpSession(Batches, DataConnections, ftplib.FTP_TLS):
             self.wire.warning(
                 "certificate verification is OFF (insecure): anyone can intercept this session"
             )
-        tls = self.context.wrap_socket(sock, server_hostname=self.conn.host)
+        tls = self.context.wrap_socket(
+            sock, server_hostname=self.conn.host, do_handshake_on_connect=False
+        )
+        try:
+            group = handshake_noting_retry(tls, sock.gettimeout() or self.conn.timeout)
+        except BaseException:
+            tls.close()
+            raise
+        self.hello_retry = group
+        if group is not None and group != self.facts.tls_group:
+            self.wire.note(
+                "the server asked for TLS key exchange over %s; offered first from now on", group
+            )
+            self.facts.tls_group = group
         try:
             self.certificate_fingerprint = check_pin(tls, self.conn.fingerprint)
         except CertificateError:
