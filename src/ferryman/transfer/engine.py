@@ -316,6 +316,10 @@ class _Runner:
                 except queue.Empty:
                     return
                 self.busy += 1
+                more = not self.jobs.empty()
+            for side in (src, dst):  # lets FTP ask for the next data port early (issue 19)
+                if side.capabilities.prepares_transfers:
+                    side.transfers_follow(more)
             try:
                 outcome = self.run(job, src, dst)
             except Exception as err:  # a bug must not lose the file silently in a thread
