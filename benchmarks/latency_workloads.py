@@ -48,6 +48,8 @@ def _many(name: str, kind: Kind, measures: str) -> Workload:
     variants: tuple[Variant, ...] = (
         Ferryman(DEFAULT),
         Ferryman("ferryman -P32", parallel=32),
+        Ferryman("ferryman -P48", parallel=48),
+        Ferryman("ferryman -P64", parallel=64),
         Rclone("rclone (default)"),
         Rclone("rclone --transfers 32 --checkers 32", *_RCLONE_WIDE),
         Lftp(f"{mirror} --parallel=1 (default)", parallel=1),
