@@ -62,9 +62,10 @@ def _many(name: str, kind: Kind, measures: str) -> Workload:
     return _workload(name, kind, "small", variants, measures)
 
 
-def _one_file(name: str, kind: Kind, dataset: Dataset, measures: str) -> Workload:
+def _one_file(name: str, kind: Kind, dataset: Dataset, measures: str, *more: Variant) -> Workload:
     variants: tuple[Variant, ...] = (
         Ferryman(DEFAULT),
+        *more,
         Curl("curl"),
         Lftp("lftp"),
         Ftplib("ftplib"),
@@ -114,7 +115,13 @@ def _capped() -> Workload:
 LATENCY_WORKLOADS: tuple[Workload, ...] = (
     _many("lat-small-get", "get-dir", "a directory of 4 KiB files to the local disk"),
     _many("lat-small-put", "put-dir", "a directory of 4 KiB files to the server"),
-    _one_file("lat-big-get", "get-file", "big", "one big file to the local disk"),
+    _one_file(
+        "lat-big-get",
+        "get-file",
+        "big",
+        "one big file to the local disk",
+        FerrymanSegments("ferryman --segments 8", segments=8),
+    ),
     _one_file("lat-big-put", "put-file", "big", "one big file to the server"),
     _capped(),
     _one_file("lat-ttfb", "get-file", "one", "one 4 KiB file: the whole command's wall time"),
