@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from ferryman.backends.ftp.keyshare import (
 from ferryman.backends.ftp.pipelining import host_facts
 from ferryman.certs import PkiFiles, make_test_pki
 from ferryman.connection import FtpConnection
+from tests.servers.turns import TurnCounter
 from tests.servers.vsftpd import Vsftpd, Workdir
 
 
@@ -58,6 +60,9 @@ def tls_server(pki: PkiFiles) -> Iterator[Callable[[str], int]]:
 
         def serve() -> None:
             raw, _ = listener.accept()
+            # a link's latency: on loopback the client's first read could already find the
+            # retry request, which OpenSSL then consumes before anything can peek at it
+            time.sleep(0.05)
             with context.wrap_socket(raw, server_side=True) as tls:
                 tls.sendall(b"hello")
 
@@ -127,10 +132,13 @@ def test_vsftpd_sessions_after_the_first_offer_its_group(
             "use_keyring": False,
         }
     )
+    # through a relay that holds the server's replies 20 ms, as a link would (see keyshare.py)
+    relay = TurnCounter("127.0.0.1", vsftpd_explicit.port, reply_delay=0.02).start()
+    conn = conn.model_copy(update={"port": relay.port})
     first = FtpBackend(conn).connect()
     try:
         # Debian's vsftpd takes only P-256: the first handshake learned it
-        assert host_facts("127.0.0.1", vsftpd_explicit.port).tls_group == "prime256v1"
+        assert host_facts("127.0.0.1", relay.port).tls_group == "prime256v1"
         second = first.sibling().connect()
         try:
             session = second.session_or_raise()
@@ -146,3 +154,4 @@ def test_vsftpd_sessions_after_the_first_offer_its_group(
             second.close()
     finally:
         first.close()
+        relay.close()

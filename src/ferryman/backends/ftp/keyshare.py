@@ -15,6 +15,11 @@ only that group (``SSLContext.set_ecdh_curve``): the server asked for it, so it 
 A data connection must use its control connection's context (a TLS session resumes only in
 the context that made it), so a session's data connections benefit from the sessions opened
 after the learning one.
+
+The peek sees the retry request when it arrives after the client's first attempt to read,
+which on any real link it does (a round trip later). On loopback a server may answer so
+fast that OpenSSL reads and answers the retry request inside that first attempt; then this
+session learns nothing (and costs nothing more), and a later one tries again.
 """
 
 from __future__ import annotations
