@@ -287,7 +287,8 @@ class Batches:
             if self.facts.size_after_226 is not False:
                 self.wire.note("SIZE answered during the transfer; asked after the 226 from now on")
             self.facts.size_after_226 = False
-            self.facts.commands_after_transfer = False  # nothing goes behind a transfer
+            if first.startswith("213"):  # carried out during the transfer (see prepared.py)
+                self.facts.commands_after_transfer = False
             return second, None
         raise translate_reply(second if first.startswith("213") else first, self._transfer_command)
 

@@ -15,11 +15,12 @@ that showed that it reads commands only once a transfer ended (:class:`HostFacts
 ``commands_after_transfer``), learned from a ``NOOP`` sent with the first pipelined
 ``EPSV`` + ``RETR`` while that is unknown: pyftpdlib reads the three lines at once and
 answers the NOOP before the 150 (it waits for the data connection); vsftpd answers it after
-the 226. A server that answered a ``SIZE`` behind an upload during the transfer is known to
-read commands during one. ProFTPD answers such commands during a transfer at times, with
-``450 ...: data transfer in progress``: then nothing was prepared, and nothing is sent
-behind a transfer again. The transfer's final reply and the other one are read whatever
-their order, so the session stays in step either way.
+the 226. A server that carried out a ``SIZE`` sent behind an upload during the transfer (a
+213 before the 226) is known to read commands during one. ProFTPD at times refuses such a
+command during a transfer (``450 ...: data transfer in progress``): harmless, nothing was
+prepared, and the next transfer asks anew; only a command *carried out* during a transfer
+(a 2xx before the final reply) marks the server. The transfer's final reply and the other
+one are read whatever their order, so the session stays in step either way.
 
 A prepared port that is not used: any other command first drops it (the server replaces
 its listener at the next ``EPSV``); one older than :data:`PREPARED_MAX_AGE` is not trusted
@@ -154,16 +155,16 @@ class PreparedTransfers:
         else:
             failed = next((r for r in (first, second) if r[:1] in ("4", "5")), first)
             raise translate_reply(failed, self._transfer_command)
-        if owed == "NOOP":
-            self._learn(after=after and other[:1] == "2")
-        else:
-            if not after:
-                self._learn(after=False)
-            if other.startswith("229"):
-                try:
-                    self._prepared = (parse_epsv(other), time.monotonic())
-                except ProtocolError:
-                    self._prepared = None
+        # carried out during the transfer (a 2xx before the final reply): that server may cut a
+        # transfer with an EPSV; one that refused it during the transfer (ProFTPD's 450) or
+        # answered it after did no harm
+        executed_during = not after and other[:1] == "2"
+        self._learn(after=not executed_during)
+        if owed == "EPSV" and after and other.startswith("229"):
+            try:
+                self._prepared = (parse_epsv(other), time.monotonic())
+            except ProtocolError:
+                self._prepared = None
         return final
 
     def _learn(self, *, after: bool) -> None:
