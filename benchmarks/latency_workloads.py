@@ -50,6 +50,8 @@ def _many(name: str, kind: Kind, measures: str) -> Workload:
     variants: tuple[Variant, ...] = (
         Ferryman(DEFAULT),
         Ferryman("ferryman -P32", parallel=32),
+        Ferryman("ferryman -P48", parallel=48),
+        Ferryman("ferryman -P64", parallel=64),
         Rclone("rclone (default)"),
         Rclone("rclone --transfers 32 --checkers 32", *_RCLONE_WIDE),
         Lftp(f"{mirror} --parallel=1 (default)", parallel=1),
@@ -62,16 +64,10 @@ def _many(name: str, kind: Kind, measures: str) -> Workload:
     return _workload(name, kind, "small", variants, measures)
 
 
-def _one_file(name: str, kind: Kind, dataset: Dataset, measures: str) -> Workload:
-    segmented: tuple[Variant, ...] = ()
-    if dataset == "big":  # what segments add, beside the default's choice (auto)
-        segmented = (
-            FerrymanSegments("ferryman --segments 1 (one stream)", segments=1),
-            FerrymanSegments("ferryman --segments 8", segments=8),
-        )
+def _one_file(name: str, kind: Kind, dataset: Dataset, measures: str, *more: Variant) -> Workload:
     variants: tuple[Variant, ...] = (
         Ferryman(DEFAULT),
-        *segmented,
+        *more,
         Curl("curl"),
         Lftp("lftp"),
         Ftplib("ftplib"),
@@ -118,11 +114,17 @@ def _capped() -> Workload:
     )
 
 
+#: what segments add beside the default's choice (auto), and whether more than 4 would help
+_SEGMENTED: tuple[Variant, ...] = (
+    FerrymanSegments("ferryman --segments 1 (one stream)", segments=1),
+    FerrymanSegments("ferryman --segments 8", segments=8),
+)
+
 LATENCY_WORKLOADS: tuple[Workload, ...] = (
     _many("lat-small-get", "get-dir", "a directory of 4 KiB files to the local disk"),
     _many("lat-small-put", "put-dir", "a directory of 4 KiB files to the server"),
-    _one_file("lat-big-get", "get-file", "big", "one big file to the local disk"),
-    _one_file("lat-big-put", "put-file", "big", "one big file to the server"),
+    _one_file("lat-big-get", "get-file", "big", "one big file to the local disk", *_SEGMENTED),
+    _one_file("lat-big-put", "put-file", "big", "one big file to the server", *_SEGMENTED),
     _capped(),
     _one_file("lat-ttfb", "get-file", "one", "one 4 KiB file: the whole command's wall time"),
 )

@@ -144,13 +144,9 @@ def _check(
 ) -> dict[str, Any]:
     inbox = work / "jobs" / "inbox"
     arrived = sorted(p.name for p in inbox.iterdir()) if inbox.is_dir() else []
-    intact = all(
-        (inbox / name).read_bytes() == f"{name}\n".encode() * 100 for name in arrived
-    )
+    intact = all((inbox / name).read_bytes() == f"{name}\n".encode() * 100 for name in arrived)
     db = sqlite3.connect(state)
-    runs = dict(
-        db.execute("SELECT job || ':' || status, COUNT(*) FROM runs GROUP BY job, status")
-    )
+    runs = dict(db.execute("SELECT job || ':' || status, COUNT(*) FROM runs GROUP BY job, status"))
     copies = db.execute(
         "SELECT source, COUNT(*) FROM files WHERE status = 'copied' GROUP BY source"
     ).fetchall()
@@ -169,8 +165,11 @@ def _check(
         "ledger_entries": ledger,
         "runs": runs,
         "serve_exit_code": code,
-        "rss_kib": {"start": first["rss_kib"], "end": last["rss_kib"],
-                    "max": max(s["rss_kib"] for s in samples)},
+        "rss_kib": {
+            "start": first["rss_kib"],
+            "end": last["rss_kib"],
+            "max": max(s["rss_kib"] for s in samples),
+        },
         "fds": {"start": first["fds"], "end": last["fds"], "max": max(s["fds"] for s in samples)},
         "threads": {"start": first["threads"], "end": last["threads"]},
         "samples": len(samples),

@@ -22,6 +22,7 @@ import contextlib
 import selectors
 import socket
 import threading
+import time
 from types import TracebackType
 from typing import Self
 
@@ -31,9 +32,18 @@ __all__ = ["TurnCounter"]
 class TurnCounter:
     """See the module docstring."""
 
-    def __init__(self, target_host: str, target_port: int, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        target_host: str,
+        target_port: int,
+        *,
+        timeout: float = 30.0,
+        reply_delay: float = 0.0,
+    ) -> None:
         self.target = (target_host, target_port)
         self.timeout = timeout
+        #: seconds each burst from the server is held before it is passed on (a slow link)
+        self.reply_delay = reply_delay
         self.host = "127.0.0.1"
         self.port = 0
         #: per relayed connection, the client's and the server's bursts, in order:
@@ -141,6 +151,8 @@ class TurnCounter:
                             record[-1] = (side[sock], record[-1][1] + len(data))
                         else:
                             record.append((side[sock], len(data)))
+                    if side[sock] == "s" and self.reply_delay:
+                        time.sleep(self.reply_delay)
                     peer[sock].setblocking(True)
                     peer[sock].settimeout(self.timeout)
                     try:

@@ -156,6 +156,10 @@ class Capabilities:
     #: waiting for the server (SFTP: requests carry ids, replies land in each stream), so the
     #: engine opens a worker's next small files while it copies the current one (issue 19)
     read_ahead: bool = False
+    #: the backend can prepare its next transfer while one ends when told that another one
+    #: follows on this connection (:meth:`Backend.transfers_follow`; FTP: the next passive
+    #: port asked for behind the end of the current transfer)
+    prepares_transfers: bool = False
 
 
 class _Stream(abc.ABC):
@@ -228,6 +232,13 @@ class Backend(abc.ABC):
         """Record one request/reply time; the shortest one is the round trip's estimate."""
         if self.round_trip is None or seconds < self.round_trip:
             self.round_trip = seconds
+
+    def transfers_follow(self, more: bool) -> None:
+        """A hint from whoever runs transfers on this connection: after the transfer about to
+        start, another one follows here (``more``) or it is the last for now. Only worth
+        giving to a backend that declares ``capabilities.prepares_transfers``; the default
+        ignores it. A wrong hint costs time, never correctness."""
+        del more
 
     def find_login_directory(self) -> str | None:
         """The login directory, asked of the server the first time it is needed (a ``~``

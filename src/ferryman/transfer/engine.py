@@ -343,6 +343,10 @@ class _Runner:
                 if not window or self.stopping.is_set():
                     return
                 first = window.popleft()
+                more = bool(window) or not self.jobs.empty()
+                for side in (src, dst):  # lets FTP ask for the next data port early (issue 19)
+                    if side.capabilities.prepares_transfers:
+                        side.transfers_follow(more)
                 outcome = self._guarded(first.job, functools.partial(self.finish, first, src, dst))
                 self._report(outcome if isinstance(outcome, FileOutcome) else outcome.outcome)
         finally:

@@ -34,8 +34,9 @@ from ..base import (
 )
 from .ascii import AsciiReadStream, AsciiWriteStream
 from .hashes import hash_support, normalize_algorithm, server_hash
+from .keyshare import grouped_context
 from .lookups import SIZE_INSTEAD, FtpLookups
-from .pipelining import PipeliningRefusedError
+from .pipelining import PipeliningRefusedError, host_facts
 from .quirks import ServerQuirks, refused_command, refuses_overwrite, refuses_resume
 from .replies import parse_size
 from .session import FtpSession, parse_pwd
@@ -66,7 +67,9 @@ class FtpBackend(FtpLookups, Backend):
         self.banner = ""
         self.busy = False  # a data stream is open on the session
         self._pwd_asked = False  # PWD was sent (its answer may have been unusable)
-        self.capabilities = Capabilities(mtime_precision=60)
+        #: the engine's hint that another transfer follows (``transfers_follow``)
+        self._follows = False
+        self.capabilities = Capabilities(mtime_precision=60, prepares_transfers=True)
 
     # -- session life cycle ----------------------------------------------------------------
 
@@ -91,15 +94,27 @@ class FtpBackend(FtpLookups, Backend):
             self.tls_context = build_context(self.conn)
         return self.tls_context
 
+    def _session_context(self) -> ssl.SSLContext | None:
+        """The context a new session uses: one that offers first the key-exchange group the
+        server asked for before, when it did (a round trip per handshake, see keyshare.py)."""
+        base = self._context()
+        group = host_facts(self.conn.host, self.conn.port).tls_group
+        if base is None or group is None:
+            return base
+        return grouped_context(base, group, lambda: build_context(self.conn))
+
     def session_or_raise(self) -> FtpSession:
         if self.session is not None:
-            return self.session
+            if not self.session.prepared_stale():
+                return self.session
+            # a passive port left unused too long may draw an unsolicited 421 (prepared.py)
+            self.invalidate()
         creds = login_credentials(self.conn)
         self.user = creds.user
         if not creds.anonymous:
             register_secret(creds.password)
         while True:
-            session = FtpSession(self.conn, self.wire, self._context(), self.quirks)
+            session = FtpSession(self.conn, self.wire, self._session_context(), self.quirks)
             try:
                 self.banner = session.open()
                 session.login_with(creds.user, creds.password)
@@ -111,6 +126,7 @@ class FtpBackend(FtpLookups, Backend):
                 raise self._connect_error(err) from None
             break
         self.session = session
+        session.follows = self._follows
         if session.round_trip is not None:
             self.note_round_trip(session.round_trip)
         self._learned()
@@ -143,7 +159,15 @@ class FtpBackend(FtpLookups, Backend):
             resume_write=not self.quirks.resume_write_refused,
             set_mtime="MFMT" in features,
             mtime_precision=1 if ("MLST" in features or "MDTM" in features) else 60,
+            prepares_transfers=True,
         )
+
+    def transfers_follow(self, more: bool) -> None:
+        """The next passive port is asked for behind the current transfer when another one
+        follows (see prepared.py)."""
+        self._follows = more
+        if self.session is not None:
+            self.session.follows = more
 
     def _refused(self, command: str, err: FerrymanError, then: str) -> None:
         """Remember that the server refused ``command`` (see quirks.py)."""
@@ -347,7 +371,11 @@ class FtpBackend(FtpLookups, Backend):
 
     def rename(self, source: str, target: str) -> None:
         source, target = self.login_path(source), self.login_path(target)
-        self._simple(f"RNFR {source}", f"RNTO {target}", path=source)
+        lines = [check_remote_path(f"RNFR {source}"), check_remote_path(f"RNTO {target}")]
+        with self._op(lines[-1], source) as session:
+            # publishing an upload: the next transfer's EPSV rides along when one follows
+            if session.commands_preparing(lines) is None:
+                session.commands(lines)
 
     def hash(self, path: str, algorithm: str) -> str:
         """Lower-case hex digest of ``path`` computed by the server (HASH, XSHA256, ...)."""

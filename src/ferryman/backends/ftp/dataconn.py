@@ -50,6 +50,10 @@ class DataConnections:
         def read_reply(self, what: str, within: float | None = None) -> str: ...
         @property
         def pipelining(self) -> bool: ...
+        def probe_behind(self, cmd: str) -> list[str]: ...
+        def probe_answered_early(self, reply: str) -> bool: ...
+
+        probe_pending: bool
 
         broken: bool
         _transfer_command: str
@@ -122,7 +126,17 @@ class DataConnections:
         with ``await_reply=False``: the caller does, see ``secure_awaiting``). None when the
         server refused EPSV after all (then PASV, one command at a time)."""
         self._transfer_command = cmd
-        self.send_batch(["EPSV", cmd])
+        self.send_batch(["EPSV", cmd, *self.probe_behind(cmd)])
+        try:
+            return self._pipelined_port(cmd, await_reply)
+        except BaseException:
+            if self.probe_pending:
+                self.broken = True  # the probe's reply is still owed
+            raise
+
+    def _pipelined_port(
+        self, cmd: str, await_reply: bool
+    ) -> tuple[socket.socket, str | None] | None:
         epsv = self.read_reply("the reply to EPSV")
         if not epsv.startswith("229"):
             answer = self.read_reply(f"the reply to {cmd}")  # refused: no data port was set
@@ -139,6 +153,22 @@ class DataConnections:
         except BaseException:
             self.broken = True  # the reply to cmd is still owed
             raise
+        return self._dial_for(cmd, port, await_reply)
+
+    def _passive_prepared(
+        self, cmd: str, port: int, *, await_reply: bool = True
+    ) -> tuple[socket.socket, str] | tuple[socket.socket, None]:
+        """``cmd`` on the passive port prepared behind the last transfer (prepared.py): the
+        command and the connect go out together."""
+        self._transfer_command = cmd
+        self.send_batch([cmd])
+        return self._dial_for(cmd, port, await_reply)
+
+    def _dial_for(
+        self, cmd: str, port: int, await_reply: bool
+    ) -> tuple[socket.socket, str] | tuple[socket.socket, None]:
+        """Connect to passive ``port`` for ``cmd`` (already sent); then read its 1xx,
+        unless the caller does (``await_reply=False``)."""
         try:
             data = self.dial(self.control.getpeername()[0], port)
         except OSError:
@@ -161,6 +191,8 @@ class DataConnections:
     def transfer_reply(self, cmd: str) -> str:
         """The 1xx that starts ``cmd``'s transfer; a refusal raised as the project's error."""
         reply = self.read_reply(f"the reply to {cmd}")
+        if self.probe_answered_early(reply):
+            reply = self.read_reply(f"the reply to {cmd}")
         if reply.startswith("2"):  # some servers send 2xx before 150 (ftplib's note)
             reply = self.read_reply(f"the reply to {cmd}")
         if not reply.startswith("1"):

@@ -79,6 +79,13 @@ class HostFacts:
     #: 226; False: it was answered during the transfer (pyftpdlib, ProFTPD's 450), so it is
     #: asked after the 226 instead
     size_after_226: bool | None = None
+    #: the TLS 1.3 key-exchange group the server asked for in a HelloRetryRequest (see
+    #: keyshare.py); sessions opened later offer only that one
+    tls_group: str | None = None
+    #: None: not seen; True: commands sent during a transfer are read only after it ended
+    #: (vsftpd), so the next EPSV may go behind a transfer; False: they are answered during
+    #: it (pyftpdlib, ProFTPD). See prepared.py
+    commands_after_transfer: bool | None = None
 
 
 _LOCK = threading.Lock()
@@ -148,6 +155,7 @@ class Batches:
         def wrap_data(self, sock: socket.socket, *, handshake: bool = True) -> ssl.SSLSocket: ...
         def secured(self, data: ssl.SSLSocket) -> None: ...
         def transfer_reply(self, cmd: str) -> str: ...
+        def forget_prepared(self) -> None: ...
 
         _reader: ReplyReader | None
 
@@ -167,6 +175,7 @@ class Batches:
                     "refusing to send a command containing CR, LF or NUL",
                     hint="a path or name contains a line break; fix its source",
                 )
+        self.forget_prepared()
         for line in lines:
             self.wire.sent(line)
         self._awaiting = "the reply to " + shown(lines[0])
@@ -272,12 +281,14 @@ class Batches:
         finally:
             sock.close()
         if _final(first):
-            self.facts.size_after_226 = True
+            self.facts.size_after_226 = True  # by chance on some servers: proves nothing more
             return first, _size_of(path, second)
         if _final(second):
             if self.facts.size_after_226 is not False:
                 self.wire.note("SIZE answered during the transfer; asked after the 226 from now on")
             self.facts.size_after_226 = False
+            if first.startswith("213"):  # carried out during the transfer (see prepared.py)
+                self.facts.commands_after_transfer = False
             return second, None
         raise translate_reply(second if first.startswith("213") else first, self._transfer_command)
 

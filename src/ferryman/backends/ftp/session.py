@@ -41,7 +41,9 @@ from ...errors import (
 from ...errors import TimeoutError as FerrymanTimeout
 from ...wirelog import WireLog
 from .dataconn import DataConnections
+from .keyshare import handshake_noting_retry
 from .pipelining import Batches, host_facts
+from .prepared import PreparedTransfers
 from .quirks import ServerQuirks, means_unsupported
 from .replies import ReplyReader, parse_epsv, parse_feat, parse_pasv, parse_pwd
 from .streams import end_data_stream
@@ -61,7 +63,7 @@ def _plain_placeholder() -> ssl.SSLContext:
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
-class FtpSession(Batches, DataConnections, ftplib.FTP_TLS):
+class FtpSession(Batches, PreparedTransfers, DataConnections, ftplib.FTP_TLS):
     """A logged-in FTP or FTPS control connection; see the module docstring."""
 
     def __init__(
@@ -90,6 +92,8 @@ class FtpSession(Batches, DataConnections, ftplib.FTP_TLS):
         self.home: str | None = None
         self.certificate_fingerprint: str | None = None
         self.data_sessions_resumed: list[bool] = []
+        #: the key-exchange group the server asked for in this session's handshake (keyshare.py)
+        self.hello_retry: str | None = None
         self._reuse_session: ssl.SSLSession | None = None
         self._offered_session: ssl.SSLSession | None = None
         #: the algorithm chosen with ``OPTS HASH`` on this session (see hashes.py)
@@ -123,6 +127,7 @@ class FtpSession(Batches, DataConnections, ftplib.FTP_TLS):
                 "refusing to send a command containing CR, LF or NUL",
                 hint="a path or name contains a line break; fix its source",
             )
+        self.forget_prepared()
         self.wire.sent(line)
         self._awaiting = "the reply to " + ("PASS ****" if line[:5].upper() == "PASS " else line)
         self.control.sendall((line + "\r\n").encode(self.encoding, "surrogateescape"))
@@ -214,7 +219,20 @@ class FtpSession(Batches, DataConnections, ftplib.FTP_TLS):
             self.wire.warning(
                 "certificate verification is OFF (insecure): anyone can intercept this session"
             )
-        tls = self.context.wrap_socket(sock, server_hostname=self.conn.host)
+        tls = self.context.wrap_socket(
+            sock, server_hostname=self.conn.host, do_handshake_on_connect=False
+        )
+        try:
+            group = handshake_noting_retry(tls, sock.gettimeout() or self.conn.timeout)
+        except BaseException:
+            tls.close()
+            raise
+        self.hello_retry = group
+        if group is not None and group != self.facts.tls_group:
+            self.wire.note(
+                "the server asked for TLS key exchange over %s; offered first from now on", group
+            )
+            self.facts.tls_group = group
         try:
             self.certificate_fingerprint = check_pin(tls, self.conn.fingerprint)
         except CertificateError:
@@ -323,9 +341,12 @@ class FtpSession(Batches, DataConnections, ftplib.FTP_TLS):
 
     def transfer(self, cmd: str, rest: int | None = None) -> tuple[socket.socket, int | None]:
         """Open a data connection for ``cmd``; returns the socket and the size the 150 gave."""
-        piped = None
+        piped: tuple[socket.socket, str | None] | None = None
         data: socket.socket
-        if self._may_pipeline_transfer(rest):
+        port = self.take_prepared() if self.conn.passive and not rest else None
+        if port is not None:  # asked for behind the last transfer (prepared.py)
+            piped = self._passive_prepared(cmd, port, await_reply=not self._tls)
+        elif self._may_pipeline_transfer(rest):
             piped = self._passive_pipelined(cmd, await_reply=not self._tls)
         secured = False
         if piped is not None:
@@ -369,6 +390,9 @@ class FtpSession(Batches, DataConnections, ftplib.FTP_TLS):
         del upload  # kept for callers: downloads now end exactly as uploads do
         try:
             end_data_stream(sock)
+            owed = self.owed_behind()  # the next EPSV, or the probe's NOOP (prepared.py)
+            if owed is not None:
+                return self.final_and_owed(owed)
             self._awaiting = f"the final reply to {self._transfer_command}"
             return self.voidresp()
         finally:

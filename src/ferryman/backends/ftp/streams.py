@@ -126,6 +126,9 @@ class _FtpStream:
         self.backend.busy = False
         if session is None:
             return
+        if session.probe_pending:  # two replies owed (prepared.py): start afresh instead
+            self.backend.invalidate()
+            return
         try:
             session.control.settimeout(min(5.0, self.backend.conn.timeout))
             session.getresp()
