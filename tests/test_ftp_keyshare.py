@@ -155,3 +155,35 @@ def test_vsftpd_sessions_after_the_first_offer_its_group(
     finally:
         first.close()
         relay.close()
+
+
+def test_a_remembered_group_the_server_no_longer_takes_is_forgotten(
+    vsftpd_explicit: Vsftpd, vsftpd_workdir: Workdir
+) -> None:
+    """A server behind the same name that refuses the remembered group (another node, a
+    new configuration) costs one failed handshake, not the connection."""
+    assert vsftpd_explicit.pki is not None
+    vsftpd_workdir.write("keyshare/b.bin", b"b" * 10)
+    conn = FtpConnection.model_validate(
+        {
+            "host": "127.0.0.1",
+            "port": vsftpd_explicit.port,
+            "user": vsftpd_explicit.user,
+            "password": SecretStr(vsftpd_explicit.password),
+            "tls": "explicit",
+            "ca_file": vsftpd_explicit.pki.ca_cert,
+            "timeout": 10,
+            "use_netrc": False,
+            "use_keyring": False,
+        }
+    )
+    facts = host_facts("127.0.0.1", vsftpd_explicit.port)
+    facts.tls_group = "secp384r1"  # Debian's vsftpd takes only P-256
+    backend = FtpBackend(conn).connect()
+    try:
+        assert facts.tls_group in (None, "prime256v1")  # forgotten (then learned again)
+        stream = backend.open_read(vsftpd_workdir.ftp_path("keyshare/b.bin"))
+        assert stream.read() == b"b" * 10
+        stream.close()
+    finally:
+        backend.close()

@@ -113,13 +113,25 @@ class FtpBackend(FtpLookups, Backend):
         self.user = creds.user
         if not creds.anonymous:
             register_secret(creds.password)
+        group_refused = False
         while True:
-            session = FtpSession(self.conn, self.wire, self._session_context(), self.quirks)
+            context = self._session_context()
+            session = FtpSession(self.conn, self.wire, context, self.quirks)
             try:
                 self.banner = session.open()
                 session.login_with(creds.user, creds.password)
             except PipeliningRefusedError:
                 session.close()  # out of step; the next one sends a command at a time
+                continue
+            except ssl.SSLError as err:
+                session.close()
+                if context is self._context() or group_refused or _certificate(err):
+                    raise self._connect_error(err) from None
+                # The remembered key-exchange group was refused (another node behind the
+                # same name, or the server changed): forget it and offer the defaults again.
+                group_refused = True
+                self.wire.note("the TLS handshake over the remembered key-exchange group failed")
+                host_facts(self.conn.host, self.conn.port).tls_group = None
                 continue
             except BaseException as err:
                 session.close()
@@ -411,6 +423,11 @@ class FtpBackend(FtpLookups, Backend):
             # advertised but refused (issue 12): the copy is complete; its time is not kept
             self._refused("MFMT", err, "modification times are not preserved")
             raise NotSupportedError(f"{self.describe()} refuses MFMT to set times") from None
+
+
+def _certificate(err: ssl.SSLError) -> bool:
+    """Whether a TLS failure is about the server's certificate (not the key exchange)."""
+    return isinstance(err, ssl.SSLCertVerificationError)
 
 
 def _login_directory(session: FtpSession) -> str | None:
