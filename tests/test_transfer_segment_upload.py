@@ -158,3 +158,14 @@ def test_a_copy_that_gives_up_leaves_no_file_with_holes(sshd: Sshd, tmp_path: Pa
     assert outcome.status is Status.FAILED
     assert "big.bin" not in os.listdir(remote.local)
     assert temporaries(remote.local) == []
+
+
+def test_auto_segments_are_the_servers_backends_choice(sshd: Sshd) -> None:
+    """SFTP reads use 4 segments (one thread decrypts them all), its writes 8."""
+    big = Entry("f", EntryType.FILE, size=10 * MIN_SIZE)
+    sftp, local = SftpBackend(sshd_connection(sshd)), LocalBackend()
+    sftp.round_trip = 0.05  # as measured over a long link
+    assert segment_count(AUTO, MIN_SIZE, sftp, local, big) == 4
+    assert segment_count(AUTO, MIN_SIZE, local, sftp, big) == 8
+    sftp.round_trip = 0.001  # a short round trip: one stream fills the link
+    assert segment_count(AUTO, MIN_SIZE, local, sftp, big) == 1

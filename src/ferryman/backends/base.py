@@ -148,6 +148,11 @@ class Capabilities:
     shared_connections: bool = False
     #: rename replaces an existing target atomically
     atomic_rename_replace: bool = False
+    #: connections ``--segments auto`` uses for one big file read from (``auto_read_segments``)
+    #: or written to (``auto_write_segments``) this backend over a long round trip: as many
+    #: as help before something other than each connection's window is the limit
+    auto_read_segments: int = 8
+    auto_write_segments: int = 8
     #: ranges of one file can be written at once over several connections, each leaving the
     #: rest of the file as it is (``open_write_range``; SFTP: OPEN without TRUNC, writes at
     #: offsets): what segmented uploads need

@@ -42,9 +42,9 @@ LIMIT_OPTIONS: list[Callable[[F], F]] = [
         metavar="N|auto",
         callback=_parsed(parse_segments),
         help="Copy each file of at least --segment-min-size in N parallel segments over "
-        f"N connections (2-{MAX_SEGMENTS}; 1: one stream; auto: 4 when the server's round "
-        "trip is long), for links that cap each connection. Downloads to the local disk, "
-        "and uploads from it to SFTP.",
+        f"N connections (2-{MAX_SEGMENTS}; 1: one stream; auto: 8, or 4 for SFTP downloads, "
+        "when the server's round trip is long), for links that cap each connection. "
+        "Downloads to the local disk, and uploads from it to SFTP.",
     ),
     click.option(
         "--segment-min-size",

@@ -221,8 +221,8 @@ class Throughput(_Model):
     segments: SegmentCount = Field(
         "auto",
         description="Copy each file of at least segment_min_size in this many parallel "
-        "segments (1: one stream; auto: 4 when the round trip is long): downloads to the "
-        "local disk, and uploads from it to SFTP.",
+        "segments (1: one stream; auto: 8, or 4 for SFTP downloads, when the round trip is "
+        "long): downloads to the local disk, and uploads from it to SFTP.",
     )
     segment_min_size: Size | None = Field(
         None, description="Smallest file that segments splits (default 64MiB)."

@@ -21,8 +21,9 @@ __all__ = [
 
 #: ``segments`` value meaning: decide from the source's measured round trip
 AUTO = 0
-#: segments ``auto`` uses on a link with a long round trip
-AUTO_SEGMENTS = 4
+#: segments ``auto`` uses on a link with a long round trip, unless the server's backend
+#: says otherwise (``Capabilities.auto_read_segments``, ``auto_write_segments``)
+AUTO_SEGMENTS = 8
 #: round trip (seconds) from which ``auto`` segments: below it one stream fills the link
 AUTO_MIN_ROUND_TRIP = 0.01
 #: files smaller than this are never segmented by default (a connection costs round trips)
@@ -66,7 +67,10 @@ def segment_count(
         round_trip = getattr(remote, "round_trip", None)  # measured by the backend, if it does
         if not isinstance(round_trip, int | float) or round_trip < AUTO_MIN_ROUND_TRIP:
             return 1
-        requested = AUTO_SEGMENTS
+        capabilities = remote.capabilities
+        requested = (
+            capabilities.auto_read_segments if remote is src else capabilities.auto_write_segments
+        )
     return max(1, min(requested, size))
 
 
