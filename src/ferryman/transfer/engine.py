@@ -18,27 +18,27 @@ import contextlib
 import enum
 import functools
 import logging
-import posixpath
 import queue
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Protocol
 
 from ..backends.base import Backend, Entry, ReadStream
-from ..errors import FerrymanError, NotFoundError, ResumeRefusedError, TargetExistsError
+from ..errors import FerrymanError, ResumeRefusedError
 from ..retry import RetryPolicy
-from . import hostlimits
-from .copy import CopyResult, copy_file, discard_partial, exists, partial_name, source_tag
-from .inflight import choose_parallel, host_key
+from .copy import CopyResult, copy_file, discard_partial, partial_name, source_tag
+from .directories import TargetIndex, archive, ensure_directory, stat_or_none
+from .inflight import choose_parallel
 from .plan import PlanItem
 from .policy import Decision, IfExists, decide
 from .readahead import opens_ahead, workers_and_window
 from .report import FileOutcome, Status, Summary
 from .segments import DEFAULT_SEGMENT_MIN_SIZE, copy_in_segments
+from .sides import Lender, RunOver, Side
 from .throttle import Bandwidth
 from .transform import StreamTransform
 
@@ -117,94 +117,6 @@ class _Started:
     opened: ReadStream | None = None
 
 
-class _RunOver(Exception):
-    """A connection was made after the run ended: it was closed, there is nothing to do."""
-
-
-class Lender(Protocol):
-    """Where a run borrows its extra connections instead of making and closing its own (the
-    fsspec filesystem's pool, which keeps them for the next call)."""
-
-    def acquire(self) -> Backend: ...
-    def release(self, backend: Backend) -> None: ...
-
-
-class _Side:
-    """One endpoint's connections: the first one, then siblings made on demand (or borrowed
-    from ``lender``, and given back at the end)."""
-
-    def __init__(self, first: Backend, lender: Lender | None = None) -> None:
-        self.first = first
-        self.lender = lender
-        self._first_taken = False
-        self._lock = threading.Lock()
-        self._closed = False
-        self.extra: list[Backend] = []
-        #: connections the server refused, and the most this side held at once
-        self.refused = 0
-        self.most = 1
-
-    def _another(self) -> Backend:
-        if self.lender is not None:
-            return self.lender.acquire()
-        backend = self.first.sibling()
-        try:
-            backend.connect()
-        except BaseException:
-            backend.close()
-            raise
-        return backend
-
-    def take(self) -> Backend:
-        with self._lock:
-            if not self._first_taken:
-                self._first_taken = True
-                return self.first
-        try:
-            backend = self._another()
-        except FerrymanError:
-            with self._lock:
-                self.refused += 1
-            raise
-        if backend is not self.first:
-            with self._lock:
-                late = self._closed
-                if not late:
-                    self.extra.append(backend)
-                    self.most = max(self.most, 1 + len(self.extra))
-            if late:  # the run ended while this connection was being made (issue 13)
-                self._end(backend)
-                raise _RunOver
-        return backend
-
-    def _end(self, backend: Backend) -> None:
-        if self.lender is not None:
-            self.lender.release(backend)
-        else:
-            backend.close()
-
-    def remember_limit(self) -> None:
-        """A server that refused connections: remember how many it took (``hostlimits``)."""
-        if self.refused and self.lender is None:
-            hostlimits.remember(host_key(self.first), self.most)
-
-    def close_extra(self) -> None:
-        """Close (or give back) the siblings; one whose connect is still under way closes
-        when it returns."""
-        with self._lock:
-            self._closed = True
-            extra, self.extra = self.extra, []
-        for backend in extra:
-            self._end(backend)
-
-
-def _stat_or_none(backend: Backend, path: str) -> Entry | None:
-    try:
-        return backend.stat(path)
-    except NotFoundError:
-        return None
-
-
 def _partial(job: Job, item: PlanItem, src: Backend) -> str:
     """The temporary name a copy of ``item`` (as it is now) to the job's target uses."""
     return partial_name(job.target, source_tag(src, item.source, item.entry.size))
@@ -221,77 +133,11 @@ def _unchanged(before: Entry, now: Entry) -> bool:
     return abs(before.mtime - now.mtime) < timedelta(seconds=precision)
 
 
-def archive(backend: Backend, path: str, relative: str, archive_dir: str) -> str:
-    """Move ``path`` to ``archive_dir/relative`` (directories made as needed) and return
-    where it went; an archived file of that name is never overwritten: the newcomer gets a
-    time-stamp suffix."""
-    archived = posixpath.join(archive_dir, relative)
-    ensure_directory(backend, posixpath.dirname(archived))
-    if exists(backend, archived):
-        archived += "." + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    backend.rename(path, archived)
-    return archived
-
-
-def ensure_directory(backend: Backend, path: str) -> None:
-    """``mkdir -p``: create ``path`` and its missing parents."""
-    if path in ("", ".", "/"):
-        return
-    entry = _stat_or_none(backend, path)
-    if entry is not None:
-        if not entry.is_dir:
-            raise TargetExistsError(
-                f"{path} exists on {backend.describe()} but is not a directory",
-                hint="rename that file or choose another destination",
-            )
-        return
-    ensure_directory(backend, posixpath.dirname(path.rstrip("/")))
-    try:
-        backend.mkdir(path)
-    except FerrymanError:
-        if not (made := _stat_or_none(backend, path)) or not made.is_dir:
-            raise  # another worker may have made it meanwhile; anything else is an error
-
-
-class _TargetIndex:
-    """The destination's entries, one listing per directory instead of a stat per file
-    (many small files: one round trip saved for each)."""
-
-    #: fewer files than this in a directory: a stat each is cheaper than listing it
-    MIN_FILES = 8
-
-    def __init__(self, targets: list[str]) -> None:
-        self._counts = Counter(posixpath.dirname(t) for t in targets)
-        self._dirs: dict[str, dict[str, Entry] | None] = {}
-        self._lock = threading.Lock()
-
-    def lookup(self, backend: Backend, path: str) -> Entry | None:
-        directory, name = posixpath.split(path)
-        if self._counts[directory] < self.MIN_FILES:
-            return _stat_or_none(backend, path)
-        with self._lock:
-            if directory not in self._dirs:
-                self._dirs[directory] = self._list(backend, directory)
-            entries = self._dirs[directory]
-        if entries is None:  # the directory could not be listed: ask about the file itself
-            return _stat_or_none(backend, path)
-        return entries.get(name)
-
-    @staticmethod
-    def _list(backend: Backend, directory: str) -> dict[str, Entry] | None:
-        try:
-            return {e.name: e for e in backend.list(directory or ".")}
-        except NotFoundError:
-            return {}
-        except FerrymanError:
-            return None
-
-
 class _Runner:
     def __init__(
         self,
-        src: _Side,
-        dst: _Side,
+        src: Side,
+        dst: Side,
         options: TransferOptions,
         summary: Summary,
         events: Events | None,
@@ -299,7 +145,7 @@ class _Runner:
         self.src, self.dst, self.options = src, dst, options
         self.summary, self.events = summary, events
         self.jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
-        self.index = _TargetIndex([])  # replaced by run_jobs once the jobs are known
+        self.index = TargetIndex([])  # replaced by run_jobs once the jobs are known
         self.active = 0
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -315,7 +161,7 @@ class _Runner:
     def worker(self, index: int, pair: tuple[Backend, Backend] | None = None) -> None:
         try:
             src, dst = pair or (self.src.take(), self.dst.take())
-        except _RunOver:
+        except RunOver:
             return
         except FerrymanError as err:
             with self._lock:
@@ -596,7 +442,7 @@ class _Runner:
         if not resumable:
             return item, 0
         try:
-            partial = _stat_or_none(dst, _partial(job, item, src))
+            partial = stat_or_none(dst, _partial(job, item, src))
         except FerrymanError:
             return item, 0
         size = partial.size if partial is not None and partial.size else 0
@@ -632,9 +478,9 @@ def run_jobs(
             "waiting %.0f s to see that the files are no longer being written", options.stable_for
         )
         time.sleep(options.stable_for)
-    src, dst = _Side(source, lenders[0]), _Side(destination, lenders[1])
+    src, dst = Side(source, lenders[0]), Side(destination, lenders[1])
     runner = _Runner(src, dst, options, summary, events)
-    runner.index = _TargetIndex([job.target for job in jobs])
+    runner.index = TargetIndex([job.target for job in jobs])
     for job in jobs:
         runner.jobs.put(job)
     total = sum(job.item.entry.size or 0 for job in jobs)
