@@ -155,6 +155,26 @@ def test_pyftpdlib_segmented_download_is_byte_for_byte(
     assert used_segments(caplog) == {"/big.bin": count}
 
 
+def test_a_dead_copys_longer_temporary_is_cut_first(
+    ftp_server: ServerFactory, tmp_path: Path
+) -> None:
+    """A segments temporary left by a copy that died, longer than the file: its bytes are
+    not ours, and the copy must not publish them (the empty one a claim makes is not cut:
+    ext4 would write it back at close)."""
+    served = ftp_server("none")
+    payload = os.urandom(BIG)
+    (served.root / "big.bin").write_bytes(payload)
+    with FtpBackend(served.connection()) as ftp:
+        tag = source_tag(ftp, "/big.bin", BIG)
+        leftover = tmp_path / partial_name("big.bin", f"{tag}-segments")
+        leftover.write_bytes(b"x" * (BIG + 5000))
+        summary = fetch(ftp, "/big.bin", tmp_path, segments=3, retry=RetryPolicy(retries=0))
+    assert summary.ok, summary.files
+    assert summary.files[0].retries == 0  # right the first time, not after a failed check
+    assert (tmp_path / "big.bin").read_bytes() == payload
+    assert temporaries(tmp_path) == []
+
+
 @pytest.mark.parametrize("count", [1, 2, 3, 4])
 def test_sftp_segmented_download_is_byte_for_byte_and_hash_checked(
     sshd: Sshd, tmp_path: Path, caplog: pytest.LogCaptureFixture, count: int

@@ -294,7 +294,11 @@ def _segmented(
     parts: list[Segment] = []
     stopped = True
     try:
-        os.ftruncate(fd, 0)  # a temporary left by a copy that died: its bytes are not ours
+        # a temporary left by a copy that died: its bytes are not ours. Only what has bytes
+        # is cut: truncating the empty file a claim just made makes ext4 (auto_da_alloc)
+        # write the whole file back when it is closed (0.43 s for 1 GiB, measured)
+        if os.fstat(fd).st_size:
+            os.ftruncate(fd, 0)
         extra = siblings(src, count - 1)
         ranges = segment_ranges(size, len(extra) + 1)
         parts = [Segment(start, end) for start, end in ranges]
