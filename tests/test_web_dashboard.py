@@ -227,6 +227,7 @@ def test_every_page_and_action_in_chromium(site: dict[str, Any]) -> None:
 
         # an action without the token is refused, in the browser and by plain HTTP
         orders.get_by_role("button", name="Run now").click()
+        page.wait_for_load_state()  # each click: wait for the page it led to, not the one before
         assert "refused" in page.locator(".flash").inner_text()
         shot("refused")
         assert http.call("/jobs/orders/run", data=b"")[0] == 403
@@ -240,10 +241,12 @@ def test_every_page_and_action_in_chromium(site: dict[str, Any]) -> None:
         page.goto(http.base + "/login")
         page.fill("input[name=token]", "wrong-token-wrong-token")
         page.click("#login button")
+        page.wait_for_load_state()
         assert "not the token" in page.inner_text("main")
         shot("login")
         page.fill("input[name=token]", token)
         page.click("#login button")
+        page.wait_for_load_state()
         assert page.url.endswith("/jobs") and "log out" in page.inner_text("header")
 
         # the session cookie alone is not enough: a form from another site lacks the CSRF field
@@ -263,6 +266,7 @@ def test_every_page_and_action_in_chromium(site: dict[str, Any]) -> None:
         orders = page.locator("tr[data-job=orders]")
         orders.locator("textarea[name=variables]").fill("batch=b7")
         orders.get_by_role("button", name="Run now").click()
+        page.wait_for_load_state()
         assert "run of job orders queued with batch" in page.locator(".flash").inner_text()
 
         def finished() -> dict[str, Any] | None:
@@ -278,21 +282,25 @@ def test_every_page_and_action_in_chromium(site: dict[str, Any]) -> None:
         # disable, enable
         page.goto(http.base + "/jobs")
         page.locator("tr[data-job=orders]").get_by_role("button", name="Disable").click()
+        page.wait_for_load_state()
         assert "job orders disabled" in page.locator(".flash").inner_text()
         assert "disabled" in page.locator("tr[data-job=orders]").inner_text()
         assert not next(j for j in http.json("/jobs.json")["jobs"] if j["name"] == "orders")[
             "enabled"
         ]
         page.locator("tr[data-job=orders]").get_by_role("button", name="Enable").click()
+        page.wait_for_load_state()
         assert "job orders enabled" in page.locator(".flash").inner_text()
         assert next(j for j in http.json("/jobs.json")["jobs"] if j["name"] == "orders")["enabled"]
 
         # runs: filters
         page.click("header >> text=Runs")
+        page.wait_for_load_state()
         assert page.locator("#runs tbody tr").count() >= 3
         shot("runs")
         page.select_option("#run-filter select[name=status]", "failed")
         page.click("#run-filter button")
+        page.wait_for_load_state()
         statuses = page.locator("#runs tbody td:nth-child(3)").all_inner_texts()
         assert statuses and set(statuses) == {"failed"}
         shot("runs-failed")
@@ -301,6 +309,7 @@ def test_every_page_and_action_in_chromium(site: dict[str, Any]) -> None:
         page.fill("#run-filter input[name=since]", "2000-01-01")
         page.fill("#run-filter input[name=until]", "2000-01-02")
         page.click("#run-filter button")
+        page.wait_for_load_state()
         assert "No runs match" in page.inner_text("#runs")
 
         # one run: steps, files with sizes and verification; its log
@@ -312,6 +321,7 @@ def test_every_page_and_action_in_chromium(site: dict[str, Any]) -> None:
         assert "/out/d.csv" in files and "2.5 KB" in files and "size" in files
         shot("run")
         page.click("text=Run log and transcript")
+        page.wait_for_load_state()
         assert "step announce succeeded" in page.inner_text("#log")
         shot("log")
 
@@ -321,6 +331,7 @@ def test_every_page_and_action_in_chromium(site: dict[str, Any]) -> None:
         assert "exited with status 3" in page.inner_text("#steps")
         shot("run-failed")
         page.click("text=Retry this run")
+        page.wait_for_load_state()
         assert "retried" in page.locator(".flash").inner_text()
         retried = _until(
             lambda: len(http.json("/runs.json?job=broken&status=failed")["runs"]) == 2,
@@ -341,16 +352,20 @@ def test_every_page_and_action_in_chromium(site: dict[str, Any]) -> None:
 
         # ledger, with search
         page.click("header >> text=Ledger")
+        page.wait_for_load_state()
         page.select_option("#ledger-search select[name=job]", "orders")
         page.click("#ledger-search button")
+        page.wait_for_load_state()
         assert page.locator("#ledger tbody tr").count() == 4
         page.fill("#ledger-search input[name=q]", "b.csv")
         page.click("#ledger-search button")
+        page.wait_for_load_state()
         assert page.locator("#ledger tbody tr").count() == 1
         shot("ledger")
 
         # charts: inline SVG, no script needed
         page.click("header >> text=Charts")
+        page.wait_for_load_state()
         assert page.locator("svg.chart").count() >= 4
         assert page.locator("svg.chart rect").count() >= 30
         shot("charts")
