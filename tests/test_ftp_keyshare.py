@@ -114,24 +114,29 @@ def test_records_that_are_not_a_retry_request_name_no_group() -> None:
 
 
 @pytest.mark.vsftpd
-def test_vsftpd_sessions_after_the_first_offer_its_group(
-    vsftpd_explicit: Vsftpd, vsftpd_workdir: Workdir, tmp_path: Path
-) -> None:
-    assert vsftpd_explicit.pki is not None
-    vsftpd_workdir.write("keyshare/a.bin", b"a" * 100)
-    conn = FtpConnection.model_validate(
+def _explicit_connection(server: Vsftpd) -> FtpConnection:
+    """Explicit FTPS to the vsftpd fixture, its test CA trusted."""
+    assert server.pki is not None
+    return FtpConnection.model_validate(
         {
             "host": "127.0.0.1",
-            "port": vsftpd_explicit.port,
-            "user": vsftpd_explicit.user,
-            "password": SecretStr(vsftpd_explicit.password),
+            "port": server.port,
+            "user": server.user,
+            "password": SecretStr(server.password),
             "tls": "explicit",
-            "ca_file": vsftpd_explicit.pki.ca_cert,
+            "ca_file": server.pki.ca_cert,
             "timeout": 10,
             "use_netrc": False,
             "use_keyring": False,
         }
     )
+
+
+def test_vsftpd_sessions_after_the_first_offer_its_group(
+    vsftpd_explicit: Vsftpd, vsftpd_workdir: Workdir, tmp_path: Path
+) -> None:
+    vsftpd_workdir.write("keyshare/a.bin", b"a" * 100)
+    conn = _explicit_connection(vsftpd_explicit)
     # through a relay that holds the server's replies 20 ms, as a link would (see keyshare.py)
     relay = TurnCounter("127.0.0.1", vsftpd_explicit.port, reply_delay=0.02).start()
     conn = conn.model_copy(update={"port": relay.port})
@@ -162,21 +167,8 @@ def test_a_remembered_group_the_server_no_longer_takes_is_forgotten(
 ) -> None:
     """A server behind the same name that refuses the remembered group (another node, a
     new configuration) costs one failed handshake, not the connection."""
-    assert vsftpd_explicit.pki is not None
     vsftpd_workdir.write("keyshare/b.bin", b"b" * 10)
-    conn = FtpConnection.model_validate(
-        {
-            "host": "127.0.0.1",
-            "port": vsftpd_explicit.port,
-            "user": vsftpd_explicit.user,
-            "password": SecretStr(vsftpd_explicit.password),
-            "tls": "explicit",
-            "ca_file": vsftpd_explicit.pki.ca_cert,
-            "timeout": 10,
-            "use_netrc": False,
-            "use_keyring": False,
-        }
-    )
+    conn = _explicit_connection(vsftpd_explicit)
     facts = host_facts("127.0.0.1", vsftpd_explicit.port)
     facts.tls_group = "secp384r1"  # Debian's vsftpd takes only P-256
     backend = FtpBackend(conn).connect()
