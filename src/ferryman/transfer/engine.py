@@ -30,7 +30,7 @@ from typing import Protocol
 from ..backends.base import Backend, Entry, ReadStream
 from ..errors import FerrymanError, ResumeRefusedError
 from ..retry import RetryPolicy
-from .copy import CopyResult, copy_file, discard_partial, partial_name, source_tag
+from .copy import CopyResult, discard_partial, partial_name, source_tag
 from .directories import TargetIndex, archive, ensure_directory, stat_or_none
 from .inflight import choose_parallel
 from .plan import PlanItem
@@ -347,24 +347,7 @@ class _Runner:
             if self.events is not None:
                 self.events.started(job, offset)
             try:
-                if opened is not None:  # opened ahead: a small file, one stream, from byte 0
-                    first, opened = opened, None
-                    return copy_file(
-                        src,
-                        item.source,
-                        dst,
-                        job.target,
-                        replace=replace_final,
-                        chunk_size=options.chunk_size,
-                        progress=self._progress(job),
-                        source_entry=item.entry,
-                        verify_hash=options.verify_hash,
-                        preserve_mtime=options.preserve_mtime,
-                        cleanup=False,
-                        target_checked=True,
-                        throttle=throttle,
-                        opened=first,
-                    )
+                first, opened = opened, None  # opened ahead: used by the first try only
                 return copy_in_segments(  # copy_file, or in parallel segments (--segments)
                     src,
                     item.source,
@@ -386,6 +369,7 @@ class _Runner:
                     segment_min_size=options.segment_min_size,
                     retry=policy,
                     outcome=outcome,
+                    opened=first,
                 )
             except ResumeRefusedError as err:
                 if started_over:

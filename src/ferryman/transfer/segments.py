@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..backends.base import Backend, Entry
+from ..backends.base import Backend, Entry, ReadStream
 from ..backends.local import LocalBackend, LocalClaim, translate_os_error
 from ..errors import FerrymanError, VerificationError
 from ..retry import RetryPolicy
@@ -182,15 +182,20 @@ def copy_in_segments(
     ascii: bool = False,
     transform: StreamTransform | None = None,
     throttle: Limit | None = None,
+    opened: ReadStream | None = None,
 ) -> CopyResult:
     """:func:`copy_file` in ``segments`` parallel ranges when the file qualifies (see
     :func:`segment_count`; ``segments`` 0 is auto), else :func:`copy_file` itself.
-    ``retry`` paces a broken segment's retries; ``outcome.retries`` counts them."""
+    ``retry`` paces a broken segment's retries; ``outcome.retries`` counts them. ``opened``:
+    a read opened ahead for :func:`copy_file` (never segmented; closed when not used)."""
     entry = source_entry or src.stat(src_path)
     count = segment_count(
         segments, segment_min_size, src, dst, entry, offset=offset, ascii=ascii, transform=transform
     )
     allowed = replace or target_checked  # else copy_file checks the target is not there
+    if count > 1 and opened is not None:
+        opened.abort()  # a read opened ahead serves one stream only
+        opened = None
     if count > 1 and allowed and isinstance(src, LocalBackend) and entry.size is not None:
         return upload_in_segments(
             src,
@@ -230,6 +235,7 @@ def copy_in_segments(
             ascii=ascii,
             transform=transform,
             throttle=throttle,
+            opened=opened,
         )
     assert isinstance(dst, LocalBackend) and entry.size is not None
     try:
