@@ -54,27 +54,6 @@ def backend(sshd: Sshd) -> Iterator[SftpBackend]:
     backend.close()
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-@pytest.fixture
-def records() -> Iterator[_Records]:
-    handler = _Records()
-    logger = logging.getLogger("ferryman")
-    saved = logger.level
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
-    logger.setLevel(saved)
-
-
 def _options(**overrides: Any) -> TransferOptions:
     fields: dict[str, Any] = {"parallel": 16, "retry": RetryPolicy(retries=3, delay=0.01)}
     fields.update(overrides)
@@ -99,8 +78,9 @@ def test_a_refused_file_in_the_middle_is_reported_as_itself(
     sshd_workdir: RemoteDir,
     files: dict[str, bytes],
     tmp_path: Path,
-    records: _Records,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, "ferryman")
     (sshd_workdir.local / "src" / "f20.bin").chmod(0)
     out = tmp_path / "out"
     summary = transfer(
@@ -117,7 +97,7 @@ def test_a_refused_file_in_the_middle_is_reported_as_itself(
             assert (out / name).read_bytes() == content, name
     assert not (out / "f20.bin").exists()
     assert _leftovers(out) == []
-    assert any("reads opened ahead" in line for line in records.lines), records.lines
+    assert any("reads opened ahead" in line for line in caplog.messages), caplog.messages
 
 
 def test_a_connection_dropped_mid_window_is_retried_file_by_file(
