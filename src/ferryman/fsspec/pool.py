@@ -21,6 +21,7 @@ from typing import TypeVar
 from ..backends import Backend, ReadStream, WriteStream, backend_for
 from ..connection import Connection
 from ..retry import RetryPolicy, with_retries
+from ..transfer.closing import close_all
 
 __all__ = ["BackendPool", "Loan"]
 
@@ -157,8 +158,6 @@ class BackendPool:
             first, self._first = self._first, None
             idle += [loan.backend for loan in self._loans]
             self._loans.clear()
-        for backend in idle:
-            if backend is not first:
-                backend.close()
+        close_all(backend for backend in idle if backend is not first)
         if first is not None:
             first.close()

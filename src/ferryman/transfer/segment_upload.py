@@ -38,6 +38,7 @@ from ..backends.base import Backend, Entry
 from ..backends.local import LocalBackend
 from ..errors import FerrymanError, NotFoundError, VerificationError
 from ..retry import RetryPolicy
+from .closing import close_all
 from .copy import (
     DEFAULT_CHUNK,
     CopyResult,
@@ -202,6 +203,5 @@ def upload_in_segments(
             log.warning("%s: a segment did not stop in time", src_path)
         raise
     finally:
-        for backend in extra:
-            backend.close()
+        close_all(extra)
     return CopyResult(src_path, dst_path, size, size, time.monotonic() - state.started, verified)

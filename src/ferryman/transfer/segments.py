@@ -44,6 +44,7 @@ from ..backends.base import Backend, Entry, ReadStream
 from ..backends.local import LocalBackend, LocalClaim, translate_os_error
 from ..errors import FerrymanError, VerificationError
 from ..retry import RetryPolicy
+from .closing import close_all
 from .copy import (
     DEFAULT_CHUNK,
     CopyResult,
@@ -339,8 +340,7 @@ def _segmented(
             discard(dst, part)
         raise
     finally:
-        for backend in extra:
-            backend.close()
+        close_all(extra)
         if stopped:
             os.close(fd)
         else:  # a writer is still blocked: its descriptor must not be reused under it

@@ -10,6 +10,7 @@ from typing import Protocol
 from ..backends.base import Backend
 from ..errors import FerrymanError
 from . import hostlimits
+from .closing import close_all
 from .inflight import host_key
 
 __all__ = ["Lender", "RunOver", "Side"]
@@ -87,10 +88,13 @@ class Side:
             hostlimits.remember(host_key(self.first), self.most)
 
     def close_extra(self) -> None:
-        """Close (or give back) the siblings; one whose connect is still under way closes
-        when it returns."""
+        """Close (or give back) the siblings, together (``closing.close_all``); one whose
+        connect is still under way closes when it returns."""
         with self._lock:
             self._closed = True
             extra, self.extra = self.extra, []
+        if self.lender is None:
+            close_all(extra)
+            return
         for backend in extra:
-            self._end(backend)
+            self.lender.release(backend)
