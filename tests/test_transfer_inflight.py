@@ -39,11 +39,18 @@ def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 class _Remote(MemoryBackend):
     """A memory backend that describes itself as a server with its own round trip."""
 
-    def __init__(self, name: str, round_trip: float | None, *, shared: bool) -> None:
+    def __init__(
+        self, name: str, round_trip: float | None, *, shared: bool, trips: tuple[int, int] = (1, 1)
+    ) -> None:
         super().__init__()
         self.name = name
         self.round_trip = round_trip
-        self.capabilities = replace(self.capabilities, shared_connections=shared)
+        self.capabilities = replace(
+            self.capabilities,
+            shared_connections=shared,
+            read_round_trips=trips[0],
+            write_round_trips=trips[1],
+        )
 
     def describe(self) -> str:
         return self.name
@@ -73,6 +80,20 @@ def test_a_long_round_trip_puts_more_small_files_in_flight() -> None:
     at_50ms = choose_parallel(None, 2000, 2000 * 4 * KIB, _sftp(0.050), LocalBackend())
     assert LOCAL_PARALLEL < at_10ms.parallel < at_50ms.parallel <= MAX_PARALLEL
     assert "round trip 50 ms" in at_50ms.reason
+
+
+def test_files_in_flight_cover_every_round_trip_a_file_waits() -> None:
+    # SFTP's own figures: a read waits 2 round trips, a write 3 (OPEN; data + CLOSE; RENAME)
+    server = _Remote("sftp://u@h:22", 0.010, shared=True, trips=(2, 3))
+    get = choose_parallel(None, 2000, 2000 * 4 * KIB, server, LocalBackend())
+    put = choose_parallel(None, 2000, 2000 * 4 * KIB, LocalBackend(), server)
+    one = choose_parallel(None, 2000, 2000 * 4 * KIB, _sftp(0.010), LocalBackend())
+    assert (one.parallel, get.parallel, put.parallel) == (20, 40, 60)
+    assert "30 ms per file" in put.reason
+    # server to server: both sides' waits add up
+    other = _Remote("sftp://u@k:22", 0.005, shared=True, trips=(2, 3))
+    both = choose_parallel(None, 2000, 2000 * 4 * KIB, server, other)
+    assert both.parallel == 70  # (10 ms x 2 + 5 ms x 3) / 0.5 ms
 
 
 def test_connections_of_their_own_are_capped_lower_than_shared_channels() -> None:

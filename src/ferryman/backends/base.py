@@ -161,6 +161,11 @@ class Capabilities:
     #: waiting for the server (SFTP: requests carry ids, replies land in each stream), so the
     #: engine opens a worker's next small files while it copies the current one (issue 19)
     read_ahead: bool = False
+    #: round trips one small file costs to read from (``read_round_trips``) or write to
+    #: (``write_round_trips``) this backend, one after another: how long each file in flight
+    #: waits, so how many must be in flight to cover a long round trip (``transfer.inflight``)
+    read_round_trips: int = 1
+    write_round_trips: int = 1
     #: the backend can prepare its next transfer while one ends when told that another one
     #: follows on this connection (:meth:`Backend.transfers_follow`; FTP: the next passive
     #: port asked for behind the end of the current transfer)

@@ -3,11 +3,12 @@
 On loopback or a LAN a file costs CPU, not waiting, and a few workers keep both cores busy
 (4 was measured best there, docs/benchmarks.md). Over a long round trip a file is mostly
 waiting: a download of a small file is a handful of round trips whatever the CPU, so the files
-in flight must cover the round trip: ``round trip / CPU per file``. Each backend says what one
-more file in flight costs (``Capabilities.shared_connections``: SFTP puts them on shared
-channels of one SSH connection; FTP needs a control connection each, with its own handshake and
-a server slot), big files need fewer (a few streams fill a link; each holds buffers), and a
-server that refused connections before (``hostlimits``) is never asked for more.
+in flight must cover them: ``round trip x round trips per file / CPU per file`` (each backend
+declares its round trips per file read and written: SFTP 2 and 3, FTPS 4 and 5). Each backend
+says what one more file in flight costs (``Capabilities.shared_connections``: SFTP puts them on
+shared channels of one SSH connection; FTP needs a control connection each, with its own
+handshake and a server slot), big files need fewer (a few streams fill a link; each holds
+buffers), and a server that refused connections before (``hostlimits``) is never asked for more.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "MAX_PARALLEL",
     "Choice",
     "choose_parallel",
+    "file_wait",
     "host_key",
 ]
 
@@ -61,6 +63,15 @@ def _cap(backend: Backend) -> int:
     return min(MAX_CONNECTIONS, limit) if limit else MAX_CONNECTIONS
 
 
+def file_wait(source: Backend, destination: Backend) -> float:
+    """Seconds one small file waits on the network: each side's round trip times the round
+    trips a file costs it (``Capabilities.read_round_trips`` / ``write_round_trips``). The
+    files in flight must cover that wait for the CPU to be the limit (Little's law)."""
+    return (source.round_trip or 0.0) * source.capabilities.read_round_trips + (
+        destination.round_trip or 0.0
+    ) * destination.capabilities.write_round_trips
+
+
 def choose_parallel(
     explicit: int | None, files: int, total_bytes: int, source: Backend, destination: Backend
 ) -> Choice:
@@ -74,8 +85,9 @@ def choose_parallel(
         wanted = LOCAL_PARALLEL
         why = "short round trip" if round_trip is not None else "round trip unknown"
     else:
-        wanted = max(LOCAL_PARALLEL, math.ceil(round_trip / CPU_PER_FILE))
-        why = f"round trip {round_trip * 1000:.0f} ms"
+        waits = file_wait(source, destination)
+        wanted = max(LOCAL_PARALLEL, math.ceil(waits / CPU_PER_FILE))
+        why = f"round trip {round_trip * 1000:.0f} ms, {waits * 1000:.0f} ms per file"
     average = max(1, total_bytes // files)
     wanted = min(wanted, max(LOCAL_PARALLEL, BYTES_IN_FLIGHT // average))
     wanted = min(wanted, _cap(source), _cap(destination), files)

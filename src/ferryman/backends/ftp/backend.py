@@ -47,6 +47,12 @@ from .translate import translate
 __all__ = ["FtpBackend"]
 
 
+#: a small file over FTPS costs vsftpd 4 round trips to send (the data connection's connect and
+#: TLS flight, the client's Finished, its close before the 226) and 5 to receive (the RNFR +
+#: RNTO that publish it)
+READ_ROUND_TRIPS, WRITE_ROUND_TRIPS = 4, 5
+
+
 class FtpBackend(FtpLookups, Backend):
     """FTP, explicit FTPS (ftpes://) and implicit FTPS (ftps://) via stdlib ftplib."""
 
@@ -69,7 +75,12 @@ class FtpBackend(FtpLookups, Backend):
         self._pwd_asked = False  # PWD was sent (its answer may have been unusable)
         #: the engine's hint that another transfer follows (``transfers_follow``)
         self._follows = False
-        self.capabilities = Capabilities(mtime_precision=60, prepares_transfers=True)
+        self.capabilities = Capabilities(
+            mtime_precision=60,
+            prepares_transfers=True,
+            read_round_trips=READ_ROUND_TRIPS,
+            write_round_trips=WRITE_ROUND_TRIPS,
+        )
 
     # -- session life cycle ----------------------------------------------------------------
 
@@ -172,6 +183,8 @@ class FtpBackend(FtpLookups, Backend):
             set_mtime="MFMT" in features,
             mtime_precision=1 if ("MLST" in features or "MDTM" in features) else 60,
             prepares_transfers=True,
+            read_round_trips=READ_ROUND_TRIPS,
+            write_round_trips=WRITE_ROUND_TRIPS,
         )
 
     def transfers_follow(self, more: bool) -> None:

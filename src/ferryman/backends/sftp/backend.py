@@ -83,6 +83,8 @@ class SftpBackend(Backend):
             # keep busy: 1 GiB at 50 ms took 5.9 s with 4 and 6.3 s with 8 (issue 19)
             auto_read_segments=4,
             read_ahead=not self.conn.exec_hash,
+            read_round_trips=2,  # OPEN; READ + CLOSE
+            write_round_trips=3,  # OPEN; WRITE + FSTAT + CLOSE; RENAME into place
         )
 
     # -- session life cycle ----------------------------------------------------------------
