@@ -153,7 +153,7 @@ _CHOICE_OPTIONS: list[Callable[[F], F]] = [
         type=PARALLEL,
         default="auto",
         show_default=True,
-        help="Files in flight at once, 1-128, or auto: 4 on a short round trip, more as the "
+        help="Files in flight at once, 1-256, or auto: 4 on a short round trip, more as the "
         "measured round trip grows, never more than a server accepted before.",
     ),
     click.option(

@@ -144,7 +144,7 @@ CsvOptions = Annotated[CsvFormat, BeforeValidator(_csv_format)]
 Globs = Annotated[list[str], _list_of("globs")]
 StepList = Annotated[list["Step"], BeforeValidator(_steps)]
 #: files in flight: a number, or "auto" (chosen from the measured round trip, issue 19)
-Parallel = Annotated[int, Field(ge=1, le=128)] | Literal["auto"]
+Parallel = Annotated[int, Field(ge=1, le=256)] | Literal["auto"]
 
 #: what each action takes, for a step that gives it a scalar (``delete_local: inbox/*.tmp``)
 _ACTION_SHAPE = {
@@ -215,7 +215,7 @@ class Throughput(_Model):
 
     parallel: Parallel = Field(
         "auto",
-        description="Files in flight at once (1-128), or auto: 4 on a short round trip, "
+        description="Files in flight at once (1-256), or auto: 4 on a short round trip, "
         "more as the measured round trip grows.",
     )
     segments: SegmentCount = Field(
