@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 from ..connection import Connection
+from . import preconnect
 from .base import (
     Backend,
     Capabilities,
@@ -29,6 +32,8 @@ __all__ = [
 def backend_for(connection: Connection) -> Backend:
     """An unconnected backend for ``connection``; its ``connect()`` connects it."""
     if connection.protocol == "sftp":
+        if "asyncssh" not in sys.modules:  # its import and the server's first words overlap
+            preconnect.dial(connection.host, connection.port, connection.effective_connect_timeout)
         from .sftp import SftpBackend  # noqa: PLC0415 - asyncssh is loaded only for SFTP
 
         return SftpBackend(connection)

@@ -6,6 +6,7 @@ The connections a backend and its siblings share, and the SFTP channels on them,
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ import asyncssh
 from ...connection import SftpConnection
 from ...errors import TimeoutError as FerrymanTimeout
 from ...wirelog import WireLog
+from .. import preconnect
 from . import loop
 from .auth import PREFERRED_AUTH, AuthPlan, auth_plan, login_refused
 from .hostkeys import HostKeyVerifier
@@ -166,11 +168,16 @@ def _negotiated(client: _Client, info: HandshakeInfo) -> None:
 
 
 async def _connect(
-    conn: SftpConnection, plan: AuthPlan, client: _Client, algorithms: list[str]
+    conn: SftpConnection,
+    plan: AuthPlan,
+    client: _Client,
+    algorithms: list[str],
+    sock: socket.socket | None,
 ) -> asyncssh.SSHClientConnection:
     ssh = await asyncssh.connect(
         conn.host,
         conn.port,
+        sock=sock,
         username=plan.credentials.user,
         password=plan.password,
         client_keys=() if plan.client_keys is None else list(plan.client_keys),
@@ -229,12 +236,16 @@ def open_ssh(
     verifier = HostKeyVerifier(conn, wire)
     client = _Client(verifier, info)
     wire.note("connecting to %s:%s (ssh) as %s", conn.host, conn.port, plan.credentials.user)
+    # dialled while asyncssh was loading (``backends.preconnect``): taken here, not on the loop
+    sock = preconnect.take(conn.host, conn.port, conn.effective_connect_timeout)
     try:
         ssh = loop.run(
-            _connect(conn, plan, client, verifier.host_key_algorithms()),
+            _connect(conn, plan, client, verifier.host_key_algorithms(), sock),
             conn.effective_connect_timeout,
         )
     except Exception as err:
+        if sock is not None:
+            sock.close()  # (closed already when asyncssh got as far as using it)
         if verifier.verdict is not None and not verifier.verdict.trusted:
             info.host_key_verdict = verifier.verdict.value
             raise verifier.error(where) from None
