@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from typing import Any
@@ -134,3 +135,8 @@ def main() -> None:
         if code is not None and not isinstance(code, int):
             code = int(ExitCode.USAGE)
         sys.exit(code)
+    finally:
+        # The process is about to end: its objects are freed as the interpreter shuts down,
+        # and the cyclic collector need not walk them all once more first. That walk cost
+        # 55-65 ms of every command's exit (issue 19); everything ferryman opened is closed.
+        gc.freeze()
