@@ -42,7 +42,7 @@ from .replies import parse_size
 from .session import FtpSession, parse_pwd
 from .streams import FtpReadStream, FtpWriteStream
 from .tls import build_context, probe_fingerprint
-from .translate import translate
+from .translate import session_broke, translate
 
 __all__ = ["FtpBackend"]
 
@@ -135,7 +135,13 @@ class FtpBackend(FtpLookups, Backend):
                 session.close()  # out of step; the next one sends a command at a time
                 continue
             except ssl.SSLError as err:
+                broke = None
+                if session.tls_established:  # after the handshake: perhaps the session broke
+                    said = session.clear_text()
+                    broke = session_broke(err, "logging in", self.describe(), said, in_use=False)
                 session.close()
+                if broke is not None:
+                    raise broke from None
                 if context is self._context() or group_refused or _certificate(err):
                     raise self._connect_error(err) from None
                 # The remembered key-exchange group was refused (another node behind the
@@ -254,7 +260,13 @@ class FtpBackend(FtpLookups, Backend):
             self.hint_not_found(err, path)
             raise
         except Exception as err:
-            error = self.translate(err, what)
+            # a session that logged in over TLS and now fails at TLS has broken, whatever
+            # OpenSSL calls it: retriable, with what the server said in clear text
+            # (read under the TLS layer only once TLS failed: it would steal a record)
+            said = session.clear_text() if isinstance(err, ssl.SSLError) else ""
+            error = session_broke(err, what, self.describe(), said, in_use=True) or (
+                self.translate(err, what)
+            )
             if isinstance(error, ConnectError) or session.broken:
                 self.invalidate()
             raise self.hint_not_found(error, path) from err

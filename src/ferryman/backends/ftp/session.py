@@ -148,6 +148,29 @@ class FtpSession(Batches, PreparedTransfers, DataConnections, ftplib.FTP_TLS):
         self.wire.received(line)
         return line
 
+    @property
+    def tls_established(self) -> bool:
+        """Whether the control connection completed its TLS handshake."""
+        return isinstance(self.sock, ssl.SSLSocket)
+
+    def clear_text(self) -> str:
+        """What is left unread under the TLS layer of the control connection, as text: a
+        server that ends a session by writing in clear text on a TLS connection (vsftpd's
+        ``500 OOPS: ...``) leaves its words there once OpenSSL refused their first bytes;
+        "" when nothing waits or what waits is not a line of printable ASCII (never
+        blocks)."""
+        sock = self.sock
+        if not isinstance(sock, ssl.SSLSocket):
+            return ""
+        try:
+            raw = socket.socket.recv(sock, 512, socket.MSG_DONTWAIT)
+        except OSError:
+            return ""
+        line = raw.split(b"\n")[0].strip()
+        if not line or any(byte < 0x20 or byte > 0x7E for byte in line):
+            return ""  # TLS records (an alert in flight), not words
+        return line.decode("ascii")[:200]
+
     def getmultiline(self) -> str:
         """One reply, single- or multi-line, complete within the socket's time-out as a whole
         (the greeting: the connect time-out; commands: the time-out; QUIT: at most 5 s)."""

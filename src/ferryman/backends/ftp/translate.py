@@ -26,7 +26,13 @@ from ...errors import (
 )
 from ..neterrors import translate_network_error
 
-__all__ = ["FTP_REFUSED_HINT", "reply_code", "translate", "translate_reply"]
+__all__ = [
+    "FTP_REFUSED_HINT",
+    "reply_code",
+    "session_broke",
+    "translate",
+    "translate_reply",
+]
 
 _DENIED = re.compile(r"permission|denied|access|not allowed|forbidden|read-only", re.I)
 _CONFLICT = re.compile(r"not empty|already exists|file exists|directory exists", re.I)
@@ -94,6 +100,33 @@ FTP_REFUSED_HINT = (
 
 #: what CPython's ssl module says (with errno 0) when the socket under the TLS layer is closed
 _NO_SOCKET = "Underlying socket connection gone"
+
+
+def session_broke(
+    err: BaseException, what: str, where: str, clear_text: str, *, in_use: bool
+) -> ConnectError | None:
+    """A TLS error on a session that logged in over TLS (``in_use``) or at least finished its
+    handshake, as the broken connection it is when the evidence says so; None otherwise (the
+    error is then about the TLS set-up, as during a handshake or a refused client
+    certificate). The evidence: words in clear text on the TLS connection (vsftpd ends a
+    session whose process fails with ``500 OOPS: ...`` written in clear, and OpenSSL reads its
+    first bytes as a record header: WRONG_VERSION_NUMBER), or, in use, the connection ending
+    without close_notify (its data connections then close too). Retriable: the next attempt
+    reconnects."""
+    if not isinstance(err, ssl.SSLError) or isinstance(err, ssl.SSLCertVerificationError):
+        return None
+    ended = isinstance(err, ssl.SSLEOFError | ssl.SSLZeroReturnError)
+    if not clear_text and not (in_use and ended):
+        return None
+    reason = err.reason or type(err).__name__
+    # OpenSSL took the line's first 5 bytes for a record header: the rest is shown
+    said = f"; it wrote in clear text: '...{clear_text}'" if clear_text else ""
+    return ConnectError(
+        f"{what}: the TLS session with {where} broke ({reason}){said}",
+        hint="the server ended the session (vsftpd: see its log for '500 OOPS'); the next "
+        "attempt reconnects",
+        retriable=True,
+    )
 
 
 def translate(err: BaseException, what: str, where: str) -> FerrymanError:

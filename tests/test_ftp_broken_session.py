@@ -1,0 +1,110 @@
+"""A TLS session that breaks after login is a dropped connection, not a TLS set-up to fix
+(issue 19): vsftpd ends a session whose process fails by writing ``500 OOPS: ...`` in clear
+text on the TLS control connection. Reproduced with a real vsftpd whose only passive port is
+taken: its EPSV cannot bind and the session dies as in the field (a passive port range too
+small for the connections in use)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from pyftpdlib.handlers import TLS_DTPHandler
+
+from ferryman.backends.ftp import FtpBackend
+from ferryman.certs import PkiFiles
+from ferryman.connection import FtpConnection
+from ferryman.errors import ConnectError
+from tests.conftest import ServerFactory
+from tests.servers.vsftpd import Vsftpd
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    holder = socket.create_server(("127.0.0.1", 0))
+    yield int(holder.getsockname()[1])
+    holder.close()
+
+
+def _connection(server: Vsftpd, pki: PkiFiles) -> FtpConnection:
+    return FtpConnection.model_validate(
+        {
+            "host": "127.0.0.1",
+            "port": server.port,
+            "user": server.user,
+            "password": SecretStr(server.password),
+            "tls": "explicit",
+            "ca_file": pki.ca_cert,
+            "timeout": 10,
+            "retries": 0,
+            "use_netrc": False,
+            "use_keyring": False,
+        }
+    )
+
+
+def test_a_session_that_dies_in_clear_text_is_retriable_and_says_why(
+    vsftpd_root: Path, vsftpd_pki: PkiFiles, taken_port: int
+) -> None:
+    ports = {"pasv_min_port": str(taken_port), "pasv_max_port": str(taken_port)}
+    with Vsftpd("explicit", root=vsftpd_root, pki=vsftpd_pki, extra_config=ports) as server:
+        backend = FtpBackend(_connection(server, vsftpd_pki)).connect()
+        try:
+            with pytest.raises(ConnectError) as caught:
+                backend.list("/")
+        finally:
+            backend.close()
+    error = caught.value
+    assert error.retriable
+    assert "TLS session" in error.message and "broke" in error.message
+    assert "vsf_sysutil_bind" in error.message  # what vsftpd wrote in clear text
+    assert "does not speak TLS" not in (error.hint or "")
+    assert backend.session is None  # dropped: the next attempt reconnects
+
+
+def test_a_session_that_dies_at_login_is_not_blamed_on_the_tls_mode(
+    vsftpd_pki: PkiFiles, tmp_path: Path
+) -> None:
+    # a home the FTP user may not enter: vsftpd's session writes "500 OOPS: cannot change
+    # directory" in clear text right after the TLS handshake of AUTH TLS
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    with Vsftpd("explicit", root=closed, pki=vsftpd_pki) as server:
+        conn = _connection(server, vsftpd_pki)
+        with pytest.raises(ConnectError) as caught:
+            FtpBackend(conn).connect()
+    error = caught.value
+    assert "cannot change directory" in error.message
+    assert "does not speak TLS" not in (error.hint or "")
+
+
+def test_a_data_connection_closed_before_its_handshake_is_a_broken_session(
+    ftp_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the server closes the first data connection instead of securing it (as a vsftpd whose
+    # session process died does): a dropped connection, retried on a fresh one
+    served = ftp_server("explicit")
+    (served.root / "a.txt").write_bytes(b"hello")
+    cut: list[bool] = [True]
+    secure = TLS_DTPHandler.secure_connection
+
+    def close_first(self: TLS_DTPHandler, context: object) -> None:
+        if cut:
+            cut.clear()
+            self.close()
+            return
+        secure(self, context)
+
+    monkeypatch.setattr(TLS_DTPHandler, "secure_connection", close_first)
+    backend = FtpBackend(served.connection()).connect()
+    try:
+        with pytest.raises(ConnectError) as caught:
+            backend.list("/")
+        assert caught.value.retriable and "broke" in caught.value.message
+        assert backend.session is None  # dropped
+        assert [e.name for e in backend.list("/")] == ["a.txt"]  # a fresh session works
+    finally:
+        backend.close()
