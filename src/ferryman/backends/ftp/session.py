@@ -24,6 +24,7 @@ from __future__ import annotations
 import ftplib
 import functools
 import re
+import select
 import socket
 import ssl
 import time
@@ -61,6 +62,10 @@ def _plain_placeholder() -> ssl.SSLContext:
     """The context ftplib.FTP_TLS insists on, for plain FTP, which never uses it: one for the
     process, with no CA loaded (nothing could verify against it, should it ever be used)."""
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+#: how long the rest of a line in clear text is waited for once its start arrived (seconds)
+_CLEAR_TEXT_WAIT = 1.0
 
 
 class FtpSession(Batches, PreparedTransfers, DataConnections, ftplib.FTP_TLS):
@@ -162,10 +167,21 @@ class FtpSession(Batches, PreparedTransfers, DataConnections, ftplib.FTP_TLS):
         sock = self.sock
         if not isinstance(sock, ssl.SSLSocket):
             return ""
-        try:
-            raw = socket.socket.recv(sock, 512, socket.MSG_DONTWAIT)
-        except OSError:
-            return ""
+        raw = b""
+        deadline = time.monotonic() + _CLEAR_TEXT_WAIT
+        while b"\n" not in raw and len(raw) < 512:
+            try:  # the server writes its line in pieces (vsftpd: "500 OOPS: ", then why)
+                chunk = socket.socket.recv(sock, 512 - len(raw), socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                chunk = None
+            except OSError:
+                break
+            if chunk == b"" or (chunk is None and not raw):
+                break  # closed, or nothing at all waits: no words
+            raw += chunk or b""
+            left = deadline - time.monotonic()
+            if chunk is None and (left <= 0 or not select.select([sock], [], [], left)[0]):
+                break
         line = raw.split(b"\n")[0].strip()
         if not line or any(byte < 0x20 or byte > 0x7E for byte in line):
             return ""  # TLS records (an alert in flight), not words
