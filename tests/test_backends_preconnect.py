@@ -46,12 +46,26 @@ def test_a_dialled_connection_is_taken_once(listener: socket.socket) -> None:
         accepted.close()
 
 
-def test_nothing_dialled_or_a_failed_dial_gives_none(listener: socket.socket) -> None:
+def test_nothing_dialled_gives_none_and_a_failed_dial_its_error(
+    listener: socket.socket,
+) -> None:
     assert preconnect.take("127.0.0.1", _port(listener), 1) is None
     closed = _port(listener)
     listener.close()  # nothing listens there now: the connect is refused
     preconnect.dial("127.0.0.1", closed, 5)
-    assert preconnect.take("127.0.0.1", closed, 5) is None
+    with pytest.raises(ConnectionRefusedError):  # as connecting again would, at once
+        preconnect.take("127.0.0.1", closed, 5)
+    assert preconnect.take("127.0.0.1", closed, 5) is None  # once
+
+
+def test_a_discarded_dial_is_closed_at_once(listener: socket.socket) -> None:
+    preconnect.dial("127.0.0.1", _port(listener), 5)
+    accepted, _ = listener.accept()
+    with accepted:
+        preconnect.discard("127.0.0.1", _port(listener))
+        accepted.settimeout(2)  # well before UNUSED_FOR
+        assert accepted.recv(10) == b""
+    assert preconnect.take("127.0.0.1", _port(listener), 1) is None
 
 
 def test_a_connection_nobody_takes_is_closed(

@@ -7,6 +7,7 @@ small for the connections in use)."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +15,9 @@ import pytest
 from pyftpdlib.handlers import TLS_DTPHandler
 
 from ferryman.backends.ftp import FtpBackend
+from ferryman.backends.ftp.tls import CLEAR_TEXT_WAIT
 from ferryman.certs import PkiFiles
-from ferryman.errors import ConnectError
+from ferryman.errors import ConnectError, TLSError
 from tests.conftest import ServerFactory
 from tests.servers.vsftpd import Vsftpd
 from tests.test_vsftpd import connection
@@ -58,11 +60,29 @@ def test_a_session_that_dies_at_login_is_not_blamed_on_the_tls_mode(
     closed.mkdir(mode=0o700)
     with Vsftpd("explicit", root=closed, pki=vsftpd_pki) as server:
         conn = connection(server)
-        with pytest.raises(ConnectError) as caught:
+        with pytest.raises(TLSError) as caught:
             FtpBackend(conn).connect()
     error = caught.value
-    assert "cannot change directory" in error.message
+    assert "cannot change directory" in error.message  # the server's own words
+    assert not error.retriable  # refused at login: trying again changes nothing
     assert "does not speak TLS" not in (error.hint or "")
+
+
+@pytest.mark.vsftpd
+def test_a_live_session_is_never_read_beneath_its_tls_layer(vsftpd_explicit: Vsftpd) -> None:
+    backend = FtpBackend(connection(vsftpd_explicit)).connect()
+    try:
+        session = backend.session
+        assert session is not None
+        assert session.clear_text() == ""  # TLS did not fail: nothing is read under it
+        session.control_tls_failed = True  # as if it had: a silent socket gives no words
+        started = time.monotonic()
+        assert session.clear_text() == ""
+        assert time.monotonic() - started < CLEAR_TEXT_WAIT + 1  # not the 10 s time-out
+        session.control_tls_failed = False
+        assert backend.list("/") is not None  # nothing of the session was taken
+    finally:
+        backend.close()
 
 
 def test_a_data_connection_closed_before_its_handshake_is_a_broken_session(

@@ -3,6 +3,7 @@ copy's connections and the fsspec pool end in one round trip, not one per connec
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -36,13 +37,16 @@ def test_connections_close_together() -> None:
     assert all(backend.closed for backend in backends)
 
 
-def test_one_failed_close_does_not_keep_the_others_open() -> None:
+def test_one_failed_close_does_not_keep_the_others_open(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     barrier = threading.Barrier(3, timeout=10)
     failing = _SlowGoodbye(barrier, ConnectError("the server hung up"))
     backends = [_SlowGoodbye(barrier), failing, _SlowGoodbye(barrier)]
-    with pytest.raises(ConnectError, match="hung up"):
-        close_all(backends)
+    with caplog.at_level(logging.WARNING, logger="ferryman.transfer.closing"):
+        close_all(backends)  # closing ends a run: not raised, logged
     assert all(backend.closed for backend in backends)
+    assert "hung up" in caplog.text
 
 
 def test_one_or_none() -> None:

@@ -9,21 +9,26 @@ version line is usually waiting in it. At 25 ms one way this removes about 0.1 s
 SFTP command.
 
 Only a plain TCP connection is made ahead, nothing is sent on it: what asyncssh does next is
-what it does on a connection of its own. A dial that fails is forgotten (the SSH connection
-then connects itself and reports the failure the usual way), and one nobody takes within
-:data:`UNUSED_FOR` seconds is closed. This module imports nothing of asyncssh.
+what it does on a connection of its own. A dial that failed hands its error to the taker
+(``take`` raises it: connecting again would only wait a second connect time-out for a host
+that drops packets), one nobody takes within :data:`UNUSED_FOR` seconds is closed, and
+:func:`discard` closes one at once when the connection will not be made after all (a server
+then logs a client that said nothing, and some ban such clients). A forked child forgets the
+dials of its parent. This module imports nothing of asyncssh.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from dataclasses import dataclass, field
 
-__all__ = ["UNUSED_FOR", "dial", "take"]
+__all__ = ["UNUSED_FOR", "dial", "discard", "take"]
 
-#: seconds a dialled connection waits to be taken before it is closed
-UNUSED_FOR = 10.0
+#: seconds a dialled connection waits to be taken before it is closed (it is taken once
+#: asyncssh is imported: a fraction of a second)
+UNUSED_FOR = 5.0
 
 _lock = threading.Lock()
 _dials: dict[tuple[str, int], _Dial] = {}
@@ -34,6 +39,10 @@ class _Dial:
     done: threading.Event = field(default_factory=threading.Event)
     taken: threading.Event = field(default_factory=threading.Event)
     sock: socket.socket | None = None
+    error: OSError | None = None
+
+
+os.register_at_fork(after_in_child=_dials.clear)
 
 
 def dial(host: str, port: int, timeout: float) -> None:
@@ -53,21 +62,20 @@ def dial(host: str, port: int, timeout: float) -> None:
 def _connect(key: tuple[str, int], pending: _Dial, timeout: float) -> None:
     try:
         sock: socket.socket | None = socket.create_connection(key, timeout=timeout)
-    except OSError:
-        sock = None  # the SSH connection connects itself and says why it cannot
+    except OSError as err:
+        sock, pending.error = None, err  # the taker raises it as its own connect would
     pending.sock = sock
     pending.done.set()
-    if sock is None:
+    pending.taken.wait(UNUSED_FOR)
+    if sock is None:  # its error was for the taker; untaken, it is forgotten
         _forget(key, pending)
         return
-    if not pending.taken.wait(UNUSED_FOR):
-        with _lock:
-            unused = not pending.taken.is_set()
-            if unused:
-                pending.sock = None
-        if unused:
-            _forget(key, pending)
-            sock.close()
+    with _lock:  # still here: nobody took it (unused, or discarded before it connected)
+        left, pending.sock = pending.sock, None
+        pending.taken.set()
+    if left is not None:
+        _forget(key, pending)
+        left.close()
 
 
 def _forget(key: tuple[str, int], pending: _Dial) -> None:
@@ -78,7 +86,8 @@ def _forget(key: tuple[str, int], pending: _Dial) -> None:
 
 def take(host: str, port: int, timeout: float) -> socket.socket | None:
     """The connection dialled to ``host``:``port``, waiting at most ``timeout`` seconds for a
-    dial still under way; None when there is none (or it failed): connect as usual."""
+    dial still under way; None when there is none (connect as usual). A dial that failed
+    raises its error (``OSError``, ``TimeoutError``), as connecting would."""
     with _lock:
         pending = _dials.pop((host, port), None)
     if pending is None or not pending.done.wait(timeout):
@@ -86,6 +95,21 @@ def take(host: str, port: int, timeout: float) -> socket.socket | None:
     with _lock:
         sock, pending.sock = pending.sock, None
         pending.taken.set()
+    if pending.error is not None:
+        raise pending.error
     if sock is not None:
         sock.settimeout(None)  # asyncio runs it non-blocking
     return sock
+
+
+def discard(host: str, port: int) -> None:
+    """Close the connection dialled to ``host``:``port`` now, if there is one: it will not
+    be used (the SSH connection failed before it was taken)."""
+    with _lock:
+        pending = _dials.pop((host, port), None)
+        if pending is None:
+            return
+        sock, pending.sock = pending.sock, None
+        pending.taken.set()  # the dialling thread stops waiting
+    if sock is not None:
+        sock.close()

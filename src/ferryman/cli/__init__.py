@@ -138,5 +138,5 @@ def main() -> None:
     finally:
         # The process is about to end: its objects are freed as the interpreter shuts down,
         # and the cyclic collector need not walk them all once more first. That walk cost
-        # 55-65 ms of every command's exit (issue 19); everything ferryman opened is closed.
+        # 55-90 ms of every command's exit (issue 19); everything ferryman opened is closed.
         gc.freeze()

@@ -29,6 +29,7 @@ from ..limits import MAX_FOREACH_DEPTH
 from ..loads import CsvFormat
 from ..pgp.settings import PgpSettings
 from ..transfer import IfExists
+from ..transfer.inflight import MAX_PARALLEL
 from .limits_model import Rate, SegmentCount, Size
 from .pgp_model import (
     CompressAction,
@@ -144,7 +145,7 @@ CsvOptions = Annotated[CsvFormat, BeforeValidator(_csv_format)]
 Globs = Annotated[list[str], _list_of("globs")]
 StepList = Annotated[list["Step"], BeforeValidator(_steps)]
 #: files in flight: a number, or "auto" (chosen from the measured round trip, issue 19)
-Parallel = Annotated[int, Field(ge=1, le=256)] | Literal["auto"]
+Parallel = Annotated[int, Field(ge=1, le=MAX_PARALLEL)] | Literal["auto"]
 
 #: what each action takes, for a step that gives it a scalar (``delete_local: inbox/*.tmp``)
 _ACTION_SHAPE = {

@@ -260,9 +260,9 @@ class FtpBackend(FtpLookups, Backend):
             self.hint_not_found(err, path)
             raise
         except Exception as err:
-            # a session that logged in over TLS and now fails at TLS has broken, whatever
-            # OpenSSL calls it: retriable, with what the server said in clear text
-            # (read under the TLS layer only once TLS failed: it would steal a record)
+            # a session that logged in over TLS and now fails at TLS may have broken
+            # (translate.session_broke weighs the evidence); clear_text reads beneath the
+            # TLS layer only once reading the control connection failed at TLS
             said = session.clear_text() if isinstance(err, ssl.SSLError) else ""
             error = session_broke(err, what, self.describe(), said, in_use=True) or (
                 self.translate(err, what)

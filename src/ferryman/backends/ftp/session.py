@@ -24,7 +24,6 @@ from __future__ import annotations
 import ftplib
 import functools
 import re
-import select
 import socket
 import ssl
 import time
@@ -48,7 +47,7 @@ from .prepared import PreparedTransfers
 from .quirks import ServerQuirks, means_unsupported
 from .replies import ReplyReader, parse_epsv, parse_feat, parse_pasv, parse_pwd
 from .streams import end_data_stream
-from .tls import build_context, check_pin, describe_tls
+from .tls import build_context, check_pin, clear_text_under, describe_tls
 from .translate import reply_code, translate_reply
 
 __all__ = ["FtpSession", "parse_epsv", "parse_feat", "parse_pasv", "parse_pwd"]
@@ -62,10 +61,6 @@ def _plain_placeholder() -> ssl.SSLContext:
     """The context ftplib.FTP_TLS insists on, for plain FTP, which never uses it: one for the
     process, with no CA loaded (nothing could verify against it, should it ever be used)."""
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-
-
-#: how long the rest of a line in clear text is waited for once its start arrived (seconds)
-_CLEAR_TEXT_WAIT = 1.0
 
 
 class FtpSession(Batches, PreparedTransfers, DataConnections, ftplib.FTP_TLS):
@@ -106,6 +101,8 @@ class FtpSession(Batches, PreparedTransfers, DataConnections, ftplib.FTP_TLS):
         #: the control connection is out of step with the server (a reply was left unread);
         #: the backend drops such a session instead of reusing it
         self.broken = False
+        #: reading the control connection failed at TLS (the server wrote in clear text?)
+        self.control_tls_failed = False
         self._tls = conn.tls is not TLSMode.NONE
         self._type: str | None = None
         self._reader: ReplyReader | None = None
@@ -148,6 +145,9 @@ class FtpSession(Batches, PreparedTransfers, DataConnections, ftplib.FTP_TLS):
         except (ProtocolError, FerrymanTimeout):
             self.broken = True  # the rest of the reply may still come: out of step
             raise
+        except ssl.SSLError:
+            self.broken = self.control_tls_failed = True  # see clear_text
+            raise
         if line is None:
             raise EOFError("connection closed by the server")
         self.wire.received(line)
@@ -159,33 +159,13 @@ class FtpSession(Batches, PreparedTransfers, DataConnections, ftplib.FTP_TLS):
         return isinstance(self.sock, ssl.SSLSocket)
 
     def clear_text(self) -> str:
-        """What is left unread under the TLS layer of the control connection, as text: a
-        server that ends a session by writing in clear text on a TLS connection (vsftpd's
-        ``500 OOPS: ...``) leaves its words there once OpenSSL refused their first bytes;
-        "" when nothing waits or what waits is not a line of printable ASCII (never
-        blocks)."""
+        """Words a server wrote in clear text on the TLS control connection (see
+        :func:`~.tls.clear_text_under`); "" unless reading that connection failed at TLS (a
+        live TLS session is never read beneath its TLS layer)."""
         sock = self.sock
-        if not isinstance(sock, ssl.SSLSocket):
+        if not (self.control_tls_failed and isinstance(sock, ssl.SSLSocket)):
             return ""
-        raw = b""
-        deadline = time.monotonic() + _CLEAR_TEXT_WAIT
-        while b"\n" not in raw and len(raw) < 512:
-            try:  # the server writes its line in pieces (vsftpd: "500 OOPS: ", then why)
-                chunk = socket.socket.recv(sock, 512 - len(raw), socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                chunk = None
-            except OSError:
-                break
-            if chunk == b"" or (chunk is None and not raw):
-                break  # closed, or nothing at all waits: no words
-            raw += chunk or b""
-            left = deadline - time.monotonic()
-            if chunk is None and (left <= 0 or not select.select([sock], [], [], left)[0]):
-                break
-        line = raw.split(b"\n")[0].strip()
-        if not line or any(byte < 0x20 or byte > 0x7E for byte in line):
-            return ""  # TLS records (an alert in flight), not words
-        return line.decode("ascii")[:200]
+        return clear_text_under(sock)
 
     def getmultiline(self) -> str:
         """One reply, single- or multi-line, complete within the socket's time-out as a whole
@@ -413,7 +393,11 @@ class FtpSession(Batches, PreparedTransfers, DataConnections, ftplib.FTP_TLS):
         size = ftplib.parse150(reply) if reply.startswith("150") else None
         data.settimeout(self.conn.effective_data_timeout)
         if self._tls and not secured:
-            data = self.wrap_data(data)
+            try:
+                data = self.wrap_data(data)
+            except BaseException:
+                self.broken = True  # the transfer started: its final reply is still owed
+                raise
         return data, size
 
     def finish_data(self, sock: socket.socket, *, upload: bool) -> str:

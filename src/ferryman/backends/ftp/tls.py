@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,12 +17,17 @@ if TYPE_CHECKING:
     from cryptography import x509
 
 __all__ = [
+    "CLEAR_TEXT_WAIT",
     "TLSInfo",
     "build_context",
     "check_pin",
+    "clear_text_under",
     "describe_tls",
     "probe_fingerprint",
 ]
+
+#: how long the rest of a line in clear text is waited for once its start arrived (seconds)
+CLEAR_TEXT_WAIT = 1.0
 
 _VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
@@ -138,6 +145,42 @@ def describe_tls(sock: ssl.SSLSocket) -> TLSInfo:
         fingerprint=sha256_fingerprint(der) if der else "?",
         san=san,
     )
+
+
+def clear_text_under(sock: ssl.SSLSocket) -> str:
+    """What is left unread under the TLS layer of ``sock``, when it is a line of printable
+    ASCII: a server that ends a session by writing in clear text on a TLS connection
+    (vsftpd's ``500 OOPS: ...``) leaves its words there once OpenSSL refused their first 5
+    bytes as a record header. "" when nothing waits, or what waits is TLS records. Call it
+    only once TLS failed on ``sock``: it reads beneath the TLS layer. Waits at most
+    :data:`CLEAR_TEXT_WAIT` for the rest of a line whose start arrived."""
+    raw = b""
+    deadline = time.monotonic() + CLEAR_TEXT_WAIT
+    timeout = sock.gettimeout()
+    socket.socket.settimeout(sock, 0.0)  # a socket with a time-out waits in recv whatever flags
+    try:
+        while b"\n" not in raw and len(raw) < 512:
+            try:  # the server writes its line in pieces (vsftpd: "500 OOPS: ", then why)
+                chunk: bytes | None = socket.socket.recv(sock, 512 - len(raw))
+            except BlockingIOError:
+                chunk = None
+            except OSError:
+                break
+            if chunk == b"" or (chunk is None and not raw):
+                break  # closed, or nothing at all waits: no words
+            raw += chunk or b""
+            left = deadline - time.monotonic()
+            if chunk is None and (left <= 0 or not select.select([sock], [], [], left)[0]):
+                break
+    finally:
+        try:
+            socket.socket.settimeout(sock, timeout)
+        except OSError:
+            pass
+    line = raw.split(b"\n")[0].strip()
+    if not line or any(byte < 0x20 or byte > 0x7E for byte in line):
+        return ""  # TLS records (an alert in flight), not words
+    return line.decode("ascii")[:200]
 
 
 def _read_reply(sock: socket.socket) -> str:

@@ -104,27 +104,39 @@ _NO_SOCKET = "Underlying socket connection gone"
 
 def session_broke(
     err: BaseException, what: str, where: str, clear_text: str, *, in_use: bool
-) -> ConnectError | None:
-    """A TLS error on a session that logged in over TLS (``in_use``) or at least finished its
-    handshake, as the broken connection it is when the evidence says so; None otherwise (the
-    error is then about the TLS set-up, as during a handshake or a refused client
-    certificate). The evidence: words in clear text on the TLS connection (vsftpd ends a
-    session whose process fails with ``500 OOPS: ...`` written in clear, and OpenSSL reads its
-    first bytes as a record header: WRONG_VERSION_NUMBER), or, in use, the connection ending
-    without close_notify (its data connections then close too). Retriable: the next attempt
-    reconnects."""
+) -> FerrymanError | None:
+    """A TLS error on a session past its TLS handshake, as what the evidence says it is;
+    None when there is none (the error is then about the TLS set-up, see :func:`translate`).
+
+    The evidence: words in clear text on the TLS connection (vsftpd ends a session whose
+    process failed with ``500 OOPS: ...`` written in clear, and OpenSSL reads its first bytes
+    as a record header: WRONG_VERSION_NUMBER), or, on a session in use, a connection ending
+    without close_notify. In use (``in_use``) that is a broken connection: retriable, the next
+    attempt reconnects. While logging in, words in clear text are the server refusing the
+    session (a home it cannot enter, a client certificate it rejected): not retried, and its
+    words are shown instead of a guess about the TLS mode. A TLS alert is always about TLS."""
     if not isinstance(err, ssl.SSLError) or isinstance(err, ssl.SSLCertVerificationError):
         return None
-    ended = isinstance(err, ssl.SSLEOFError | ssl.SSLZeroReturnError)
-    if not clear_text and not (in_use and ended):
-        return None
     reason = err.reason or type(err).__name__
-    # OpenSSL took the line's first 5 bytes for a record header: the rest is shown
-    said = f"; it wrote in clear text: '...{clear_text}'" if clear_text else ""
+    # OpenSSL took the line's first 5 bytes for a record header: the rest is shown; nothing
+    # authenticates it (anyone on the path could have written it)
+    said = f"; it wrote in clear text (unauthenticated): '...{clear_text}'" if clear_text else ""
+    if not in_use:
+        if not clear_text:
+            return None
+        return TLSError(
+            f"{what}: {where} ended the TLS session ({reason}){said}",
+            hint="the server refused the session after the TLS handshake; its words say why "
+            "(vsftpd: '500 OOPS: ...'; see the server's log)",
+            retriable=False,
+        )
+    ended = isinstance(err, ssl.SSLEOFError | ssl.SSLZeroReturnError)
+    if "ALERT" in reason or not (clear_text or ended):
+        return None
     return ConnectError(
         f"{what}: the TLS session with {where} broke ({reason}){said}",
-        hint="the server ended the session (vsftpd: see its log for '500 OOPS'); the next "
-        "attempt reconnects",
+        hint="the server ended the session (one that fails mid-session may say why in clear "
+        "text, as vsftpd's '500 OOPS'); the next attempt reconnects",
         retriable=True,
     )
 

@@ -172,8 +172,9 @@ async def _connect(
     plan: AuthPlan,
     client: _Client,
     algorithms: list[str],
-    sock: socket.socket | None,
+    handed: list[socket.socket],
 ) -> asyncssh.SSHClientConnection:
+    sock = handed.pop() if handed else None  # asyncssh's from here on
     ssh = await asyncssh.connect(
         conn.host,
         conn.port,
@@ -230,22 +231,30 @@ def open_ssh(
     ``info`` (optional) is filled in as far as the handshake gets, also when it fails.
     """
     info = info if info is not None else HandshakeInfo()
-    plan = auth_plan(conn)
+    try:
+        plan = auth_plan(conn)
+    except BaseException:
+        preconnect.discard(conn.host, conn.port)  # no handshake will use it: no idle socket
+        raise
     info.client_offered = plan.describe()
     where = conn.describe(plan.credentials.user)
     verifier = HostKeyVerifier(conn, wire)
     client = _Client(verifier, info)
     wire.note("connecting to %s:%s (ssh) as %s", conn.host, conn.port, plan.credentials.user)
-    # dialled while asyncssh was loading (``backends.preconnect``): taken here, not on the loop
-    sock = preconnect.take(conn.host, conn.port, conn.effective_connect_timeout)
+    # dialled while asyncssh was loading (``backends.preconnect``): taken here, not on the
+    # loop; ``handed`` holds it until asyncssh owns it (and closes it)
+    handed: list[socket.socket] = []
     try:
+        sock = preconnect.take(conn.host, conn.port, conn.effective_connect_timeout)
+        if sock is not None:
+            handed.append(sock)
         ssh = loop.run(
-            _connect(conn, plan, client, verifier.host_key_algorithms(), sock),
+            _connect(conn, plan, client, verifier.host_key_algorithms(), handed),
             conn.effective_connect_timeout,
         )
     except Exception as err:
-        if sock is not None:
-            sock.close()  # (closed already when asyncssh got as far as using it)
+        for unused in handed:
+            unused.close()  # asyncssh never got it
         if verifier.verdict is not None and not verifier.verdict.trusted:
             info.host_key_verdict = verifier.verdict.value
             raise verifier.error(where) from None
