@@ -19,8 +19,8 @@ from ferryman.backends.ftp.tls import CLEAR_TEXT_WAIT
 from ferryman.certs import PkiFiles
 from ferryman.errors import ConnectError, TLSError
 from tests.conftest import ServerFactory
+from tests.servers.ftp_connection import connection
 from tests.servers.vsftpd import Vsftpd
-from tests.test_vsftpd import connection
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from ferryman.backends.ftp import FtpBackend
 from ferryman.backends.ftp.keyshare import (
@@ -27,7 +26,7 @@ from ferryman.backends.ftp.keyshare import (
 )
 from ferryman.backends.ftp.pipelining import host_facts
 from ferryman.certs import PkiFiles, make_test_pki
-from ferryman.connection import FtpConnection
+from tests.servers.ftp_connection import connection
 from tests.servers.turns import TurnCounter
 from tests.servers.vsftpd import Vsftpd, Workdir
 
@@ -114,29 +113,11 @@ def test_records_that_are_not_a_retry_request_name_no_group() -> None:
 
 
 @pytest.mark.vsftpd
-def _explicit_connection(server: Vsftpd) -> FtpConnection:
-    """Explicit FTPS to the vsftpd fixture, its test CA trusted."""
-    assert server.pki is not None
-    return FtpConnection.model_validate(
-        {
-            "host": "127.0.0.1",
-            "port": server.port,
-            "user": server.user,
-            "password": SecretStr(server.password),
-            "tls": "explicit",
-            "ca_file": server.pki.ca_cert,
-            "timeout": 10,
-            "use_netrc": False,
-            "use_keyring": False,
-        }
-    )
-
-
 def test_vsftpd_sessions_after_the_first_offer_its_group(
     vsftpd_explicit: Vsftpd, vsftpd_workdir: Workdir, tmp_path: Path
 ) -> None:
     vsftpd_workdir.write("keyshare/a.bin", b"a" * 100)
-    conn = _explicit_connection(vsftpd_explicit)
+    conn = connection(vsftpd_explicit)
     # through a relay that holds the server's replies 20 ms, as a link would (see keyshare.py)
     relay = TurnCounter("127.0.0.1", vsftpd_explicit.port, reply_delay=0.02).start()
     conn = conn.model_copy(update={"port": relay.port})
@@ -168,7 +149,7 @@ def test_a_remembered_group_the_server_no_longer_takes_is_forgotten(
     """A server behind the same name that refuses the remembered group (another node, a
     new configuration) costs one failed handshake, not the connection."""
     vsftpd_workdir.write("keyshare/b.bin", b"b" * 10)
-    conn = _explicit_connection(vsftpd_explicit)
+    conn = connection(vsftpd_explicit)
     facts = host_facts("127.0.0.1", vsftpd_explicit.port)
     facts.tls_group = "secp384r1"  # Debian's vsftpd takes only P-256
     backend = FtpBackend(conn).connect()

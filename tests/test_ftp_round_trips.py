@@ -34,13 +34,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from pydantic import SecretStr
 
 from ferryman.backends.ftp import FtpBackend
 from ferryman.backends.ftp.pipelining import host_facts
 from ferryman.cli import cli
 from ferryman.connection import FtpConnection
 from ferryman.errors import RemoteError
+from tests.servers.ftp_connection import connection
 from tests.servers.proftpd import Proftpd
 from tests.servers.turns import TurnCounter
 from tests.servers.vsftpd import Vsftpd, Workdir
@@ -364,35 +364,17 @@ def _refusals_fail_at_once(conn: FtpConnection, directory: str) -> None:
         assert ftp.session is not None and all(ftp.session.data_sessions_resumed)
 
 
-def _connection(server: Vsftpd | Proftpd) -> FtpConnection:
-    assert server.pki is not None
-    return FtpConnection.model_validate(
-        {
-            "host": "127.0.0.1",
-            "port": server.port,
-            "user": server.user,
-            "password": SecretStr(server.password),
-            "tls": "explicit",
-            "ca_file": server.pki.ca_cert,
-            "timeout": 10,
-            "retries": 0,
-            "use_netrc": False,
-            "use_keyring": False,
-        }
-    )
-
-
 @pytest.mark.vsftpd
 def test_vsftpd_refused_transfers_fail_at_once(
     vsftpd_explicit: Vsftpd, vsftpd_workdir: Workdir
 ) -> None:
-    _refusals_fail_at_once(_connection(vsftpd_explicit), vsftpd_workdir.ftp_path())
+    _refusals_fail_at_once(connection(vsftpd_explicit), vsftpd_workdir.ftp_path())
 
 
 def test_proftpd_refused_transfers_fail_at_once(
     proftpd_explicit: Proftpd, proftpd_workdir: Workdir
 ) -> None:
-    _refusals_fail_at_once(_connection(proftpd_explicit), proftpd_workdir.ftp_path())
+    _refusals_fail_at_once(connection(proftpd_explicit), proftpd_workdir.ftp_path())
 
 
 def test_pyftpdlib_refused_transfers_fail_at_once(ftp_server: ServerFactory) -> None:

@@ -23,33 +23,17 @@ from pydantic import SecretStr
 from ferryman.backends.ftp import FtpBackend
 from ferryman.backends.local import LocalBackend
 from ferryman.cli import cli
-from ferryman.connection import FtpConnection, TLSMode
+from ferryman.connection import FtpConnection
 from ferryman.errors import FerrymanError, ResumeRefusedError
 from ferryman.retry import RetryPolicy
 from ferryman.transfer import FileOutcome, Job, Status, TransferOptions
 from ferryman.transfer.copy import PARTIAL_SUFFIX, identity_tag, partial_name
 from ferryman.transfer.operations import transfer
+from tests.servers.ftp_connection import connection
 from tests.servers.proftpd import Proftpd
 from tests.servers.vsftpd import Vsftpd, Workdir
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def connection(server: Proftpd, **overrides: object) -> FtpConnection:
-    fields: dict[str, object] = {
-        "host": server.host,
-        "port": server.port,
-        "user": server.user,
-        "password": SecretStr(server.password),
-        "tls": TLSMode(server.mode),
-        "timeout": 10,
-        "retries": 0,
-        "use_netrc": False,
-        "use_keyring": False,
-    }
-    if server.pki is not None:
-        fields["ca_file"] = server.pki.ca_cert
-    return FtpConnection.model_validate({**fields, **overrides})
 
 
 def partials(workdir: Workdir) -> list[str]:

@@ -13,30 +13,12 @@ from ferryman.backends.base import EntryType
 from ferryman.backends.ftp import FtpBackend
 from ferryman.backends.local import LocalBackend
 from ferryman.cli import cli
-from ferryman.connection import FtpConnection, TLSMode
 from ferryman.errors import AuthenticationError, ExitCode, TLSError
 from ferryman.transfer.copy import copy_file
+from tests.servers.ftp_connection import connection
 from tests.servers.vsftpd import Vsftpd, Workdir
 
 pytestmark = pytest.mark.vsftpd
-
-
-def connection(server: Vsftpd, **overrides: object) -> FtpConnection:
-    fields: dict[str, object] = {
-        "host": server.host,
-        "port": server.port,
-        "user": server.user,
-        "password": SecretStr(server.password),
-        "tls": TLSMode(server.mode),
-        "timeout": 10,
-        "retries": 0,
-        "use_netrc": False,
-        "use_keyring": False,
-    }
-    if server.pki is not None:
-        fields["ca_file"] = server.pki.ca_cert
-    fields.update(overrides)
-    return FtpConnection.model_validate(fields)
 
 
 @pytest.fixture(params=["explicit", "explicit_tls12", "implicit", "plain"])
